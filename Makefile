@@ -1,0 +1,36 @@
+# The two commands: `make run` (the product, embedded) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+.PHONY: run test lint format graph clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+## Run web + Celery worker + beat on SQLite with demo data (Ctrl-C stops all).
+run: $(STAMP)
+	PORT=$(PORT) $(BIN)/python scripts/run_embedded.py
+
+## Run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Print the deal state machine (Mermaid) from the model.
+graph: $(STAMP)
+	@DEBUG=1 $(BIN)/python manage.py deal_graph --markdown
+
+clean:
+	rm -rf $(VENV) var db.sqlite3

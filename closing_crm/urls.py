@@ -1,0 +1,16 @@
+"""Top-level URLs. Each app owns its own urls module."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from deals.views import home
+
+admin.site.site_header = "Closing CRM admin"
+admin.site.site_title = "Closing CRM"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", home, name="home"),
+    path("", include("deals.urls")),
+]

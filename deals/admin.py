@@ -1,0 +1,312 @@
+"""Django admin for the deals app. Transitions are admin actions that call the same services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.template.response import TemplateResponse
+
+from . import services
+from .models import (
+    Account,
+    Ask,
+    BuyingSignal,
+    Concession,
+    Contact,
+    Deal,
+    DealEvent,
+    LineItem,
+    LossReason,
+    Objection,
+    OnboardingStep,
+    StageSetting,
+    Stakeholder,
+    Team,
+    User,
+)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "currency", "reps_see_team_deals", "account_manager"]
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["username", "get_full_name", "email", "role", "team", "is_staff", "is_active"]
+    list_filter = ["role", "team", "is_staff", "is_active"]
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (
+            "Sales",
+            {
+                "fields": [
+                    "role",
+                    "team",
+                    "time_zone",
+                    "working_days",
+                    "workday_start",
+                    "workday_end",
+                ]
+            },
+        ),
+    )
+    add_fieldsets = (
+        *BaseUserAdmin.add_fieldsets,
+        ("Sales", {"fields": ["role", "team"]}),
+    )
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "status", "team", "owner", "account_manager", "archived_at"]
+    list_filter = ["status", "team"]
+    search_fields = ["name", "website"]
+    list_select_related = ["team", "owner", "account_manager"]
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "email", "job_title", "account"]
+    search_fields = ["first_name", "last_name", "email", "account__name"]
+    list_select_related = ["account"]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True)
+    loss_reason = forms.ChoiceField(choices=[("", "—"), *LossReason.choices], required=False)
+
+
+def _transition_action(name: str, label: str, needs_reason: bool):
+    """An admin action that fires `name` through deals.services for each selected deal."""
+
+    def action(modeladmin, request, queryset):
+        reason, loss_reason = "", ""
+        if needs_reason:
+            form = ReasonForm(request.POST if "apply" in request.POST else None)
+            if name == "mark_lost":
+                form.fields["loss_reason"].required = True
+            if not form.is_valid():
+                return TemplateResponse(
+                    request,
+                    "admin/deals/deal/transition_reason.html",
+                    {
+                        **modeladmin.admin_site.each_context(request),
+                        "title": label,
+                        "form": form,
+                        "deals": queryset,
+                        "action": action.__name__,
+                        "opts": modeladmin.model._meta,
+                        "ask_loss_reason": name == "mark_lost",
+                    },
+                )
+            reason = form.cleaned_data["reason"]
+            loss_reason = form.cleaned_data["loss_reason"]
+        done = 0
+        for deal in queryset:
+            try:
+                services.deal_transition(
+                    deal=deal,
+                    transition=name,
+                    by=request.user,
+                    reason=reason,
+                    loss_reason=loss_reason,
+                )
+                done += 1
+            except services.DealError as exc:
+                modeladmin.message_user(request, f"{deal}: {exc.message}", messages.ERROR)
+        if done:
+            modeladmin.message_user(request, f"{label}: {done} deal(s) moved.", messages.SUCCESS)
+        return None
+
+    action.__name__ = f"transition_{name}"
+    action.short_description = f"Transition: {label}"
+    return action
+
+
+class LineItemInline(admin.TabularInline):
+    model = LineItem
+    extra = 0
+
+
+class StakeholderInline(admin.TabularInline):
+    model = Stakeholder
+    extra = 0
+    autocomplete_fields = ["contact"]
+
+
+class DealEventInline(admin.TabularInline):
+    model = DealEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "actor", "kind", "from_state", "to_state", "reason"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Deal)
+class DealAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "account",
+        "state",
+        "amount",
+        "currency",
+        "owner",
+        "team",
+        "expected_close_date",
+        "last_activity_at",
+    ]
+    list_filter = ["state", "team", "currency", "closing_technique"]
+    search_fields = ["title", "account__name"]
+    list_select_related = ["account", "owner", "team"]
+    date_hierarchy = "expected_close_date"
+    readonly_fields = [
+        "state",
+        "state_changed_at",
+        "closed_at",
+        "loss_reason",
+        "loss_note",
+        "won_override_reason",
+        "last_activity_at",
+        "created_at",
+        "updated_at",
+    ]
+    autocomplete_fields = ["account", "parent_deal"]
+    inlines = [LineItemInline, StakeholderInline, DealEventInline]
+    actions = [
+        _transition_action(name, label, needs_reason)
+        for name, label, needs_reason in [
+            ("ask", "Ask for the sale", False),
+            ("send_agreement", "Send the agreement", False),
+            ("negotiate", "Negotiate", False),
+            ("follow_up", "Follow up", False),
+            ("mark_won", "Mark won (signed)", False),
+            ("override_won", "Override to won", True),
+            ("mark_lost", "Close as lost", True),
+            ("reopen", "Reopen", True),
+        ]
+    ]
+
+    def get_fields(self, request, obj=None):
+        editable = sorted(services.DEAL_EDITABLE_FIELDS - {"title", "amount", "currency"})
+        head = ["title", "account", "owner", "amount", "currency"]
+        return [*head, *editable, *(self.readonly_fields if obj else [])]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [*self.readonly_fields, "account", "owner"]
+
+    def save_model(self, request, obj, form, change):
+        # Writes go through the services so the timeline records them.
+        data = form.cleaned_data
+        if change:
+            fresh = Deal.objects.get(pk=obj.pk)
+            changes = {f: data[f] for f in form.changed_data if f in services.DEAL_EDITABLE_FIELDS}
+            form.instance = services.deal_update(deal=fresh, by=request.user, **changes)
+        else:
+            extra = {
+                f: data[f]
+                for f in services.DEAL_EDITABLE_FIELDS - {"title", "amount", "currency"}
+                if f in data
+            }
+            form.instance = services.deal_create(
+                by=request.user,
+                owner=data["owner"],
+                account=data["account"],
+                title=data["title"],
+                amount=data["amount"],
+                currency=data["currency"],
+                **extra,
+            )
+        obj.pk = form.instance.pk
+
+    def save_related(self, request, form, formsets, change):
+        form.save_m2m = lambda: None
+        for formset in formsets:
+            formset.instance = form.instance
+        super().save_related(request, form, formsets, change)
+
+    def has_delete_permission(self, request, obj=None):
+        # Deals are archived, never deleted: their history is the audit trail.
+        return False
+
+
+@admin.register(DealEvent)
+class DealEventAdmin(admin.ModelAdmin):
+    """The audit log: read-only, append-only."""
+
+    list_display = ["created_at", "deal", "actor", "kind", "from_state", "to_state", "reason"]
+    list_filter = ["kind", "to_state"]
+    search_fields = ["deal__title", "reason"]
+    list_select_related = ["deal", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StageSetting)
+class StageSettingAdmin(admin.ModelAdmin):
+    list_display = ["state", "probability", "stall_after_days"]
+    list_editable = ["probability", "stall_after_days"]
+
+
+@admin.register(BuyingSignal)
+class BuyingSignalAdmin(admin.ModelAdmin):
+    list_display = ["deal", "kind", "channel", "observed_at", "recorded_by"]
+    list_filter = ["kind", "channel"]
+    list_select_related = ["deal", "recorded_by"]
+
+
+@admin.register(Ask)
+class AskAdmin(admin.ModelAdmin):
+    list_display = ["deal", "number", "channel", "answer", "asked_at", "asked_by"]
+    list_filter = ["answer", "channel"]
+    list_select_related = ["deal", "asked_by"]
+
+
+@admin.register(Objection)
+class ObjectionAdmin(admin.ModelAdmin):
+    list_display = ["deal", "category", "is_stall", "status", "raised_at"]
+    list_filter = ["category", "status", "is_stall"]
+    list_select_related = ["deal"]
+
+
+@admin.register(Concession)
+class ConcessionAdmin(admin.ModelAdmin):
+    list_display = ["deal", "give", "get", "status"]
+    list_filter = ["status"]
+    list_select_related = ["deal"]
+
+
+@admin.register(Stakeholder)
+class StakeholderAdmin(admin.ModelAdmin):
+    list_display = ["deal", "contact", "role"]
+    list_filter = ["role"]
+    list_select_related = ["deal", "contact"]
+
+
+@admin.register(OnboardingStep)
+class OnboardingStepAdmin(admin.ModelAdmin):
+    list_display = ["deal", "kind", "assignee", "due_date", "done_at"]
+    list_filter = ["kind"]
+    list_select_related = ["deal", "assignee"]
+
+
+@admin.register(LineItem)
+class LineItemAdmin(admin.ModelAdmin):
+    list_display = ["deal", "description", "quantity", "unit_price"]
+    list_select_related = ["deal"]

@@ -1,0 +1,847 @@
+"""Accounts, contacts, deals and the closing state machine, with everything a rep records."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class Currency(models.TextChoices):
+    EUR = "EUR", "EUR (€)"
+    USD = "USD", "USD ($)"
+    GBP = "GBP", "GBP (£)"
+    CHF = "CHF", "CHF"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    currency = models.CharField(
+        max_length=3,
+        choices=Currency.choices,
+        default=Currency.EUR,
+        help_text="Currency the team reports in.",
+    )
+    reps_see_team_deals = models.BooleanField(
+        default=True,
+        help_text="Reps may read (not change) the deals of their teammates.",
+    )
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who takes over won customers for onboarding. Defaults to the team's manager.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        REP = "rep", "Sales rep"
+        MANAGER = "manager", "Sales manager"
+
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="members"
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default="Europe/Berlin",
+        help_text="IANA time zone; follow-ups are sent in the rep's working hours.",
+    )
+    working_days = models.CharField(
+        max_length=7,
+        default="01234",
+        help_text="Weekdays the rep works, Monday=0 … Sunday=6 (e.g. 01234 for Mon–Fri).",
+    )
+    workday_start = models.TimeField(default="09:00")
+    workday_end = models.TimeField(default="17:30")
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_superuser or self.is_staff
+
+
+class ArchivableQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+
+class Account(models.Model):
+    class Status(models.TextChoices):
+        PROSPECT = "prospect", "Prospect"
+        CUSTOMER = "customer", "Customer"
+
+    name = models.CharField(max_length=200)
+    website = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROSPECT)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="accounts")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_accounts"
+    )
+    account_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="managed_accounts",
+    )
+    became_customer_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ArchivableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="account_unique_name_per_team")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:account_detail", args=[self.pk])
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=50, blank=True)
+    job_title = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ArchivableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:contact_detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class DealState(models.TextChoices):
+    INTENT_SPOTTED = "intent_spotted", "Intent spotted"
+    ASKED = "asked", "Asked"
+    AGREEMENT_SENT = "agreement_sent", "Agreement sent"
+    NEGOTIATING = "negotiating", "Negotiating"
+    FOLLOW_UP = "follow_up", "Follow-up"
+    CLOSED_WON = "closed_won", "Closed / won"
+    CLOSED_LOST = "closed_lost", "Closed / lost"
+
+
+OPEN_STATES = [
+    DealState.INTENT_SPOTTED,
+    DealState.ASKED,
+    DealState.AGREEMENT_SENT,
+    DealState.NEGOTIATING,
+    DealState.FOLLOW_UP,
+]
+CLOSED_STATES = [DealState.CLOSED_WON, DealState.CLOSED_LOST]
+
+
+class ClosingTechnique(models.TextChoices):
+    ASSUMPTIVE = "assumptive", "Assumptive close"
+    SOFT = "soft", "Soft close"
+    SUMMARY = "summary", "Summary close"
+    QUESTION = "question", "Question close"
+    OPTION = "option", "Option close"
+    SHARP_ANGLE = "sharp_angle", "Sharp-angle close"
+    NOW_OR_NEVER = "now_or_never", "Now-or-never close"
+    TAKE_AWAY = "take_away", "Take-away close"
+    PUPPY_DOG = "puppy_dog", "Puppy-dog close"
+    OBJECTION = "objection", "Objection close"
+    INOFFENSIVE = "inoffensive", "Inoffensive close"
+
+
+TECHNIQUE_GUIDES = {
+    ClosingTechnique.ASSUMPTIVE: "Talk as if the decision is made: “Shall we start on the 1st?”",
+    ClosingTechnique.SOFT: "A low-pressure question: “Would this solve what you described?”",
+    ClosingTechnique.SUMMARY: "Recap the value you have agreed on, then ask for the yes.",
+    ClosingTechnique.QUESTION: "Ask what is left to decide, and settle it together.",
+    ClosingTechnique.OPTION: "Offer two acceptable choices (annual or quarterly billing?).",
+    ClosingTechnique.SHARP_ANGLE: "Agree to their request in exchange for a commitment now.",
+    ClosingTechnique.NOW_OR_NEVER: "A genuine, time-bound incentive. Never invent one.",
+    ClosingTechnique.TAKE_AWAY: "Remove an option to refocus the buyer on what matters.",
+    ClosingTechnique.PUPPY_DOG: "Let them try it: a trial or a pilot that proves the value.",
+    ClosingTechnique.OBJECTION: "Resolve the last objection, then ask straight away.",
+    ClosingTechnique.INOFFENSIVE: (
+        "No urgency, no assumed deal, no threats to walk away: "
+        "best with aggressive or pressure-averse buyers."
+    ),
+}
+
+
+class LossReason(models.TextChoices):
+    PRICE = "price", "Price"
+    TIMING = "timing", "Timing"
+    COMPETITOR = "competitor", "Lost to a competitor"
+    NO_DECISION = "no_decision", "No decision"
+    NO_BUDGET = "no_budget", "No budget"
+    FIT = "fit", "Poor fit"
+    OTHER = "other", "Other"
+
+
+class BillingFrequency(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    ANNUALLY = "annually", "Annually"
+    UPFRONT = "upfront", "Up front"
+
+
+# The readiness checklist: (field name, label). Order is the order shown to reps.
+READINESS_ITEMS = [
+    ("ready_needs_understood", "Needs understood"),
+    ("ready_solution_fits", "Solution fits"),
+    ("ready_value_established", "Value established"),
+    ("ready_objections_resolved", "Objections resolved"),
+    ("ready_signer_known", "Decision maker and signer known"),
+    ("ready_budget_timing", "Budget and timing confirmed"),
+]
+
+
+# --- state machine guards (pure functions of the deal) -------------------
+
+
+def has_contract_to_send(deal: Deal) -> bool:
+    """A contract version exists that can go out for signature."""
+    from contracts.selectors import deal_has_sendable_contract
+
+    return deal_has_sendable_contract(deal)
+
+
+has_contract_to_send.blocked_message = (
+    "Generate a contract first: nothing can go out for signature."
+)
+
+
+def has_completed_signature(deal: Deal) -> bool:
+    """The buyer completed a signature on one of the deal's contract versions."""
+    from contracts.selectors import deal_has_completed_signature
+
+    return deal_has_completed_signature(deal)
+
+
+has_completed_signature.blocked_message = (
+    "No completed signature yet. A manager can override with a reason."
+)
+
+
+def has_loss_reason(deal: Deal) -> bool:
+    return bool(deal.loss_reason)
+
+
+has_loss_reason.input_required = True
+has_loss_reason.blocked_message = "Choose a loss reason before closing the deal as lost."
+
+
+def has_override_reason(deal: Deal) -> bool:
+    return bool(deal.won_override_reason.strip())
+
+
+has_override_reason.input_required = True
+has_override_reason.blocked_message = "An override to won needs a written reason."
+
+
+def has_reopen_reason(deal: Deal) -> bool:
+    return bool(getattr(deal, "_transition_reason", "").strip())
+
+
+has_reopen_reason.input_required = True
+has_reopen_reason.blocked_message = "Say why the deal is reopened."
+
+
+# --- permissions -----------------------------------------------------------
+
+
+def can_work_deal(deal: Deal, user) -> bool:
+    """The owner, the owner's team manager, or an admin may move a deal."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if user.pk == deal.owner_id:
+        return True
+    return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
+
+
+can_work_deal.denied_message = "Only the deal's owner or the team's manager can move this deal."
+
+
+def can_manage_deal(deal: Deal, user) -> bool:
+    """Overrides and reopening are for the team's manager (or an admin)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
+
+
+can_manage_deal.denied_message = "Only the team's manager can do this."
+
+
+class DealQuerySet(ArchivableQuerySet):
+    def open(self):
+        return self.filter(state__in=OPEN_STATES)
+
+    def visible_to(self, user):
+        """Deals `user` may read: own; the team's (managers, or reps if the team allows); all
+        (admins)."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        if user.is_manager and user.team_id:
+            return self.filter(team_id=user.team_id)
+        if user.team_id and user.team and user.team.reps_see_team_deals:
+            return self.filter(team_id=user.team_id)
+        return self.filter(owner=user)
+
+    def workable_by(self, user):
+        """Deals this user may change."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        if user.is_manager and user.team_id:
+            return self.filter(team_id=user.team_id)
+        return self.filter(owner=user)
+
+
+class Deal(ConcurrentTransitionMixin, models.Model):
+    title = models.CharField(max_length=200)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deals")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deals")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deals"
+    )
+    state = FSMField(
+        default=DealState.INTENT_SPOTTED,
+        choices=DealState.choices,
+        protected=True,
+        db_index=True,
+    )
+    state_changed_at = models.DateTimeField(default=timezone.now)
+    amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.EUR)
+    expected_close_date = models.DateField(null=True, blank=True)
+    next_step = models.CharField(max_length=200, blank=True)
+    next_step_due = models.DateField(null=True, blank=True)
+    closing_technique = models.CharField(
+        max_length=20, choices=ClosingTechnique.choices, blank=True
+    )
+
+    # Readiness checklist (see READINESS_ITEMS).
+    ready_needs_understood = models.BooleanField("Needs understood", default=False)
+    ready_solution_fits = models.BooleanField("Solution fits", default=False)
+    ready_value_established = models.BooleanField("Value established", default=False)
+    ready_objections_resolved = models.BooleanField("Objections resolved", default=False)
+    ready_signer_known = models.BooleanField("Decision maker and signer known", default=False)
+    ready_budget_timing = models.BooleanField("Budget and timing confirmed", default=False)
+
+    # MEDDIC-style qualification notes for complex, group sales.
+    metrics = models.TextField(blank=True, help_text="The measurable value the buyer expects.")
+    identified_pain = models.TextField(blank=True)
+    decision_criteria = models.TextField(blank=True)
+    decision_process = models.TextField(blank=True)
+    competition = models.CharField(max_length=200, blank=True)
+
+    # Commercial terms used by the contract.
+    term_months = models.PositiveIntegerField(default=12)
+    start_date = models.DateField(null=True, blank=True)
+    billing = models.CharField(
+        max_length=10, choices=BillingFrequency.choices, default=BillingFrequency.ANNUALLY
+    )
+
+    loss_reason = models.CharField(max_length=20, choices=LossReason.choices, blank=True)
+    loss_note = models.TextField(blank=True)
+    won_override_reason = models.TextField(blank=True)
+    review_meeting_at = models.DateTimeField(
+        null=True, blank=True, help_text="Contract review meeting; acts as the deal's deadline."
+    )
+    parent_deal = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_on_deals",
+        help_text="The won deal during which this need was found.",
+    )
+
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["team", "state"], name="deal_team_state"),
+            models.Index(fields=["owner", "state"], name="deal_owner_state"),
+            models.Index(fields=["expected_close_date"], name="deal_close_date"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:deal_detail", args=[self.pk])
+
+    # --- derived values ---------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def readiness_score(self) -> int:
+        return sum(1 for field, _ in READINESS_ITEMS if getattr(self, field))
+
+    @property
+    def readiness_total(self) -> int:
+        return len(READINESS_ITEMS)
+
+    @property
+    def readiness(self) -> list[tuple[str, str, bool]]:
+        return [(field, label, getattr(self, field)) for field, label in READINESS_ITEMS]
+
+    @property
+    def technique_guide(self) -> str:
+        return TECHNIQUE_GUIDES.get(self.closing_technique, "")
+
+    @property
+    def days_in_state(self) -> int:
+        return (timezone.now() - self.state_changed_at).days
+
+    # --- transitions: they change fields only; deals.services fires them ---
+
+    @transition(
+        field=state,
+        source=[DealState.INTENT_SPOTTED, DealState.NEGOTIATING],
+        target=DealState.ASKED,
+        permission=can_work_deal,
+        custom={"label": "Ask for the sale", "verb": "ask"},
+    )
+    def ask(self):
+        """The rep asks for a verbal, non-binding yes (first ask or asking again)."""
+
+    @transition(
+        field=state,
+        source=[DealState.INTENT_SPOTTED, DealState.ASKED, DealState.NEGOTIATING],
+        target=DealState.AGREEMENT_SENT,
+        conditions=[has_contract_to_send],
+        permission=can_work_deal,
+        custom={"label": "Send the agreement"},
+    )
+    def send_agreement(self):
+        """A binding contract goes out for signature (proposal-first teams skip the ask)."""
+
+    @transition(
+        field=state,
+        source=[DealState.ASKED, DealState.AGREEMENT_SENT, DealState.FOLLOW_UP],
+        target=DealState.NEGOTIATING,
+        permission=can_work_deal,
+        custom={"label": "Negotiate"},
+    )
+    def negotiate(self):
+        """Objections, a review meeting or give-get concessions are being worked."""
+
+    @transition(
+        field=state,
+        source=DealState.AGREEMENT_SENT,
+        target=DealState.FOLLOW_UP,
+        permission=can_work_deal,
+        custom={"label": "Follow up"},
+    )
+    def follow_up(self):
+        """The contract is with the buyer; friendly reminders until it is signed."""
+
+    @transition(
+        field=state,
+        source=[DealState.AGREEMENT_SENT, DealState.FOLLOW_UP, DealState.NEGOTIATING],
+        target=DealState.CLOSED_WON,
+        conditions=[has_completed_signature],
+        permission=can_work_deal,
+        custom={"label": "Mark won (signed)"},
+    )
+    def mark_won(self):
+        """The signature is complete: the deal is won."""
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=OPEN_STATES,
+        target=DealState.CLOSED_WON,
+        conditions=[has_override_reason],
+        permission=can_manage_deal,
+        custom={"label": "Override to won", "needs_reason": True},
+    )
+    def override_won(self):
+        """A manager marks the deal won without a completed signature, with a reason."""
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=OPEN_STATES,
+        target=DealState.CLOSED_LOST,
+        conditions=[has_loss_reason],
+        permission=can_work_deal,
+        custom={"label": "Close as lost", "needs_reason": True},
+    )
+    def mark_lost(self):
+        """No agreement: the deal ends amicably with a recorded reason."""
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=DealState.CLOSED_LOST,
+        target=DealState.INTENT_SPOTTED,
+        conditions=[has_reopen_reason],
+        permission=can_manage_deal,
+        custom={"label": "Reopen", "needs_reason": True},
+    )
+    def reopen(self):
+        """A manager reopens a lost deal; it starts again at intent spotted."""
+        self.closed_at = None
+        self.loss_reason = ""
+
+
+class LineItem(models.Model):
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="line_items")
+    description = models.CharField(max_length=200)
+    quantity = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("1"))
+    unit_price = models.DecimalField(max_digits=14, decimal_places=2)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def total(self) -> Decimal:
+        return (self.quantity * self.unit_price).quantize(Decimal("0.01"))
+
+
+class StageSetting(models.Model):
+    """Per-state numbers managers tune: win probability and when a deal counts as stalled."""
+
+    state = models.CharField(max_length=20, choices=DealState.choices, unique=True)
+    probability = models.PositiveSmallIntegerField(
+        help_text="Win probability in percent, used for the weighted pipeline."
+    )
+    stall_after_days = models.PositiveSmallIntegerField(
+        default=7, help_text="A deal with no activity for this many days counts as stalled."
+    )
+
+    class Meta:
+        ordering = ["state"]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()}: {self.probability}%"
+
+    def clean(self) -> None:
+        if self.probability > 100:
+            raise ValidationError({"probability": "A probability is at most 100%."})
+
+
+class Stakeholder(models.Model):
+    class Role(models.TextChoices):
+        DECISION_MAKER = "decision_maker", "Decision maker"
+        SIGNER = "signer", "Signer"
+        CHAMPION = "champion", "Champion"
+        ECONOMIC_BUYER = "economic_buyer", "Economic buyer"
+        USER = "user", "User"
+        INFLUENCER = "influencer", "Influencer"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stakeholders")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="stakeholder_roles")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["role", "contact__last_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deal", "contact", "role"], name="stakeholder_unique_role"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} ({self.get_role_display()})"
+
+
+class Channel(models.TextChoices):
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    EMAIL = "email", "Email"
+    VIDEO = "video", "Video call"
+    CHAT = "chat", "Chat"
+    OTHER = "other", "Other"
+
+
+class BuyingSignal(models.Model):
+    class Kind(models.TextChoices):
+        EXPLICIT = "explicit", "Explicit statement"
+        CASE_STUDY = "case_study", "Case-study interest"
+        IMPLEMENTATION = "implementation", "Implementation question"
+        PRICING = "pricing", "Pricing / terms question"
+        TIMELINE = "timeline", "Timeline question"
+        STAKEHOLDER = "stakeholder", "Stakeholder introduced"
+        CONTRACT_VIEWED = "contract_viewed", "Contract viewed"
+        OTHER = "other", "Other"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="signals")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    note = models.TextField(help_text="The buyer's words, or what you noticed.")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CALL)
+    observed_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-observed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.note[:40]}"
+
+
+class Ask(models.Model):
+    class Answer(models.TextChoices):
+        YES = "yes", "Yes"
+        NOT_YET = "not_yet", "Not yet (objection)"
+        NO = "no", "No"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="asks")
+    number = models.PositiveSmallIntegerField()
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    technique = models.CharField(max_length=20, choices=ClosingTechnique.choices, blank=True)
+    statement = models.TextField(help_text="What you said when you asked.")
+    answer = models.CharField(max_length=10, choices=Answer.choices)
+    asked_at = models.DateTimeField(default=timezone.now)
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["deal", "number"], name="ask_unique_number")]
+
+    def __str__(self) -> str:
+        return f"Ask #{self.number}: {self.get_answer_display()}"
+
+    @property
+    def ordinal(self) -> str:
+        n = self.number
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"
+
+
+class Objection(models.Model):
+    class Category(models.TextChoices):
+        PRICE = "price", "Price"
+        TERMS = "terms", "Terms"
+        TIMELINE = "timeline", "Timeline"
+        AUTHORITY = "authority", "Authority"
+        NEED = "need", "Need"
+        COMPETITOR = "competitor", "Competitor"
+        RISK = "risk", "Risk"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        ACCEPTED_LOSS = "accepted_loss", "Accepted loss"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="objections")
+    ask = models.ForeignKey(
+        Ask, on_delete=models.SET_NULL, null=True, blank=True, related_name="objections"
+    )
+    category = models.CharField(max_length=20, choices=Category.choices)
+    is_stall = models.BooleanField(
+        default=False, help_text="A stall delays the decision; a real objection blocks it."
+    )
+    detail = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {self.detail[:40]}"
+
+
+class Concession(models.Model):
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="concessions")
+    give = models.CharField(max_length=200, help_text="What we give.")
+    get = models.CharField(max_length=200, help_text="What we get in return.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.give} ↔ {self.get}"
+
+
+class OnboardingStep(models.Model):
+    """The handoff checklist a won deal starts for its account manager."""
+
+    class Kind(models.TextChoices):
+        INTRO = "intro", "Introduce the account manager"
+        KICKOFF = "kickoff", "Kickoff meeting"
+        FIRST_DELIVERY = "first_delivery", "First delivery"
+        VALUE_VERIFICATION = "value_verification", "Verify the value the buyer expected"
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="onboarding_steps")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    due_date = models.DateField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["due_date", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["deal", "kind"], name="onboarding_unique_kind")
+        ]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+
+class AppendOnlyError(Exception):
+    """The audit log is append-only: events are never changed or deleted."""
+
+
+class DealEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Deal events are append-only and cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+
+
+class DealEvent(models.Model):
+    """One immutable line of a deal's history: who did what, when and why."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Deal created"
+        TRANSITION = "transition", "State changed"
+        EDITED = "edited", "Details edited"
+        SIGNAL = "signal", "Buying signal"
+        READINESS = "readiness", "Readiness updated"
+        TECHNIQUE = "technique", "Closing technique chosen"
+        ASK = "ask", "Asked for the sale"
+        OBJECTION = "objection", "Objection"
+        CONCESSION = "concession", "Concession"
+        STAKEHOLDER = "stakeholder", "Buying group"
+        CONTRACT = "contract", "Contract"
+        REMINDER = "reminder", "Follow-up"
+        TASK = "task", "Task"
+        MEETING = "meeting", "Meeting"
+        HANDOFF = "handoff", "Customer handoff"
+        NOTE = "note", "Note"
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    from_state = models.CharField(max_length=20, choices=DealState.choices, blank=True)
+    to_state = models.CharField(max_length=20, choices=DealState.choices, blank=True)
+    transition = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = DealEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["deal", "-created_at"], name="event_deal_time"),
+            models.Index(fields=["kind", "to_state", "created_at"], name="event_kind_state"),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.TRANSITION:
+            return f"{self.from_state} → {self.to_state}"
+        return self.get_kind_display()
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Deal events are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+
+    @property
+    def actor_label(self) -> str:
+        return str(self.actor) if self.actor_id else "System"

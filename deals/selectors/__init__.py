@@ -1,0 +1,6 @@
+"""Read queries shared by pages, the API and dashboards.
+
+One package, one module per area; import from `deals.selectors`.
+"""
+
+from .core import *  # noqa: F403

@@ -1,0 +1,772 @@
+"""Every write that changes a deal's business state: one function per use case.
+
+Each function is atomic and writes its audit event (DealEvent) in the same
+transaction. State changes go through `deal_transition`, the only caller of the
+django-fsm transition methods. Work that talks to the outside world (email,
+e-signature, reminders) is started after commit, never inside the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from .models import (
+    OPEN_STATES,
+    READINESS_ITEMS,
+    Account,
+    Ask,
+    BuyingSignal,
+    ClosingTechnique,
+    Concession,
+    Contact,
+    Deal,
+    DealEvent,
+    DealState,
+    LossReason,
+    Objection,
+    OnboardingStep,
+    Stakeholder,
+    Team,
+    User,
+)
+from .signals import deal_state_changed
+
+
+class DealError(Exception):
+    """A business rule refused the change; the message is meant for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class TransitionBlocked(DealError):
+    """The state machine does not allow this move now."""
+
+
+class DealConflict(DealError):
+    """Someone else changed the deal since it was loaded."""
+
+
+class NotPermitted(DealError, PermissionDenied):
+    """The user may not make this change."""
+
+
+# --- the state machine -----------------------------------------------------
+
+#: Transition names in the order they are offered to users.
+TRANSITION_NAMES = [
+    "ask",
+    "send_agreement",
+    "negotiate",
+    "follow_up",
+    "mark_won",
+    "override_won",
+    "mark_lost",
+    "reopen",
+]
+
+#: Transition fields written by deal_transition (never the whole row: a
+#: concurrent edit of the next step must not be overwritten).
+_TRANSITION_FIELDS = [
+    "state",
+    "state_changed_at",
+    "last_activity_at",
+    "closed_at",
+    "loss_reason",
+    "loss_note",
+    "won_override_reason",
+    "updated_at",
+]
+
+
+@dataclass(frozen=True)
+class TransitionInfo:
+    name: str
+    label: str
+    target: str
+    needs_reason: bool
+    blockers: tuple[str, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blockers
+
+
+def _fsm_transition(deal: Deal, name: str):
+    method = getattr(type(deal), name, None)
+    meta = getattr(method, "_django_fsm", None)
+    if name not in TRANSITION_NAMES or meta is None:
+        raise TransitionBlocked(f"“{name}” is not a deal transition.")
+    return meta.get_transition(deal.state)
+
+
+def transition_blockers(
+    deal: Deal, name: str, user: User | None, *, check_inputs: bool = True
+) -> list[str]:
+    """Why `user` cannot fire `name` on `deal` now, in plain words (empty: allowed).
+
+    With `check_inputs=False` the guards that only need a form input (loss
+    reason, override reason) are skipped, so pages can offer the move and ask.
+    """
+    fsm = _fsm_transition(deal, name)
+    if fsm is None:
+        label = getattr(type(deal), name)._django_fsm.transitions
+        any_label = next(iter(label.values())).custom.get("label", name)
+        return [f"A deal in “{deal.get_state_display()}” cannot do “{any_label}”."]
+    blockers = []
+    for condition in fsm.conditions:
+        if not check_inputs and getattr(condition, "input_required", False):
+            continue
+        if not condition(deal):
+            blockers.append(condition.blocked_message)
+    if user is not None and not fsm.has_perm(deal, user):
+        blockers.append(fsm.permission.denied_message)
+    return blockers
+
+
+def deal_transitions_for(deal: Deal, user: User) -> list[TransitionInfo]:
+    """The moves `user` may offer on `deal` from its current state (with any blockers)."""
+    infos = []
+    for name in TRANSITION_NAMES:
+        fsm = _fsm_transition(deal, name)
+        if fsm is None or not fsm.has_perm(deal, user):
+            continue
+        infos.append(
+            TransitionInfo(
+                name=name,
+                label=fsm.custom.get("label", name),
+                target=fsm.target,
+                needs_reason=bool(fsm.custom.get("needs_reason")),
+                blockers=tuple(transition_blockers(deal, name, user, check_inputs=False)),
+            )
+        )
+    return infos
+
+
+def deal_transition(
+    *,
+    deal: Deal,
+    transition: str,
+    by: User | None,
+    reason: str = "",
+    loss_reason: str = "",
+    expected_state: str | None = None,
+    data: dict[str, Any] | None = None,
+    as_system: bool = False,
+) -> Deal:
+    """Fire one transition on `deal`, with its audit event, in one transaction.
+
+    `by` is the user acting; `as_system=True` (with `by=None`) is for the
+    e-signature webhook and workers, which act on the buyer's behalf and skip
+    the user permission check (never the guards). `expected_state` is the
+    state the user saw: if the deal moved meanwhile, DealConflict is raised.
+    """
+    if by is None and not as_system:
+        raise NotPermitted("A transition needs the user who makes it.")
+    reason = (reason or "").strip()
+    if loss_reason and loss_reason not in LossReason.values:
+        raise TransitionBlocked(f"“{loss_reason}” is not a loss reason.")
+    snapshot = {f: getattr(deal, f) for f in ("loss_reason", "loss_note", "won_override_reason")}
+    try:
+        with transaction.atomic():
+            if expected_state is not None and deal.state != expected_state:
+                raise DealConflict(_conflict_message(deal))
+            if transition == "mark_lost":
+                deal.loss_reason = loss_reason
+                deal.loss_note = reason
+            elif transition == "override_won":
+                deal.won_override_reason = reason
+            deal._transition_reason = reason
+            fsm = _fsm_transition(deal, transition)
+            if fsm is not None and not as_system and not fsm.has_perm(deal, by):
+                raise NotPermitted(fsm.permission.denied_message)
+            blockers = transition_blockers(deal, transition, None)
+            if blockers:
+                raise TransitionBlocked(" ".join(blockers))
+            from_state = deal.state
+            getattr(deal, transition)()
+            now = timezone.now()
+            deal.state_changed_at = now
+            deal.last_activity_at = now
+            deal.save(update_fields=_TRANSITION_FIELDS)
+            event = DealEvent.objects.create(
+                deal=deal,
+                actor=by,
+                kind=DealEvent.Kind.TRANSITION,
+                transition=transition,
+                from_state=from_state,
+                to_state=deal.state,
+                reason=reason or (deal.get_loss_reason_display() if loss_reason else ""),
+                data={**(data or {}), **({"loss_reason": loss_reason} if loss_reason else {})},
+            )
+            if deal.state == DealState.CLOSED_WON:
+                _deal_start_handoff(deal=deal, by=by)
+            # Receivers do their database work inside this transaction (e.g. the
+            # follow-up app cancels reminders); outside effects use on_commit.
+            deal_state_changed.send(sender=Deal, deal=deal, event=event, by=by)
+    except ConcurrentTransition:
+        for field, value in snapshot.items():
+            setattr(deal, field, value)
+        deal.refresh_from_db()
+        raise DealConflict(_conflict_message(deal)) from None
+    except DealError:
+        for field, value in snapshot.items():
+            setattr(deal, field, value)
+        raise
+    except Exception:
+        for field, value in snapshot.items():
+            setattr(deal, field, value)
+        deal.refresh_from_db()
+        raise
+    return deal
+
+
+def _money(value: Any) -> Decimal:
+    """Money is a Decimal with two places; anything else is refused clearly."""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError, TypeError):
+        raise DealError(f"“{value}” is not an amount.") from None
+    if amount < 0 or not amount.is_finite():
+        raise DealError("The amount cannot be negative.")
+    return amount
+
+
+def _conflict_message(deal: Deal) -> str:
+    current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
+    label = DealState(current).label if current else "deleted"
+    return (
+        f"This deal was changed by someone else meanwhile (it is now “{label}”). "
+        "Reload the page and try again."
+    )
+
+
+def _deal_start_handoff(*, deal: Deal, by: User | None) -> None:
+    """Won: the account becomes a customer and onboarding starts for its account manager."""
+    account = deal.account
+    manager = account.account_manager or deal.team.account_manager
+    if manager is None:
+        manager = deal.team.members.filter(role=User.Role.MANAGER, is_active=True).first()
+    if account.status != Account.Status.CUSTOMER:
+        account.status = Account.Status.CUSTOMER
+        account.became_customer_at = timezone.now()
+    account.account_manager = manager
+    account.save(update_fields=["status", "became_customer_at", "account_manager", "updated_at"])
+    today = timezone.localdate()
+    offsets = {
+        OnboardingStep.Kind.INTRO: 1,
+        OnboardingStep.Kind.KICKOFF: 7,
+        OnboardingStep.Kind.FIRST_DELIVERY: 30,
+        OnboardingStep.Kind.VALUE_VERIFICATION: 90,
+    }
+    for kind, days in offsets.items():
+        OnboardingStep.objects.get_or_create(
+            deal=deal,
+            kind=kind,
+            defaults={"assignee": manager, "due_date": today + dt.timedelta(days=days)},
+        )
+    DealEvent.objects.create(
+        deal=deal,
+        actor=by,
+        kind=DealEvent.Kind.HANDOFF,
+        reason=f"{account} is now a customer; handed to {manager or 'the team'} for onboarding.",
+        data={"account_manager_id": manager.pk if manager else None},
+    )
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def _require_workable(deal: Deal, by: User) -> None:
+    from .models import can_work_deal
+
+    if not can_work_deal(deal, by):
+        raise NotPermitted(can_work_deal.denied_message)
+
+
+def _record(deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any) -> DealEvent:
+    """Write one timeline event and mark the deal as active now."""
+    now = timezone.now()
+    Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
+    deal.last_activity_at = now
+    return DealEvent.objects.create(
+        deal=deal, actor=by, kind=kind, reason=reason, data=data, created_at=now
+    )
+
+
+def _require_open(deal: Deal) -> None:
+    if deal.state not in OPEN_STATES:
+        raise DealError("This deal is closed. A manager can reopen a lost deal.")
+
+
+# --- accounts and contacts -------------------------------------------------
+
+
+@transaction.atomic
+def account_create(*, by: User, team: Team, name: str, **fields: Any) -> Account:
+    name = name.strip()
+    if not name:
+        raise DealError("An account needs a name.")
+    if Account.objects.filter(team=team, name__iexact=name).exists():
+        raise DealError(f"Your team already has an account named “{name}”.")
+    return Account.objects.create(team=team, owner=by, name=name, **fields)
+
+
+@transaction.atomic
+def contact_create(*, by: User, account: Account, first_name: str, last_name: str, **fields):
+    if not (first_name.strip() or last_name.strip()):
+        raise DealError("A contact needs a name.")
+    return Contact.objects.create(
+        account=account, first_name=first_name.strip(), last_name=last_name.strip(), **fields
+    )
+
+
+# --- deals -------------------------------------------------------------------
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    by: User,
+    account: Account,
+    title: str,
+    owner: User | None = None,
+    amount: Decimal = Decimal("0"),
+    currency: str = "",
+    parent_deal: Deal | None = None,
+    **fields: Any,
+) -> Deal:
+    """Open a deal at `intent_spotted` for `owner` (default: the creator)."""
+    owner = owner or by
+    if owner.team_id is None:
+        raise DealError(f"{owner} is not in a team yet; an admin must add them to one.")
+    if account.team_id != owner.team_id:
+        raise DealError("The account belongs to another team.")
+    amount = _money(amount)
+    deal = Deal.objects.create(
+        title=title.strip(),
+        account=account,
+        team_id=owner.team_id,
+        owner=owner,
+        amount=amount,
+        currency=currency or owner.team.currency,
+        parent_deal=parent_deal,
+        **fields,
+    )
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.CREATED,
+        f"Follow-on from “{parent_deal}”" if parent_deal else "",
+        amount=str(deal.amount),
+        currency=deal.currency,
+    )
+    return deal
+
+
+#: Fields a rep may edit directly (never the state, closing fields or owner).
+DEAL_EDITABLE_FIELDS = {
+    "title",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "next_step",
+    "next_step_due",
+    "metrics",
+    "identified_pain",
+    "decision_criteria",
+    "decision_process",
+    "competition",
+    "term_months",
+    "start_date",
+    "billing",
+    "review_meeting_at",
+}
+
+
+def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
+    """Edit the deal's details; the timeline records what changed (old → new)."""
+    _require_workable(deal, by)
+    unknown = set(changes) - DEAL_EDITABLE_FIELDS
+    if unknown:
+        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+    if "amount" in changes:
+        changes["amount"] = _money(changes["amount"])
+    diff = {}
+    for field, value in changes.items():
+        old = getattr(deal, field)
+        if old != value:
+            diff[field] = [_jsonable(old), _jsonable(value)]
+            setattr(deal, field, value)
+    if not diff:
+        return deal
+    try:
+        with transaction.atomic():
+            deal.save(update_fields=[*diff.keys(), "updated_at"])
+            _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
+    except ConcurrentTransition:
+        deal.refresh_from_db()
+        raise DealConflict(_conflict_message(deal)) from None
+    return deal
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (Decimal, dt.date, dt.datetime)):
+        return str(value)
+    return value
+
+
+@transaction.atomic
+def buying_signal_record(
+    *,
+    deal: Deal,
+    by: User,
+    kind: str,
+    note: str,
+    channel: str,
+    observed_at: dt.datetime | None = None,
+) -> BuyingSignal:
+    _require_workable(deal, by)
+    if not note.strip():
+        raise DealError("Write down what the buyer said or did.")
+    signal = BuyingSignal.objects.create(
+        deal=deal,
+        kind=kind,
+        note=note.strip(),
+        channel=channel,
+        observed_at=observed_at or timezone.now(),
+        recorded_by=by,
+    )
+    _record(deal, by, DealEvent.Kind.SIGNAL, signal.note, signal_kind=kind, channel=channel)
+    return signal
+
+
+def buying_signal_record_system(*, deal: Deal, kind: str, note: str, channel: str) -> BuyingSignal:
+    """A signal the product noticed itself (e.g. the buyer opened the contract)."""
+    with transaction.atomic():
+        signal = BuyingSignal.objects.create(deal=deal, kind=kind, note=note, channel=channel)
+        _record(deal, None, DealEvent.Kind.SIGNAL, note, signal_kind=kind, channel=channel)
+    return signal
+
+
+@transaction.atomic
+def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
+    """Tick or untick readiness checklist items; the score is derived from them."""
+    _require_workable(deal, by)
+    valid = {field for field, _ in READINESS_ITEMS}
+    unknown = set(items) - valid
+    if unknown:
+        raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
+    changed = {f: bool(v) for f, v in items.items() if getattr(deal, f) != bool(v)}
+    if not changed:
+        return deal
+    Deal.objects.filter(pk=deal.pk).update(**changed)
+    for field, value in changed.items():
+        setattr(deal, field, value)
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.READINESS,
+        f"Readiness {deal.readiness_score}/{deal.readiness_total}",
+        changed=changed,
+        score=deal.readiness_score,
+    )
+    return deal
+
+
+@transaction.atomic
+def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
+    _require_workable(deal, by)
+    if technique and technique not in ClosingTechnique.values:
+        raise DealError("Choose one of the listed closing techniques.")
+    if deal.closing_technique == technique:
+        return deal
+    Deal.objects.filter(pk=deal.pk).update(closing_technique=technique)
+    deal.closing_technique = technique
+    label = ClosingTechnique(technique).label if technique else "none"
+    _record(deal, by, DealEvent.Kind.TECHNIQUE, label, technique=technique)
+    return deal
+
+
+def deal_ask_record(
+    *,
+    deal: Deal,
+    by: User,
+    channel: str,
+    statement: str,
+    answer: str,
+    technique: str = "",
+    objection: dict[str, Any] | None = None,
+    expected_state: str | None = None,
+) -> Ask:
+    """Record an ask for the sale: numbered, and the deal moves accordingly.
+
+    From intent spotted or negotiating the deal moves to `asked`. A "yes"
+    leaves it there (next: send the agreement); a "not yet" records the
+    objection (`objection`: category, detail, is_stall) and moves to
+    negotiating; a "no" moves to negotiating too: one no is not the end.
+    """
+    _require_workable(deal, by)
+    _require_open(deal)
+    if answer not in Ask.Answer.values:
+        raise DealError("Record the buyer's answer: yes, not yet or no.")
+    if not statement.strip():
+        raise DealError("Write down how you asked.")
+    if answer == Ask.Answer.NOT_YET and not (objection and objection.get("detail", "").strip()):
+        raise DealError(
+            "A “not yet” comes with an objection: write down what is holding them back."
+        )
+    if deal.state not in (DealState.INTENT_SPOTTED, DealState.NEGOTIATING, DealState.ASKED):
+        raise TransitionBlocked(
+            f"A deal in “{deal.get_state_display()}” already has an agreement out; "
+            "move it to negotiating to ask again."
+        )
+    with transaction.atomic():
+        if deal.state != DealState.ASKED:
+            deal_transition(
+                deal=deal, transition="ask", by=by, reason=statement, expected_state=expected_state
+            )
+        number = (deal.asks.aggregate(n=Max("number"))["n"] or 0) + 1
+        try:
+            with transaction.atomic():
+                ask = Ask.objects.create(
+                    deal=deal,
+                    number=number,
+                    channel=channel,
+                    technique=technique or deal.closing_technique,
+                    statement=statement.strip(),
+                    answer=answer,
+                    asked_by=by,
+                )
+        except IntegrityError:
+            raise DealConflict(
+                "Another ask was recorded at the same moment. Reload and retry."
+            ) from None
+        _record(
+            deal,
+            by,
+            DealEvent.Kind.ASK,
+            ask.statement,
+            number=number,
+            answer=answer,
+            channel=channel,
+        )
+        if answer == Ask.Answer.NOT_YET:
+            objection_raise(deal=deal, by=by, ask=ask, **objection)
+        if answer in (Ask.Answer.NOT_YET, Ask.Answer.NO):
+            deal_transition(
+                deal=deal,
+                transition="negotiate",
+                by=by,
+                reason=f"{ask.ordinal} ask answered “{ask.get_answer_display()}”",
+            )
+    return ask
+
+
+@transaction.atomic
+def objection_raise(
+    *,
+    deal: Deal,
+    by: User,
+    category: str,
+    detail: str,
+    is_stall: bool = False,
+    ask: Ask | None = None,
+) -> Objection:
+    _require_workable(deal, by)
+    if category not in Objection.Category.values:
+        raise DealError("Choose an objection category.")
+    if not detail.strip():
+        raise DealError("Describe the objection in the buyer's words.")
+    obj = Objection.objects.create(
+        deal=deal, ask=ask, category=category, detail=detail.strip(), is_stall=is_stall
+    )
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.OBJECTION,
+        obj.detail,
+        objection_id=obj.pk,
+        category=category,
+        is_stall=is_stall,
+        status=obj.status,
+    )
+    return obj
+
+
+def objection_raise_system(*, deal: Deal, category: str, detail: str) -> Objection:
+    """An objection the product learned of itself (e.g. the buyer declined to sign)."""
+    with transaction.atomic():
+        obj = Objection.objects.create(deal=deal, category=category, detail=detail)
+        _record(
+            deal, None, DealEvent.Kind.OBJECTION, detail, objection_id=obj.pk, category=category
+        )
+    return obj
+
+
+@transaction.atomic
+def objection_resolve(
+    *, objection: Objection, by: User, resolution: str, accepted_loss: bool = False
+) -> Objection:
+    deal = objection.deal
+    _require_workable(deal, by)
+    if not resolution.strip():
+        raise DealError("Say how the objection was resolved.")
+    if objection.status != Objection.Status.OPEN:
+        raise DealError("This objection is no longer open.")
+    objection.status = (
+        Objection.Status.ACCEPTED_LOSS if accepted_loss else Objection.Status.RESOLVED
+    )
+    objection.resolution = resolution.strip()
+    objection.resolved_at = timezone.now()
+    objection.save(update_fields=["status", "resolution", "resolved_at"])
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.OBJECTION,
+        objection.resolution,
+        objection_id=objection.pk,
+        status=objection.status,
+        category=objection.category,
+    )
+    return objection
+
+
+@transaction.atomic
+def concession_propose(*, deal: Deal, by: User, give: str, get: str) -> Concession:
+    """A give-get pair: never give something without getting something back."""
+    _require_workable(deal, by)
+    _require_open(deal)
+    if not give.strip() or not get.strip():
+        raise DealError("A concession is a give-get pair: say what you give and what you get.")
+    concession = Concession.objects.create(deal=deal, give=give.strip(), get=get.strip())
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.CONCESSION,
+        str(concession),
+        concession_id=concession.pk,
+        status=concession.status,
+    )
+    return concession
+
+
+@transaction.atomic
+def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Concession:
+    deal = concession.deal
+    _require_workable(deal, by)
+    if concession.status != Concession.Status.PROPOSED:
+        raise DealError("This concession was already decided.")
+    concession.status = Concession.Status.ACCEPTED if accepted else Concession.Status.REJECTED
+    concession.decided_at = timezone.now()
+    concession.save(update_fields=["status", "decided_at"])
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.CONCESSION,
+        str(concession),
+        concession_id=concession.pk,
+        status=concession.status,
+    )
+    return concession
+
+
+@transaction.atomic
+def stakeholder_add(
+    *, deal: Deal, by: User, contact: Contact, role: str, note: str = ""
+) -> Stakeholder:
+    _require_workable(deal, by)
+    if contact.account_id != deal.account_id:
+        raise DealError("The contact works for another account.")
+    if role not in Stakeholder.Role.values:
+        raise DealError("Choose the contact's role in the buying group.")
+    stakeholder, created = Stakeholder.objects.get_or_create(
+        deal=deal, contact=contact, role=role, defaults={"note": note}
+    )
+    if not created:
+        raise DealError(f"{contact} is already the {stakeholder.get_role_display().lower()}.")
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.STAKEHOLDER,
+        f"{contact} added as {stakeholder.get_role_display()}",
+        contact_id=contact.pk,
+        role=role,
+    )
+    return stakeholder
+
+
+@transaction.atomic
+def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
+    deal = stakeholder.deal
+    _require_workable(deal, by)
+    _record(
+        deal,
+        by,
+        DealEvent.Kind.STAKEHOLDER,
+        f"{stakeholder.contact} removed as {stakeholder.get_role_display()}",
+        contact_id=stakeholder.contact_id,
+        role=stakeholder.role,
+        removed=True,
+    )
+    stakeholder.delete()
+
+
+@transaction.atomic
+def deal_note_add(*, deal: Deal, by: User, text: str) -> DealEvent:
+    _require_workable(deal, by)
+    if not text.strip():
+        raise DealError("The note is empty.")
+    return _record(deal, by, DealEvent.Kind.NOTE, text.strip())
+
+
+@transaction.atomic
+def onboarding_step_complete(*, step: OnboardingStep, by: User) -> OnboardingStep:
+    deal = step.deal
+    if not (
+        by.is_superuser
+        or by.pk in (deal.owner_id, step.assignee_id)
+        or (by.is_manager and by.team_id == deal.team_id)
+    ):
+        raise NotPermitted("Only the account manager, the owner or the team's manager can do this.")
+    if step.done_at:
+        return step
+    step.done_at = timezone.now()
+    step.done_by = by
+    step.save(update_fields=["done_at", "done_by"])
+    _record(deal, by, DealEvent.Kind.HANDOFF, f"Onboarding: {step.get_kind_display()} done")
+    return step
+
+
+def deal_follow_on_create(
+    *, parent: Deal, by: User, title: str, need: str, amount: Decimal = Decimal("0")
+) -> Deal:
+    """Turn a need found during a won sale into the next opportunity."""
+    _require_workable(parent, by)
+    if parent.state != DealState.CLOSED_WON:
+        raise DealError("Follow-on deals start from a won deal.")
+    with transaction.atomic():
+        deal = deal_create(
+            by=by,
+            account=parent.account,
+            owner=parent.owner,
+            title=title,
+            amount=amount,
+            currency=parent.currency,
+            parent_deal=parent,
+            identified_pain=need,
+        )
+        _record(
+            parent, by, DealEvent.Kind.NOTE, f"Follow-on deal opened: {deal.title}", deal_id=deal.pk
+        )
+    return deal

@@ -1,0 +1,1 @@
+"""Cadences, reminders and rep tasks (see followups/services.py)."""

@@ -1,0 +1,149 @@
+"""Shared fixtures: users, teams and deals built through the services, and service checks.
+
+Tests that need an outside service (PostgreSQL, Redis, a Celery worker, Chromium)
+use `require_service`: on a laptop it skips with the reason; under CI=true a
+missing service fails the test instead, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from deals import services
+from deals.models import Team, User
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(available: bool, what: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is not available.")
+    pytest.skip(f"{what} not available on this machine")
+
+
+@pytest.fixture
+def postgres(db):
+    """Skip (or fail in CI) unless the test database is PostgreSQL."""
+    require_service(connection.vendor == "postgresql", "PostgreSQL (set DATABASE_URL)")
+    return connection
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    ok = False
+    if url:
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+            ok = True
+        except redis.RedisError:
+            ok = False
+    require_service(ok, f"Redis (REDIS_URL={url or 'unset'})")
+    return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = (
+        os.environ.get("CHROMIUM_PATH")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    require_service(bool(path), "Chromium (apt-get install -y chromium)")
+    return path
+
+
+@pytest.fixture
+def team(db) -> Team:
+    return Team.objects.create(name="Team North", currency="EUR")
+
+
+@pytest.fixture
+def other_team(db) -> Team:
+    return Team.objects.create(name="Team South", currency="USD")
+
+
+def make_user(username: str, team: Team | None, role: str = User.Role.REP, **extra) -> User:
+    user = User.objects.create_user(
+        username=username,
+        password="pw",
+        team=team,
+        role=role,
+        email=f"{username}@example.com",
+        first_name=username.title(),
+        **extra,
+    )
+    return user
+
+
+@pytest.fixture
+def rep(team) -> User:
+    return make_user("rita", team)
+
+
+@pytest.fixture
+def teammate(team) -> User:
+    return make_user("tim", team)
+
+
+@pytest.fixture
+def manager(team) -> User:
+    user = make_user("mona", team, User.Role.MANAGER)
+    team.account_manager = user
+    team.save()
+    return user
+
+
+@pytest.fixture
+def other_rep(other_team) -> User:
+    return make_user("otto", other_team)
+
+
+@pytest.fixture
+def other_manager(other_team) -> User:
+    return make_user("olga", other_team, User.Role.MANAGER)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return User.objects.create_superuser(username="root", password="pw", email="root@example.com")
+
+
+@pytest.fixture
+def account(rep):
+    return services.account_create(by=rep, team=rep.team, name="Acme GmbH")
+
+
+@pytest.fixture
+def contact(rep, account):
+    return services.contact_create(
+        by=rep, account=account, first_name="Ann", last_name="Buyer", email="ann@acme.example"
+    )
+
+
+@pytest.fixture
+def deal(rep, account):
+    return services.deal_create(
+        by=rep, account=account, title="Acme rollout", amount=Decimal("12000")
+    )
+
+
+@pytest.fixture
+def make_deal(rep, account):
+    def _make(**kwargs):
+        kwargs.setdefault("title", "Another deal")
+        kwargs.setdefault("amount", Decimal("1000"))
+        by = kwargs.pop("by", rep)
+        kwargs.setdefault("account", account)
+        return services.deal_create(by=by, **kwargs)
+
+    return _make
