@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from deals.views import home
+from deals.views.workspace import home
 
 admin.site.site_header = "Closing CRM admin"
 admin.site.site_title = "Closing CRM"

@@ -1,12 +1,10 @@
-from django.urls import path
+"""URLs of the deals app: each views module contributes its own patterns."""
 
-from . import views
+from .views import deal, workspace
 
 app_name = "deals"
 
 urlpatterns = [
-    path("deals/<int:pk>/", views.deal_detail, name="deal_detail"),
-    path("accounts/<int:pk>/", views.account_detail, name="account_detail"),
-    path("contacts/<int:pk>/", views.contact_detail, name="contact_detail"),
-    path("state-machine/", views.state_machine, name="state_machine"),
+    *workspace.urlpatterns,
+    *deal.urlpatterns,
 ]

@@ -1,11 +1,12 @@
-"""Deal pages. Views are thin: they read through selectors and write through services."""
+"""The rep's workspace: My day, accounts, contacts. Thin views over selectors and services."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.urls import path
 from django.views.decorators.http import require_GET
 
-from .models import Account, Contact
-from .selectors import deal_get_visible, deals_visible, state_graph_mermaid
+from ..models import Account, Contact
+from ..selectors import deals_visible
 
 
 @require_GET
@@ -13,14 +14,6 @@ from .selectors import deal_get_visible, deals_visible, state_graph_mermaid
 def home(request):
     deals = deals_visible(request.user).open().select_related("account", "owner")[:50]
     return render(request, "deals/home.html", {"deals": deals})
-
-
-@require_GET
-@login_required
-def deal_detail(request, pk: int):
-    deal = deal_get_visible(request.user, pk)
-    events = deal.events.select_related("actor")[:100]
-    return render(request, "deals/deal_detail.html", {"deal": deal, "events": events})
 
 
 @require_GET
@@ -39,7 +32,7 @@ def contact_detail(request, pk: int):
     return render(request, "deals/contact_detail.html", {"contact": contact})
 
 
-@require_GET
-@login_required
-def state_machine(request):
-    return render(request, "deals/state_machine.html", {"mermaid": state_graph_mermaid()})
+urlpatterns = [
+    path("accounts/<int:pk>/", account_detail, name="account_detail"),
+    path("contacts/<int:pk>/", contact_detail, name="contact_detail"),
+]

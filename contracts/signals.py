@@ -1,0 +1,12 @@
+"""Signals the contracts app sends, inside the transaction that made the change.
+
+Receivers (the follow-up app) do their database work atomically with it and defer
+outside effects with `transaction.on_commit`.
+"""
+
+from django.dispatch import Signal
+
+# A contract version went out for signature. kwargs: version, by (User or None)
+contract_sent = Signal()
+# A version stopped being signable (voided, declined, expired or superseded). kwargs: version
+contract_withdrawn = Signal()

@@ -1,0 +1,1 @@
+"""Deal-app views, one module per area; each module defines its own `urlpatterns`."""
