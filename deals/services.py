@@ -304,6 +304,18 @@ def _record(deal: Deal, by: User | None, kind: str, reason: str = "", **data: An
     )
 
 
+def deal_activity_record(
+    *, deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any
+) -> DealEvent:
+    """Put something another app did (contract sent, reminder sent...) on the deal's timeline.
+
+    Call it inside the caller's transaction so the event commits with the change.
+    """
+    if kind not in DealEvent.Kind.values:
+        raise DealError(f"“{kind}” is not a timeline event kind.")
+    return _record(deal, by, kind, reason, **data)
+
+
 def _require_open(deal: Deal) -> None:
     if deal.state not in OPEN_STATES:
         raise DealError("This deal is closed. A manager can reopen a lost deal.")
