@@ -1,19 +1,293 @@
-"""Pipeline figures shared by the board, dashboards, CSV exports and the API."""
+"""Pipeline figures shared by the board, dashboards, CSV exports and the API.
+
+Every figure is computed by the database (aggregates, conditional aggregates and
+window functions that run on SQLite and PostgreSQL alike); Python only reshapes
+the few aggregated rows. Amounts are never added across currencies: each figure
+that sums money is per currency (the dashboard states this choice).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import (
+    Avg,
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.http import Http404
+from django.utils import timezone
 
-from ..models import DealState, StageSetting
+from ..models import (
+    OPEN_STATES,
+    Ask,
+    Deal,
+    DealEvent,
+    DealState,
+    LossReason,
+    Objection,
+    StageSetting,
+    Stakeholder,
+    Team,
+    User,
+)
 
-__all__ = ["pipeline_by_state", "stage_probabilities"]
+__all__ = [
+    "COACHING_QUESTIONS",
+    "CONTRACT_AGE_BUCKETS",
+    "FORECAST_CATEGORIES",
+    "PERIODS",
+    "DashboardFilters",
+    "asks_per_won_deal",
+    "close_rate",
+    "coaching_deals",
+    "contracts_out_by_age",
+    "dashboard_deals",
+    "dashboard_drilldown",
+    "dashboard_filters",
+    "forecast_by_month",
+    "loss_reasons",
+    "objections_by_category",
+    "pipeline_by_state",
+    "reps_side_by_side",
+    "stage_probabilities",
+    "stage_settings",
+    "stalled_by_state",
+    "time_in_state",
+]
+
+ZERO = Decimal("0")
+MONEY = DecimalField(max_digits=16, decimal_places=2)
+
+#: Forecast categories by state: a contract out for signature is "commit", a deal being
+#: asked or negotiated is "best case", a buying signal alone is "pipeline".
+FORECAST_CATEGORIES = [
+    ("commit", "Commit", [DealState.AGREEMENT_SENT, DealState.FOLLOW_UP]),
+    ("best_case", "Best case", [DealState.ASKED, DealState.NEGOTIATING]),
+    ("pipeline", "Pipeline", [DealState.INTENT_SPOTTED]),
+]
+
+#: Age of a contract out for signature, in whole days since it was sent.
+CONTRACT_AGE_BUCKETS = [
+    ("0_2", "0–2 days", 0, 2),
+    ("3_7", "3–7 days", 3, 7),
+    ("8_14", "8–14 days", 8, 14),
+    ("15_30", "15–30 days", 15, 30),
+    ("31_", "over 30 days", 31, None),
+]
+CONTRACT_OUT_STATUSES = ["sent", "delivered", "viewed"]
+
+#: The coaching questions, each answered from what was recorded on the deal.
+COACHING_QUESTIONS = [
+    ("needs", "Needs understood?", "Readiness item “Needs understood” is ticked."),
+    ("value", "Value clear?", "“Value established” is ticked or the expected metrics are written."),
+    ("objections", "Objections resolved?", "No objection on the deal is still open."),
+    ("ask", "Ask made?", "At least one ask for the sale is recorded."),
+    ("signer", "Signer known?", "A signer is in the buying group or “signer known” is ticked."),
+]
+
+PERIODS = [
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("quarter", "This quarter"),
+    ("year", "This year"),
+    ("custom", "Custom dates"),
+]
+
+
+# --- scope and filters ------------------------------------------------------------
+
+
+@dataclass
+class DashboardFilters:
+    """What the dashboard shows, resolved against what the user may see."""
+
+    user: User
+    team: Team | None
+    rep: User | None
+    period: str
+    start: dt.date
+    end: dt.date  # inclusive
+    currency: str
+    teams: list = field(default_factory=list)  # teams the user may pick (admins only)
+    reps: list = field(default_factory=list)  # reps the user may pick
+
+    @property
+    def start_at(self) -> dt.datetime:
+        return _day_start(self.start)
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """Exclusive end: the start of the day after `end`."""
+        return _day_start(self.end + dt.timedelta(days=1))
+
+    def params(self, **extra) -> dict[str, str]:
+        """Query parameters that reproduce these filters (for links and CSV)."""
+        params = {"period": self.period, "currency": self.currency}
+        if self.period == "custom":
+            params["start"] = self.start.isoformat()
+            params["end"] = self.end.isoformat()
+        if self.team is not None and self.user.is_superuser:
+            params["team"] = str(self.team.pk)
+        if self.rep is not None and self.rep.pk != self.user.pk:
+            params["rep"] = str(self.rep.pk)
+        params.update({k: str(v) for k, v in extra.items() if v not in (None, "")})
+        return params
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _parse_id(value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Http404("No such team or rep.") from None
+
+
+def _parse_date(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _period_dates(period: str, params, today: dt.date) -> tuple[str, dt.date, dt.date]:
+    if period == "30d":
+        return period, today - dt.timedelta(days=29), today
+    if period == "quarter":
+        first_month = 3 * ((today.month - 1) // 3) + 1
+        return period, today.replace(month=first_month, day=1), today
+    if period == "year":
+        return period, today.replace(month=1, day=1), today
+    if period == "custom":
+        start = _parse_date(params.get("start"))
+        end = _parse_date(params.get("end"))
+        if start and end and start <= end:
+            return period, start, end
+    return "90d", today - dt.timedelta(days=89), today
+
+
+def dashboard_filters(user: User, params) -> DashboardFilters:
+    """Resolve team, rep, period and currency from request parameters.
+
+    Admins may pick any team; managers see their own team; reps see their own deals.
+    A team or rep id outside what the user may see raises Http404 (never a hint that it
+    exists), so changing a parameter never widens the scope.
+    """
+    team_id = _parse_id(params.get("team"))
+    rep_id = _parse_id(params.get("rep"))
+    teams: list = []
+    if user.is_superuser:
+        teams = list(Team.objects.order_by("name"))
+        team = None
+        if team_id is not None:
+            team = next((t for t in teams if t.pk == team_id), None)
+            if team is None:
+                raise Http404("No such team.")
+    else:
+        team = user.team
+        if team_id is not None and team_id != user.team_id:
+            raise Http404("No such team.")
+
+    if user.is_superuser or user.is_manager:
+        reps_qs = User.objects.filter(is_active=True, deals__isnull=False).distinct()
+        if team is not None:
+            reps_qs = User.objects.filter(team=team, is_active=True)
+        elif not user.is_superuser:
+            reps_qs = User.objects.none()
+        reps = list(reps_qs.order_by("first_name", "last_name", "username"))
+        rep = None
+        if rep_id is not None:
+            rep = next((r for r in reps if r.pk == rep_id), None)
+            if rep is None:
+                raise Http404("No such rep.")
+    else:
+        reps = [user]
+        rep = user
+        if rep_id is not None and rep_id != user.pk:
+            raise Http404("No such rep.")
+
+    period, start, end = _period_dates(params.get("period") or "90d", params, timezone.localdate())
+    currency = params.get("currency") or ""
+    if currency not in dict(Deal._meta.get_field("currency").choices):
+        currency = (team.currency if team else None) or (
+            user.team.currency if user.team_id else "EUR"
+        )
+    return DashboardFilters(
+        user=user,
+        team=team,
+        rep=rep,
+        period=period,
+        start=start,
+        end=end,
+        currency=currency,
+        teams=teams,
+        reps=reps,
+    )
+
+
+def dashboard_deals(filters: DashboardFilters):
+    """The deals behind every dashboard figure: visible to the user, then team and rep."""
+    deals = Deal.objects.visible_to(filters.user).active()
+    if filters.team is not None:
+        deals = deals.filter(team=filters.team)
+    if filters.rep is not None:
+        deals = deals.filter(owner=filters.rep)
+    return deals.order_by()
+
+
+# --- stage settings ---------------------------------------------------------------
+
+
+def stage_settings() -> dict[str, StageSetting]:
+    return {s.state: s for s in StageSetting.objects.all()}
 
 
 def stage_probabilities() -> dict[str, int]:
     return dict(StageSetting.objects.values_list("state", "probability"))
+
+
+def _category_case():
+    return Case(
+        *[When(state__in=states, then=Value(key)) for key, _label, states in FORECAST_CATEGORIES],
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
+def _stalled_q(settings: dict[str, StageSetting], now: dt.datetime) -> Q:
+    """Open deals whose last activity is older than their state's stall threshold."""
+    q = Q(pk__in=[])
+    for state in OPEN_STATES:
+        setting = settings.get(state)
+        if setting is None or not setting.stall_after_days:
+            continue
+        q |= Q(state=state, last_activity_at__lt=now - dt.timedelta(days=setting.stall_after_days))
+    return q
+
+
+# --- figures ------------------------------------------------------------------------
 
 
 def pipeline_by_state(deals, states=None) -> list[dict]:
@@ -27,7 +301,7 @@ def pipeline_by_state(deals, states=None) -> list[dict]:
     rows = (
         deals.filter(state__in=states)
         .values("state", "currency")
-        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(Decimal("0"))))
+        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
         .order_by()
     )
     order = {s: i for i, s in enumerate(states)}
@@ -45,3 +319,463 @@ def pipeline_by_state(deals, states=None) -> list[dict]:
     return sorted(result, key=lambda r: (order[r["state"]], r["currency"]))
 
 
+def forecast_by_month(deals) -> list[dict]:
+    """Open deals by expected close month, forecast category and currency.
+
+    Rows: month (first day, or None when no date is set), category, currency, count,
+    amount. Past months are kept as they are: the page marks them overdue.
+    """
+    rows = (
+        deals.filter(state__in=OPEN_STATES)
+        .annotate(month=TruncMonth("expected_close_date"), category=_category_case())
+        .values("month", "category", "currency")
+        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+        .order_by()
+    )
+    order = {key: i for i, (key, _l, _s) in enumerate(FORECAST_CATEGORIES)}
+    rows = [
+        {**r, "month": r["month"].date() if isinstance(r["month"], dt.datetime) else r["month"]}
+        for r in rows
+    ]
+    return sorted(
+        rows,
+        key=lambda r: (r["month"] is None, r["month"] or dt.date.min, order[r["category"]]),
+    )
+
+
+def close_rate(deals, start_at: dt.datetime, end_at: dt.datetime) -> dict:
+    """Won and lost deals closed in [start_at, end_at), the close rate and cycle time.
+
+    Close rate = won / (won + lost). Cycle time = average days from the deal's creation
+    to its close, over the won deals. A reopened deal counts by its latest close only
+    (reopening clears the close date), so it is never counted twice.
+    """
+    cycle = ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField())
+    won = Q(state=DealState.CLOSED_WON)
+    row = deals.filter(
+        state__in=[DealState.CLOSED_WON, DealState.CLOSED_LOST],
+        closed_at__gte=start_at,
+        closed_at__lt=end_at,
+    ).aggregate(
+        won=Count("id", filter=won),
+        lost=Count("id", filter=Q(state=DealState.CLOSED_LOST)),
+        cycle=Avg(cycle, filter=won),
+    )
+    closed = row["won"] + row["lost"]
+    cycle_days = row["cycle"].total_seconds() / 86400 if row["cycle"] is not None else None
+    return {
+        "won": row["won"],
+        "lost": row["lost"],
+        "closed": closed,
+        "rate": (row["won"] / closed) if closed else None,
+        "cycle_days": cycle_days,
+    }
+
+
+def won_amounts(deals, start_at, end_at) -> list[dict]:
+    """Won amount per currency for deals won in the period."""
+    return list(
+        deals.filter(state=DealState.CLOSED_WON, closed_at__gte=start_at, closed_at__lt=end_at)
+        .values("currency")
+        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+        .order_by("currency")
+    )
+
+
+__all__.append("won_amounts")
+
+
+def asks_per_won_deal(deals, start_at, end_at) -> dict:
+    """How many asks the deals won in the period needed, on average."""
+    won = deals.filter(state=DealState.CLOSED_WON, closed_at__gte=start_at, closed_at__lt=end_at)
+    row = Ask.objects.filter(deal__in=won.values("id")).aggregate(asks=Count("id"))
+    count = won.count()
+    return {
+        "won": count,
+        "asks": row["asks"],
+        "per_deal": (row["asks"] / count) if count else None,
+    }
+
+
+def loss_reasons(deals, start_at, end_at) -> list[dict]:
+    """Lost deals closed in the period by recorded reason, most frequent first."""
+    rows = (
+        deals.filter(state=DealState.CLOSED_LOST, closed_at__gte=start_at, closed_at__lt=end_at)
+        .values("loss_reason")
+        .annotate(count=Count("id"))
+        .order_by("-count", "loss_reason")
+    )
+    labels = dict(LossReason.choices)
+    return [{**r, "label": labels.get(r["loss_reason"], "Not recorded")} for r in rows]
+
+
+def objections_by_category(deals, start_at, end_at) -> list[dict]:
+    """Objections raised in the period by category: how many, and how many were resolved."""
+    rows = (
+        Objection.objects.filter(
+            deal__in=deals.values("id"), raised_at__gte=start_at, raised_at__lt=end_at
+        )
+        .values("category")
+        .annotate(
+            count=Count("id"),
+            resolved=Count("id", filter=Q(status=Objection.Status.RESOLVED)),
+            open=Count("id", filter=Q(status=Objection.Status.OPEN)),
+            accepted_loss=Count("id", filter=Q(status=Objection.Status.ACCEPTED_LOSS)),
+            stalls=Count("id", filter=Q(is_stall=True)),
+        )
+        .order_by("-count", "category")
+    )
+    labels = dict(Objection.Category.choices)
+    return [
+        {
+            **r,
+            "label": labels.get(r["category"], r["category"]),
+            "resolved_rate": r["resolved"] / r["count"] if r["count"] else None,
+        }
+        for r in rows
+    ]
+
+
+def stalled_by_state(deals, settings: dict[str, StageSetting] | None = None) -> list[dict]:
+    """Open deals with no activity for longer than their state's `stall_after_days`."""
+    settings = settings if settings is not None else stage_settings()
+    rows = (
+        deals.filter(_stalled_q(settings, timezone.now()))
+        .values("state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts = {r["state"]: r["count"] for r in rows}
+    return [
+        {
+            "state": state,
+            "label": DealState(state).label,
+            "stall_after_days": settings[state].stall_after_days if state in settings else None,
+            "count": counts.get(state, 0),
+        }
+        for state in OPEN_STATES
+    ]
+
+
+def contracts_out_by_age(deals) -> list[dict]:
+    """Contracts out for signature (sent, delivered, viewed) on open deals, by age."""
+    from contracts.models import ContractVersion
+
+    now = timezone.now()
+    whens = []
+    for key, _label, low, high in CONTRACT_AGE_BUCKETS:
+        condition = Q(sent_at__lte=now - dt.timedelta(days=low))
+        if high is not None:
+            condition &= Q(sent_at__gt=now - dt.timedelta(days=high + 1))
+        whens.append(When(condition, then=Value(key)))
+    rows = (
+        ContractVersion.objects.filter(
+            deal__in=deals.filter(state__in=OPEN_STATES).values("id"),
+            status__in=CONTRACT_OUT_STATUSES,
+        )
+        .annotate(bucket=Case(*whens, default=Value("unknown"), output_field=CharField()))
+        .values("bucket")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts = {r["bucket"]: r["count"] for r in rows}
+    result = [
+        {"bucket": key, "label": label, "count": counts.get(key, 0)}
+        for key, label, _low, _high in CONTRACT_AGE_BUCKETS
+    ]
+    if counts.get("unknown"):
+        result.append(
+            {"bucket": "unknown", "label": "Send date unknown", "count": counts["unknown"]}
+        )
+    return result
+
+
+def _seconds_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def time_in_state(deals, start_at, end_at) -> list[dict]:
+    """Median and 75th percentile of the days deals spent in each open state.
+
+    Built from the audit log: a deal enters `intent_spotted` when created and each state
+    by a transition event; it leaves at its next transition. A deal's stays in the same
+    state are added up (a reopened deal passes through the states again), and a deal
+    counts in the state's figures when a stay there ended in the period. Stays still
+    running are not counted (see stalled deals for those). Percentiles use the
+    nearest-rank method, computed by window functions in the database.
+    """
+    ids_sql, ids_params = deals.values("id").query.get_compiler(using=deals.db).as_sql()
+    table = DealEvent._meta.db_table
+    states = list(OPEN_STATES)
+    placeholders = ", ".join(["%s"] * len(states))
+    seconds = _seconds_between("left_at", "entered_at")
+    ops = connection.ops
+    sql = f"""
+        WITH ev AS (
+            SELECT deal_id,
+                   created_at AS entered_at,
+                   CASE WHEN kind = %s THEN %s ELSE to_state END AS state,
+                   LEAD(created_at) OVER (PARTITION BY deal_id ORDER BY created_at, id) AS left_at
+            FROM {table}
+            WHERE kind IN (%s, %s) AND created_at < %s AND deal_id IN ({ids_sql})
+        ),
+        stays AS (
+            SELECT deal_id, state, SUM({seconds}) AS secs, MAX(left_at) AS last_left
+            FROM ev
+            WHERE left_at IS NOT NULL AND left_at < %s AND state IN ({placeholders})
+            GROUP BY deal_id, state
+        ),
+        ranked AS (
+            SELECT state, secs,
+                   ROW_NUMBER() OVER (PARTITION BY state ORDER BY secs) AS rn,
+                   COUNT(*) OVER (PARTITION BY state) AS n
+            FROM stays
+            WHERE last_left >= %s
+        )
+        SELECT state, MAX(n),
+               MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN secs END),
+               MAX(CASE WHEN rn = (75 * n + 99) / 100 THEN secs END),
+               AVG(secs)
+        FROM ranked GROUP BY state
+    """
+    end = ops.adapt_datetimefield_value(end_at)
+    start = ops.adapt_datetimefield_value(start_at)
+    params = [
+        DealEvent.Kind.CREATED,
+        DealState.INTENT_SPOTTED,
+        DealEvent.Kind.CREATED,
+        DealEvent.Kind.TRANSITION,
+        end,
+        *ids_params,
+        end,
+        *states,
+        start,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = {row[0]: row[1:] for row in cursor.fetchall()}
+
+    def days(value):
+        return float(value) / 86400 if value is not None else None
+
+    return [
+        {
+            "state": state,
+            "label": DealState(state).label,
+            "deals": found[state][0] if state in found else 0,
+            "median_days": days(found[state][1]) if state in found else None,
+            "p75_days": days(found[state][2]) if state in found else None,
+            "mean_days": days(found[state][3]) if state in found else None,
+        }
+        for state in states
+    ]
+
+
+def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> list[dict]:
+    """One row per rep: open deals, open amount, weighted amount (in `currency`), won and
+    lost in the period, close rate, stalled deals, asks recorded in the period."""
+    settings = settings if settings is not None else stage_settings()
+    probability = Case(
+        *[When(state=s, then=Value(settings[s].probability)) for s in OPEN_STATES if s in settings],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    in_period = Q(closed_at__gte=start_at, closed_at__lt=end_at)
+    open_q = Q(state__in=OPEN_STATES)
+    in_currency = Q(currency=currency)
+    asks = dict(
+        Ask.objects.filter(deal__in=deals.values("id"), asked_at__gte=start_at, asked_at__lt=end_at)
+        .values_list("deal__owner")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    rows = (
+        deals.values("owner", "owner__first_name", "owner__last_name", "owner__username")
+        .annotate(
+            open=Count("id", filter=open_q),
+            open_amount=Coalesce(Sum("amount", filter=open_q & in_currency), Value(ZERO)),
+            weighted=Coalesce(
+                Sum(
+                    ExpressionWrapper(F("amount") * probability / 100, output_field=MONEY),
+                    filter=open_q & in_currency,
+                ),
+                Value(ZERO),
+                output_field=MONEY,
+            ),
+            other_currency=Count("id", filter=open_q & ~in_currency),
+            won=Count("id", filter=Q(state=DealState.CLOSED_WON) & in_period),
+            won_amount=Coalesce(
+                Sum("amount", filter=Q(state=DealState.CLOSED_WON) & in_period & in_currency),
+                Value(ZERO),
+            ),
+            lost=Count("id", filter=Q(state=DealState.CLOSED_LOST) & in_period),
+            stalled=Count("id", filter=_stalled_q(settings, timezone.now())),
+        )
+        .order_by("owner__first_name", "owner__last_name", "owner__username")
+    )
+    result = []
+    for r in rows:
+        name = f"{r['owner__first_name']} {r['owner__last_name']}".strip()
+        closed = r["won"] + r["lost"]
+        result.append(
+            {
+                **r,
+                "name": name or r["owner__username"],
+                "weighted": Decimal(r["weighted"]).quantize(Decimal("0.01")),
+                "rate": r["won"] / closed if closed else None,
+                "asks": asks.get(r["owner"], 0),
+            }
+        )
+    return result
+
+
+# --- coaching -----------------------------------------------------------------------
+
+
+def coaching_deals(deals):
+    """Open deals annotated with the answer to each coaching question (True/False) and
+    `coaching_score` (how many are answered yes); weakest first."""
+    open_objection = Objection.objects.filter(deal=OuterRef("pk"), status=Objection.Status.OPEN)
+    any_ask = Ask.objects.filter(deal=OuterRef("pk"))
+    signer = Stakeholder.objects.filter(deal=OuterRef("pk"), role=Stakeholder.Role.SIGNER)
+    qs = deals.filter(state__in=OPEN_STATES).annotate(
+        q_needs=F("ready_needs_understood"),
+        q_value=ExpressionWrapper(
+            Q(ready_value_established=True) | ~Q(metrics=""), output_field=BooleanField()
+        ),
+        q_objections=~Exists(open_objection),
+        q_ask=Exists(any_ask),
+        q_signer=ExpressionWrapper(
+            Q(ready_signer_known=True) | Exists(signer), output_field=BooleanField()
+        ),
+    )
+    score = sum(
+        (
+            Case(When(**{f"q_{key}": True}, then=Value(1)), default=Value(0))
+            for key, _l, _h in COACHING_QUESTIONS
+        ),
+        Value(0),
+    )
+    return (
+        qs.annotate(coaching_score=ExpressionWrapper(score, output_field=IntegerField()))
+        .select_related("owner", "account")
+        .order_by("coaching_score", "-amount", "pk")
+    )
+
+
+def _coaching_q(key: str) -> Q:
+    """Deals whose answer to coaching question `key` is no (for drill-down links)."""
+    if key == "needs":
+        return Q(ready_needs_understood=False)
+    if key == "value":
+        return Q(ready_value_established=False, metrics="")
+    if key == "objections":
+        return Q(objections__status=Objection.Status.OPEN)
+    if key == "ask":
+        return ~Q(pk__in=Ask.objects.values("deal_id"))
+    if key == "signer":
+        return Q(ready_signer_known=False) & ~Q(
+            pk__in=Stakeholder.objects.filter(role=Stakeholder.Role.SIGNER).values("deal_id")
+        )
+    raise Http404("No such coaching question.")
+
+
+# --- drill-down -----------------------------------------------------------------------
+
+
+def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
+    """The deals behind one dashboard figure, from the same parameters the figure links with.
+
+    Returns (queryset, list of plain-words descriptions of the filters applied). Unknown
+    values give no rows rather than an error; ids outside the user's scope were already
+    refused by `dashboard_filters`.
+    """
+    deals = dashboard_deals(filters)
+    said = []
+    state = params.get("state")
+    if state:
+        if state not in DealState.values:
+            raise Http404("No such state.")
+        deals = deals.filter(state=state)
+        said.append(f"state {DealState(state).label}")
+    if params.get("open"):
+        deals = deals.filter(state__in=OPEN_STATES)
+        said.append("open")
+    if params.get("currency_only"):
+        deals = deals.filter(currency=filters.currency)
+        said.append(f"in {filters.currency}")
+    closed = params.get("closed")
+    if closed in ("won", "lost", "any"):
+        states = {
+            "won": [DealState.CLOSED_WON],
+            "lost": [DealState.CLOSED_LOST],
+            "any": [DealState.CLOSED_WON, DealState.CLOSED_LOST],
+        }[closed]
+        deals = deals.filter(
+            state__in=states, closed_at__gte=filters.start_at, closed_at__lt=filters.end_at
+        )
+        said.append(f"closed ({closed}) {filters.start:%d %b %Y}–{filters.end:%d %b %Y}")
+    if "loss_reason" in params:
+        deals = deals.filter(loss_reason=params.get("loss_reason") or "")
+        label = dict(LossReason.choices).get(params.get("loss_reason"), "not recorded")
+        said.append(f"loss reason {label}")
+    if params.get("stalled"):
+        deals = deals.filter(_stalled_q(stage_settings(), timezone.now()))
+        said.append("stalled")
+    month = params.get("month")
+    if month:
+        deals = deals.filter(state__in=OPEN_STATES)
+        if month == "none":
+            deals = deals.filter(expected_close_date__isnull=True)
+            said.append("no expected close date")
+        else:
+            try:
+                first = dt.date.fromisoformat(f"{month}-01")
+            except ValueError:
+                raise Http404("No such month.") from None
+            nxt = (first + dt.timedelta(days=32)).replace(day=1)
+            deals = deals.filter(expected_close_date__gte=first, expected_close_date__lt=nxt)
+            said.append(f"expected to close in {first:%B %Y}")
+    category = params.get("category")
+    if category:
+        found = [states for key, _l, states in FORECAST_CATEGORIES if key == category]
+        if not found:
+            raise Http404("No such forecast category.")
+        deals = deals.filter(state__in=found[0])
+        said.append(f"forecast category {category.replace('_', ' ')}")
+    objection = params.get("objection")
+    if objection:
+        objections = Objection.objects.filter(
+            category=objection, raised_at__gte=filters.start_at, raised_at__lt=filters.end_at
+        )
+        if params.get("objection_status"):
+            objections = objections.filter(status=params["objection_status"])
+        deals = deals.filter(pk__in=objections.values("deal_id"))
+        said.append(f"{objection} objection raised in the period")
+    bucket = params.get("contract_age")
+    if bucket:
+        from contracts.models import ContractVersion
+
+        now = timezone.now()
+        contracts = ContractVersion.objects.filter(status__in=CONTRACT_OUT_STATUSES)
+        found = [b for b in CONTRACT_AGE_BUCKETS if b[0] == bucket]
+        if found:
+            _key, label, low, high = found[0]
+            contracts = contracts.filter(sent_at__lte=now - dt.timedelta(days=low))
+            if high is not None:
+                contracts = contracts.filter(sent_at__gt=now - dt.timedelta(days=high + 1))
+        elif bucket == "unknown":
+            label = "send date unknown"
+            contracts = contracts.filter(sent_at__isnull=True)
+        else:
+            raise Http404("No such age bucket.")
+        deals = deals.filter(state__in=OPEN_STATES, pk__in=contracts.values("deal_id"))
+        said.append(f"contract out for signature, {label}")
+    weak = params.get("weak")
+    if weak:
+        deals = deals.filter(state__in=OPEN_STATES).filter(_coaching_q(weak)).distinct()
+        questions = {key: question for key, question, _help in COACHING_QUESTIONS}
+        said.append(f"answer “No” to {questions[weak]}")
+    return deals.select_related("owner", "account").order_by("-amount", "pk"), said
