@@ -23,8 +23,9 @@ def main() -> int:
     env.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
     # Procfile.dev runs `python` and `celery`: make them this virtualenv's.
     env["PATH"] = str(Path(PYTHON).parent) + os.pathsep + env.get("PATH", "")
-    for folder in ("var/broker/out", "var/broker/processed", "var/media", "var/mail"):
-        (ROOT / folder).mkdir(parents=True, exist_ok=True)
+    var_dir = Path(env.get("CLOSING_VAR_DIR", ROOT / "var"))
+    for folder in ("broker/out", "broker/processed", "media", "mail"):
+        (var_dir / folder).mkdir(parents=True, exist_ok=True)
 
     def manage(*args: str) -> None:
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)

@@ -1,5 +1,6 @@
 """Project-level checks: demo seed, the generated graph in the README, compose, make run."""
 
+import contextlib
 import os
 import re
 import signal
@@ -86,7 +87,8 @@ def test_make_run_serves_the_login_page(tmp_path):
             except OSError:
                 time.sleep(1)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             out = proc.communicate(timeout=20)[0].decode(errors="replace")
         except subprocess.TimeoutExpired:
