@@ -1,0 +1,279 @@
+"""Forms of the deal page: they validate input; the services make the change."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import (
+    READINESS_ITEMS,
+    TECHNIQUE_GUIDES,
+    Ask,
+    BuyingSignal,
+    Channel,
+    ClosingTechnique,
+    Contact,
+    DealState,
+    LossReason,
+    Objection,
+    Stakeholder,
+)
+
+#: Transitions whose form asks for more than a confirmation.
+REASON_REQUIRED = {
+    "mark_lost": "Note for the record",
+    "override_won": "Why is this deal won without a completed signature?",
+    "reopen": "Why is the deal reopened?",
+}
+
+
+class TransitionForm(forms.Form):
+    """One move of the state machine; `expected_state` is the state the user saw."""
+
+    expected_state = forms.ChoiceField(choices=DealState.choices, widget=forms.HiddenInput)
+    loss_reason = forms.ChoiceField(
+        label="Loss reason",
+        choices=[("", "Choose a reason…"), *LossReason.choices],
+        required=False,
+    )
+    reason = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, transition: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.transition = transition
+        if transition == "mark_lost":
+            self.fields["loss_reason"].required = True
+            self.fields["loss_reason"].error_messages["required"] = (
+                "Choose a loss reason before closing the deal as lost."
+            )
+            self.fields["reason"].label = REASON_REQUIRED["mark_lost"]
+            self.fields["reason"].help_text = "What happened, in a sentence or two (optional)."
+        else:
+            del self.fields["loss_reason"]
+        if transition in ("override_won", "reopen"):
+            self.fields["reason"].required = True
+            self.fields["reason"].label = REASON_REQUIRED[transition]
+            self.fields["reason"].error_messages["required"] = (
+                "Write the reason: it is kept in the deal's history."
+            )
+
+    @property
+    def needs_input(self) -> bool:
+        return self.transition in REASON_REQUIRED
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data.get("reason", "").strip()
+        if self.fields["reason"].required and not reason:
+            raise forms.ValidationError("Write the reason: it is kept in the deal's history.")
+        return reason
+
+
+class BuyingSignalForm(forms.Form):
+    kind = forms.ChoiceField(label="What did you notice?", choices=BuyingSignal.Kind.choices)
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
+    note = forms.CharField(
+        label="The buyer's words",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "“How fast could we start?”"}),
+        error_messages={"required": "Write down what the buyer said or did."},
+    )
+
+
+class ReadinessForm(forms.Form):
+    """The six readiness items; unticked boxes are simply absent from the POST."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, label in READINESS_ITEMS:
+            self.fields[field] = forms.BooleanField(label=label, required=False)
+
+
+class TechniqueForm(forms.Form):
+    technique = forms.ChoiceField(
+        label="Closing technique",
+        choices=[("", "No technique chosen"), *ClosingTechnique.choices],
+        required=False,
+    )
+
+
+class AskForm(forms.Form):
+    """An ask for the sale; a “not yet” must come with the objection behind it."""
+
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
+    technique = forms.ChoiceField(
+        label="Technique used",
+        choices=[("", "The deal's technique"), *ClosingTechnique.choices],
+        required=False,
+    )
+    statement = forms.CharField(
+        label="How you asked",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "“Shall we start on the 1st?”"}),
+        error_messages={"required": "Write down how you asked."},
+    )
+    answer = forms.ChoiceField(
+        label="The buyer's answer",
+        choices=Ask.Answer.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Record the buyer's answer: yes, not yet or no."},
+    )
+    objection_category = forms.ChoiceField(
+        label="Objection",
+        choices=[("", "Choose a category…"), *Objection.Category.choices],
+        required=False,
+    )
+    objection_detail = forms.CharField(
+        label="What is holding them back?",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    objection_is_stall = forms.BooleanField(
+        label="It is a stall (delays the decision), not a real objection", required=False
+    )
+    expected_state = forms.ChoiceField(
+        choices=DealState.choices, widget=forms.HiddenInput, required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("answer") == Ask.Answer.NOT_YET:
+            if not data.get("objection_category"):
+                self.add_error("objection_category", "A “not yet” needs the objection's category.")
+            if not data.get("objection_detail", "").strip():
+                self.add_error(
+                    "objection_detail",
+                    "A “not yet” comes with an objection: write down what is holding them back.",
+                )
+        return data
+
+    def objection(self) -> dict | None:
+        data = self.cleaned_data
+        if data["answer"] != Ask.Answer.NOT_YET:
+            return None
+        return {
+            "category": data["objection_category"],
+            "detail": data["objection_detail"],
+            "is_stall": data["objection_is_stall"],
+        }
+
+
+class ObjectionForm(forms.Form):
+    category = forms.ChoiceField(choices=Objection.Category.choices)
+    detail = forms.CharField(
+        label="In the buyer's words",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Describe the objection in the buyer's words."},
+    )
+    is_stall = forms.BooleanField(label="It is a stall, not a real objection", required=False)
+
+
+class ObjectionResolveForm(forms.Form):
+    OUTCOMES = [("resolved", "Resolved"), ("accepted_loss", "Accepted loss (we cannot meet it)")]
+
+    outcome = forms.ChoiceField(choices=OUTCOMES, initial="resolved")
+    resolution = forms.CharField(
+        label="How was it settled?",
+        max_length=2000,
+        error_messages={"required": "Say how the objection was resolved."},
+    )
+
+
+class ConcessionForm(forms.Form):
+    give = forms.CharField(label="We give", max_length=200)
+    get = forms.CharField(label="We get in return", max_length=200)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("give", "").strip() or not data.get("get", "").strip():
+            raise forms.ValidationError(
+                "A concession is a give-get pair: say what you give and what you get."
+            )
+        return data
+
+
+class ConcessionDecideForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+
+
+class StakeholderForm(forms.Form):
+    """Add a contact of the deal's account to the buying group, or a new contact inline."""
+
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.none(), required=False, empty_label="New contact…"
+    )
+    first_name = forms.CharField(required=False, max_length=100)
+    last_name = forms.CharField(required=False, max_length=100)
+    email = forms.EmailField(required=False)
+    job_title = forms.CharField(required=False, max_length=120)
+    role = forms.ChoiceField(choices=Stakeholder.Role.choices)
+    note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args, account, contacts=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = Contact.objects.active().filter(account=account)
+        if contacts is not None:
+            # Reuse the list the page already loaded (no extra query to render the choices).
+            self.fields["contact"].choices = [
+                ("", "New contact…"),
+                *(
+                    (c.pk, f"{c.full_name}{f' · {c.job_title}' if c.job_title else ''}")
+                    for c in contacts
+                ),
+            ]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("contact") and not (
+            data.get("first_name", "").strip() or data.get("last_name", "").strip()
+        ):
+            raise forms.ValidationError("Pick a contact of the account, or name a new one.")
+        return data
+
+
+class NextStepForm(forms.Form):
+    next_step = forms.CharField(label="Next step", max_length=200, required=False)
+    next_step_due = forms.DateField(
+        label="Due", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    expected_close_date = forms.DateField(
+        label="Expected close", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("next_step_due") and not data.get("next_step", "").strip():
+            self.add_error("next_step", "Say what the next step is before giving it a date.")
+        return data
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label="Note",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "The note is empty."},
+    )
+
+
+class FollowOnForm(forms.Form):
+    title = forms.CharField(label="Follow-on deal", max_length=200)
+    need = forms.CharField(
+        label="Need found during the sale",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    amount = forms.DecimalField(
+        label="Estimated amount", min_value=0, max_digits=14, decimal_places=2, initial=0
+    )
+
+
+def technique_guides() -> list[tuple[str, str, str]]:
+    """(value, label, one-line guide) for every closing technique."""
+    return [(t.value, t.label, TECHNIQUE_GUIDES[t]) for t in ClosingTechnique]

@@ -1,0 +1,307 @@
+"""Reads of the deal page: what to do next, the page's data in a bounded number of queries,
+and which open deal a rep should turn to after losing one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, Value, When
+from django.utils import timezone
+
+from ..models import (
+    OPEN_STATES,
+    READINESS_ITEMS,
+    TECHNIQUE_GUIDES,
+    Ask,
+    ClosingTechnique,
+    Contact,
+    Deal,
+    DealState,
+    Objection,
+)
+
+__all__ = [
+    "NextBestAction",
+    "RANKING_EXPLANATION",
+    "deal_next_best_action",
+    "deal_page_data",
+    "next_likeliest_deal",
+    "state_machine_rows",
+]
+
+#: How `next_likeliest_deal` ranks, in the words shown to reps.
+RANKING_EXPLANATION = (
+    "Ranked by readiness score first, then by buying signals logged in the last 14 days, "
+    "then by the nearest expected close date."
+)
+RECENT_SIGNAL_DAYS = 14
+
+
+@dataclass(frozen=True)
+class NextBestAction:
+    """The one thing the page suggests doing next."""
+
+    headline: str
+    detail: str = ""
+    technique: str = ""
+    tone: str = "go"  # go | wait | done
+    hints: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def technique_label(self) -> str:
+        return ClosingTechnique(self.technique).label if self.technique else ""
+
+    @property
+    def technique_guide(self) -> str:
+        return TECHNIQUE_GUIDES.get(self.technique, "") if self.technique else ""
+
+
+def _suggested_technique(deal: Deal, resolved_objection: bool) -> str:
+    if deal.closing_technique:
+        return deal.closing_technique
+    if resolved_objection:
+        return ClosingTechnique.OBJECTION
+    if deal.readiness_score >= deal.readiness_total - 1:
+        return ClosingTechnique.SUMMARY
+    if deal.readiness_score >= 3:
+        return ClosingTechnique.QUESTION
+    return ClosingTechnique.SOFT
+
+
+def deal_next_best_action(
+    deal: Deal,
+    *,
+    objections: list[Objection] | None = None,
+    asks: list[Ask] | None = None,
+    onboarding_open: int | None = None,
+) -> NextBestAction:
+    """The next best action for `deal`, from its state, readiness, objections and asks.
+
+    The one place that decides it (the deal page, My day and the API all ask here). Pass the
+    objections and asks the caller already loaded to avoid queries.
+    """
+    if objections is None:
+        objections = list(deal.objections.all())
+    if asks is None:
+        asks = list(deal.asks.all())
+    score, total = deal.readiness_score, deal.readiness_total
+    readiness = f"Readiness {score}/{total}"
+    missing = [label for name, label in READINESS_ITEMS if not getattr(deal, name)]
+    hints = []
+    today = timezone.localdate()
+    if deal.is_open and deal.next_step_due and deal.next_step_due < today:
+        step = deal.next_step or "no step named"
+        hints.append(f"Next step overdue since {deal.next_step_due:%d %b}: {step}.")
+
+    if deal.state == DealState.CLOSED_WON:
+        if onboarding_open is None:
+            onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
+        if onboarding_open:
+            return NextBestAction(
+                f"Won. Hand over: {onboarding_open} onboarding step(s) still open.",
+                "Introduce the account manager, then look for needs to turn into follow-on deals.",
+                tone="done",
+            )
+        return NextBestAction(
+            "Won and onboarded.",
+            "Verify the value with the customer and open follow-on deals for new needs.",
+            tone="done",
+        )
+    if deal.state == DealState.CLOSED_LOST:
+        return NextBestAction(
+            f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
+            "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
+            tone="done",
+        )
+
+    open_objections = [o for o in objections if o.status == Objection.Status.OPEN]
+    real = [o for o in open_objections if not o.is_stall]
+    resolved = any(o.status == Objection.Status.RESOLVED for o in objections)
+    next_ask = len(asks) + 1
+    ordinal = _ordinal(next_ask)
+    if real:
+        first = real[0]
+        return NextBestAction(
+            f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
+            f"“{first.detail}”"
+            + (f" ({len(real) - 1} more open)" if len(real) > 1 else "")
+            + ". Once settled, make the "
+            + ordinal
+            + " ask straight away.",
+            technique=deal.closing_technique or ClosingTechnique.OBJECTION,
+            tone="wait",
+            hints=tuple(hints),
+        )
+    if open_objections:
+        first = open_objections[0]
+        return NextBestAction(
+            "A stall is open: find the real concern behind it.",
+            f"“{first.detail}”. Ask what would have to be true to decide now; "
+            "then resolve it and ask again.",
+            technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
+            tone="wait",
+            hints=tuple(hints),
+        )
+
+    technique = _suggested_technique(deal, resolved)
+    if deal.state == DealState.INTENT_SPOTTED:
+        if score >= total - 1:
+            headline = f"{readiness}: ask for the sale"
+            detail = "The buyer shows intent and the checklist is (almost) complete."
+        else:
+            headline = f"{readiness}: confirm {missing[0].lower()}, or ask early"
+            detail = (
+                "Asking early is fine: a “no” reveals the concerns. Still open: "
+                + ", ".join(m.lower() for m in missing)
+                + "."
+            )
+        return NextBestAction(headline, detail, technique=technique, hints=tuple(hints))
+    if deal.state == DealState.ASKED:
+        last = asks[-1] if asks else None
+        if last and last.answer == Ask.Answer.YES:
+            return NextBestAction(
+                "They said yes: send the agreement today.",
+                "Generate the contract from the deal's terms and send it for signature.",
+                hints=tuple(hints),
+            )
+        return NextBestAction(
+            f"{readiness}: record the buyer's answer to your ask",
+            "A “not yet” or “no” moves the deal to negotiating with the objection noted.",
+            technique=technique,
+            hints=tuple(hints),
+        )
+    if deal.state == DealState.NEGOTIATING:
+        return NextBestAction(
+            f"{readiness}: objections settled, make the {ordinal} ask",
+            "Or send the revised contract the same day if terms changed.",
+            technique=technique,
+            hints=tuple(hints),
+        )
+    if deal.state == DealState.AGREEMENT_SENT:
+        return NextBestAction(
+            "The contract is out: confirm it arrived and book a review meeting.",
+            "Walk the signer through it; note objections as they come.",
+            tone="wait",
+            hints=tuple(hints),
+        )
+    return NextBestAction(
+        "Follow up: a friendly call to settle what is left before signing.",
+        "Push for a short call or meeting rather than another email.",
+        tone="wait",
+        hints=tuple(hints),
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def deal_page_data(deal: Deal) -> dict:
+    """Everything the deal page shows, in a fixed number of queries whatever the data size."""
+    events = list(deal.events.select_related("actor"))
+    signals = list(deal.signals.select_related("recorded_by"))
+    objections = list(deal.objections.select_related("ask"))
+    asks = list(
+        deal.asks.select_related("asked_by").prefetch_related(
+            Prefetch("objections", queryset=Objection.objects.order_by("raised_at"))
+        )
+    )
+    concessions = list(deal.concessions.all())
+    stakeholders = list(deal.stakeholders.select_related("contact"))
+    contacts = list(Contact.objects.active().filter(account_id=deal.account_id))
+    onboarding = []
+    follow_ons = []
+    if deal.state == DealState.CLOSED_WON:
+        onboarding = list(deal.onboarding_steps.select_related("assignee", "done_by"))
+        follow_ons = list(deal.follow_on_deals.select_related("owner"))
+    onboarding_open = sum(1 for s in onboarding if not s.done_at)
+    return {
+        "events": events,
+        "signals": signals,
+        "objections": objections,
+        "open_objections": [o for o in objections if o.status == Objection.Status.OPEN],
+        "asks": asks,
+        "concessions": concessions,
+        "stakeholders": stakeholders,
+        "contacts": contacts,
+        "onboarding": onboarding,
+        "onboarding_open": onboarding_open,
+        "follow_ons": follow_ons,
+        "next_best_action": deal_next_best_action(
+            deal, objections=objections, asks=asks, onboarding_open=onboarding_open
+        ),
+    }
+
+
+def next_likeliest_deal(user, exclude=None) -> Deal | None:
+    """The user's open deal most likely to close next, or None.
+
+    Ranking (in this order, ties broken by the next):
+    1. readiness score, highest first (how many of the six checklist items are ticked);
+    2. buying signals observed in the last 14 days, most first;
+    3. expected close date, nearest first (deals without one come last).
+
+    Candidates are the open, not archived deals the user owns; a manager or admin who owns
+    none gets the open deals they may work. `exclude` is a deal (or pk) to leave out, e.g.
+    the one just lost. The returned deal carries `readiness_points` and `recent_signals`.
+    """
+    since = timezone.now() - dt.timedelta(days=RECENT_SIGNAL_DAYS)
+    base = Deal.objects.active().filter(state__in=OPEN_STATES)
+    if exclude is not None:
+        base = base.exclude(pk=getattr(exclude, "pk", exclude))
+    candidates = base.filter(owner=user)
+    if not candidates.exists():
+        candidates = base.workable_by(user)
+    readiness = sum(
+        (
+            Case(When(**{name: True}, then=Value(1)), default=Value(0), output_field=IntegerField())
+            for name, _ in READINESS_ITEMS
+        ),
+        Value(0),
+    )
+    return (
+        candidates.select_related("account")
+        .annotate(
+            readiness_points=readiness,
+            recent_signals=Count("signals", filter=Q(signals__observed_at__gte=since)),
+        )
+        .order_by(
+            "-readiness_points",
+            "-recent_signals",
+            F("expected_close_date").asc(nulls_last=True),
+            "pk",
+        )
+        .first()
+    )
+
+
+def state_machine_rows() -> list[dict]:
+    """Per state: its meaning-carrying label and the moves out of it, from the model."""
+    from .core import state_graph_edges
+
+    field_ = Deal._meta.get_field("state")
+    labels = {
+        t.name: t.custom.get("label", t.name) for t in field_.get_all_transitions(Deal) if t.name
+    }
+    permissions = {}
+    conditions = {}
+    for t in field_.get_all_transitions(Deal):
+        permissions[t.name] = getattr(t.permission, "__name__", "")
+        conditions[t.name] = [getattr(c, "blocked_message", c.__name__) for c in t.conditions]
+    rows = []
+    for state in DealState:
+        moves = [
+            {
+                "name": name,
+                "label": labels.get(name, name),
+                "target": DealState(target),
+                "managers_only": permissions.get(name) == "can_manage_deal",
+                "conditions": conditions.get(name, []),
+            }
+            for source, target, name in state_graph_edges()
+            if source == state.value
+        ]
+        rows.append({"state": state, "moves": moves})
+    return rows
