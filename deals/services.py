@@ -343,6 +343,70 @@ def contact_create(*, by: User, account: Account, first_name: str, last_name: st
     )
 
 
+def _require_account_editor(account: Account, by: User) -> None:
+    """The account's owner, its team's manager or an admin may edit it and its contacts."""
+    if by.is_superuser or by.pk == account.owner_id:
+        return
+    if by.is_manager and by.team_id is not None and by.team_id == account.team_id:
+        return
+    raise NotPermitted("Only the account's owner or the team's manager can change this account.")
+
+
+#: Account fields editable through account_update.
+ACCOUNT_EDITABLE_FIELDS = {"name", "website", "industry", "account_manager"}
+
+
+@transaction.atomic
+def account_update(*, account: Account, by: User, **changes: Any) -> Account:
+    """Edit an account's details (never its team, owner or customer status)."""
+    _require_account_editor(account, by)
+    unknown = set(changes) - ACCOUNT_EDITABLE_FIELDS
+    if unknown:
+        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise DealError("An account needs a name.")
+        clash = Account.objects.filter(team_id=account.team_id, name__iexact=changes["name"])
+        if clash.exclude(pk=account.pk).exists():
+            raise DealError(f"Your team already has an account named “{changes['name']}”.")
+    manager = changes.get("account_manager")
+    if manager is not None and manager.team_id != account.team_id:
+        raise DealError("The account manager must be in the account's team.")
+    changed = [f for f, v in changes.items() if getattr(account, f) != v]
+    for field in changed:
+        setattr(account, field, changes[field])
+    if changed:
+        account.save(update_fields=[*changed, "updated_at"])
+    return account
+
+
+#: Contact fields editable through contact_update.
+CONTACT_EDITABLE_FIELDS = {"first_name", "last_name", "email", "phone", "job_title"}
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, by: User, **changes: Any) -> Contact:
+    """Edit a contact's details; anyone who may edit the account may edit its contacts."""
+    _require_account_editor(contact.account, by)
+    unknown = set(changes) - CONTACT_EDITABLE_FIELDS
+    if unknown:
+        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+    for name_field in ("first_name", "last_name"):
+        if name_field in changes:
+            changes[name_field] = (changes[name_field] or "").strip()
+    first = changes.get("first_name", contact.first_name)
+    last = changes.get("last_name", contact.last_name)
+    if not (first or last):
+        raise DealError("A contact needs a name.")
+    changed = [f for f, v in changes.items() if getattr(contact, f) != v]
+    for field in changed:
+        setattr(contact, field, changes[field])
+    if changed:
+        contact.save(update_fields=changed)
+    return contact
+
+
 # --- deals -------------------------------------------------------------------
 
 

@@ -1,0 +1,200 @@
+"""Forms of the workspace (deals, accounts, contacts, filters): they validate; services write."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .models import Account, BillingFrequency, Contact, Currency, Deal, DealState
+from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+MONTH = forms.DateInput(attrs={"type": "month"})
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        name = obj.get_full_name() or obj.username
+        return f"{name} ({obj.team})" if obj.team_id else name
+
+
+class DealForm(forms.ModelForm):
+    """A deal's details. On creation also its account and owner; never its state."""
+
+    account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
+    owner = UserChoiceField(queryset=Deal.owner.field.related_model.objects.none(), required=False)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "title",
+            "account",
+            "owner",
+            "amount",
+            "currency",
+            "expected_close_date",
+            "next_step",
+            "next_step_due",
+            "term_months",
+            "start_date",
+            "billing",
+            "review_meeting_at",
+            "metrics",
+            "identified_pain",
+            "decision_criteria",
+            "decision_process",
+            "competition",
+        ]
+        widgets = {
+            "expected_close_date": DATE,
+            "next_step_due": DATE,
+            "start_date": DATE,
+            "review_meeting_at": DATETIME,
+            "metrics": forms.Textarea(attrs={"rows": 2}),
+            "identified_pain": forms.Textarea(attrs={"rows": 2}),
+            "decision_criteria": forms.Textarea(attrs={"rows": 2}),
+            "decision_process": forms.Textarea(attrs={"rows": 2}),
+        }
+        labels = {
+            "title": "Deal name",
+            "expected_close_date": "Expected close",
+            "next_step_due": "Next step due",
+            "term_months": "Term (months)",
+            "review_meeting_at": "Contract review meeting",
+        }
+        help_texts = {"next_step": "The one thing that moves this deal forward."}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["title"].widget.attrs["autofocus"] = True
+        self.fields["currency"].choices = Currency.choices
+        self.fields["billing"].choices = BillingFrequency.choices
+        self.fields["review_meeting_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+        if self.instance.pk:
+            # Account and owner are fixed once the deal exists.
+            del self.fields["account"]
+            del self.fields["owner"]
+            return
+        self.fields["account"].queryset = accounts_visible(user).select_related("team")
+        owners = deal_filter_owners(user).filter(team__isnull=False)
+        self.fields["owner"].queryset = owners
+        if user.is_manager or user.is_superuser:
+            self.fields["owner"].help_text = "Whose deal this is. Empty: yours."
+            self.fields["owner"].empty_label = "Me"
+        else:
+            del self.fields["owner"]
+        if user.team_id:
+            self.fields["currency"].initial = user.team.currency
+
+    def clean_amount(self):
+        amount = self.cleaned_data.get("amount")
+        if amount is not None and amount < 0:
+            raise forms.ValidationError("The amount cannot be negative.")
+        return amount
+
+    def clean(self):
+        data = super().clean()
+        account, owner = data.get("account"), data.get("owner")
+        if account and owner and owner.team_id != account.team_id:
+            self.add_error("owner", "The owner must be in the account's team.")
+        due, step = data.get("next_step_due"), data.get("next_step")
+        if due and not step:
+            self.add_error("next_step", "Say what the next step is, since it has a due date.")
+        return data
+
+    def _post_clean(self):
+        # Only the form's own validation: the services check the business rules and write.
+        pass
+
+
+class AccountForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Account name")
+    website = forms.CharField(max_length=200, required=False)
+    industry = forms.CharField(max_length=100, required=False)
+
+    def __init__(self, *args, account: Account | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["autofocus"] = True
+        if account is not None:
+            self.fields["account_manager"] = UserChoiceField(
+                queryset=account.team.members.filter(is_active=True),
+                required=False,
+                empty_label="Not assigned",
+                help_text="Who looks after the customer once a deal is won.",
+            )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("An account needs a name.")
+        return name
+
+
+class ContactForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
+    first_name = forms.CharField(max_length=100, required=False)
+    last_name = forms.CharField(max_length=100, required=False)
+    email = forms.EmailField(required=False)
+    phone = forms.CharField(max_length=50, required=False)
+    job_title = forms.CharField(max_length=120, required=False)
+
+    def __init__(self, *args, user, contact: Contact | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if contact is not None:
+            del self.fields["account"]
+        else:
+            self.fields["account"].queryset = accounts_visible(user)
+        self.fields["first_name"].widget.attrs["autofocus"] = True
+
+    def clean(self):
+        data = super().clean()
+        if not (data.get("first_name", "").strip() or data.get("last_name", "").strip()):
+            raise forms.ValidationError("A contact needs a first or a last name.")
+        return data
+
+
+class DealFilterForm(forms.Form):
+    """The deal list's filters; invalid values are simply ignored by the selector."""
+
+    q = forms.CharField(required=False, label="Search deals")
+    state = forms.ChoiceField(required=False)
+    owner = forms.ChoiceField(required=False)
+    close = forms.CharField(required=False, label="Closing in", widget=MONTH)
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, v[0]) for k, v in DEAL_LIST_SORTS.items()]
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = [
+            ("", "Any state"),
+            ("open", "All open"),
+            ("closed", "All closed"),
+            *[(s, DealState(s).label) for s in DealState.values],
+        ]
+        owners = deal_filter_owners(user)
+        self.fields["owner"].choices = [
+            ("", "Anyone"),
+            ("me", "Only mine"),
+            *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
+        ]
+
+
+class BoardFilterForm(forms.Form):
+    owner = forms.ChoiceField(required=False)
+    team = forms.ChoiceField(required=False)
+    close = forms.CharField(required=False, label="Closing in", widget=MONTH)
+
+    def __init__(self, *args, user, teams=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        owners = deal_filter_owners(user)
+        self.fields["owner"].choices = [
+            ("", "Everyone I can see"),
+            ("me", "Only mine"),
+            *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
+        ]
+        if user.is_superuser:
+            self.fields["team"].choices = [("", "All teams"), *[(str(t.pk), t.name) for t in teams]]
+        else:
+            del self.fields["team"]

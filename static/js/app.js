@@ -1,0 +1,75 @@
+/* Closing CRM: the little JavaScript the pages need (htmx does the rest). No inline scripts. */
+(function () {
+  "use strict";
+  var modal = function () { return document.getElementById("modal"); };
+
+  // Business refusals (4xx with a plain-words message) are shown, not swallowed: htmx does not
+  // swap error responses by default, so let the ones meant for people through.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if ([400, 403, 404, 409, 422].indexOf(status) !== -1) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Anything swapped into the modal body opens the modal; the first field gets the focus.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var dialog = modal();
+    if (!dialog) { return; }
+    if (event.detail.target && event.detail.target.id === "modal-body") {
+      if (!event.detail.target.innerHTML.trim()) { dialog.close(); return; }
+      if (!dialog.open) { dialog.showModal(); }
+      var first = dialog.querySelector("textarea, select, input:not([type=hidden]), button");
+      if (first) { first.focus(); }
+    }
+  });
+
+  // On the board a successful move re-draws the board (columns, totals and all).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var board = document.querySelector("[data-board]");
+    var detail = event.detail;
+    if (!board || !detail.successful || !detail.requestConfig) { return; }
+    if (String(detail.requestConfig.verb).toLowerCase() !== "post") { return; }
+    var xhr = detail.xhr;
+    if (xhr.getResponseHeader("HX-Redirect") || xhr.getResponseHeader("HX-Location")) { return; }
+    window.location.reload();
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-modal]");
+    if (closer) {
+      event.preventDefault();
+      var dialog = modal();
+      if (dialog && dialog.open) { dialog.close(); }
+    }
+    // Close any open menu when clicking elsewhere.
+    document.querySelectorAll("details.menu[open], details.usermenu[open]").forEach(function (d) {
+      if (!d.contains(event.target)) { d.removeAttribute("open"); }
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    document.querySelectorAll("details.menu[open], details.usermenu[open]").forEach(function (d) {
+      d.removeAttribute("open");
+      var summary = d.querySelector("summary");
+      if (summary) { summary.focus(); }
+    });
+  });
+
+  // Filter forms marked data-autosubmit apply as soon as a select or month changes.
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form[data-autosubmit]");
+    if (form && event.target.matches("select, input[type=month]")) { form.requestSubmit(); }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    var dialog = modal();
+    if (dialog) {
+      dialog.addEventListener("close", function () {
+        document.getElementById("modal-body").innerHTML = "";
+      }, { once: true });
+    }
+  });
+})();
