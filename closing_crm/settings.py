@@ -212,6 +212,25 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 
+# --- Follow-ups (reminder dispatcher) ---------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html
+# Beat enqueues one dispatcher tick a minute (dropped if not started within it); the tick
+# claims due reminders in batches and enqueues one send task per batch on the dispatch queue.
+FOLLOWUPS_DISPATCH_QUEUE = os.environ.get("FOLLOWUPS_DISPATCH_QUEUE", "dispatch")
+FOLLOWUPS_DISPATCH_INTERVAL = float(os.environ.get("FOLLOWUPS_DISPATCH_INTERVAL", "60"))
+FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
+FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
+# A claimed reminder whose worker died is claimed again after this; longer than a task may run.
+FOLLOWUPS_LEASE_SECONDS = int(os.environ.get("FOLLOWUPS_LEASE_SECONDS", "600"))
+FOLLOWUPS_MAX_ATTEMPTS = int(os.environ.get("FOLLOWUPS_MAX_ATTEMPTS", "5"))
+FOLLOWUPS_RETRY_BACKOFF_SECONDS = int(os.environ.get("FOLLOWUPS_RETRY_BACKOFF_SECONDS", "60"))
+CELERY_BEAT_SCHEDULE["followups-dispatch"] = {
+    "task": "followups.dispatch_due_reminders",
+    "schedule": FOLLOWUPS_DISPATCH_INTERVAL,
+    "options": {"queue": FOLLOWUPS_DISPATCH_QUEUE, "expires": FOLLOWUPS_DISPATCH_INTERVAL},
+}
+CELERY_TASK_ROUTES = {"followups.*": {"queue": FOLLOWUPS_DISPATCH_QUEUE}}
+
 # --- E-signature ------------------------------------------------------------
 ESIGN_PROVIDER = os.environ.get("ESIGN_PROVIDER", "builtin")
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", home, name="home"),
     path("", include("deals.urls")),
+    path("followups/", include("followups.urls")),
 ]

@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class FollowupsConfig(AppConfig):
     name = "followups"
     verbose_name = "Follow-ups"
+
+    def ready(self) -> None:
+        from contracts.signals import contract_sent, contract_withdrawn
+        from deals.signals import deal_state_changed
+
+        from . import receivers
+
+        contract_sent.connect(receivers.start_cadence, dispatch_uid="followups.start_cadence")
+        contract_withdrawn.connect(
+            receivers.cancel_for_version, dispatch_uid="followups.cancel_for_version"
+        )
+        deal_state_changed.connect(
+            receivers.cancel_when_closed, dispatch_uid="followups.cancel_when_closed"
+        )

@@ -1,1 +1,249 @@
-"""Cadences, reminders and rep tasks (see followups/services.py)."""
+"""Cadences, reminders, rep tasks and contract review meetings (see followups/services.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email to the buyer"
+    CALL = "call", "Call task for the rep"
+    MEETING = "meeting", "Meeting task for the rep"
+
+
+class Cadence(models.Model):
+    """An ordered list of follow-up steps that starts when a contract is sent.
+
+    The default cadence (no team) applies to every team without its own. After the
+    last step, the last step repeats every `repeat_every_days` days, `repeat_times`
+    more times ("then weekly up to a limit").
+    """
+
+    name = models.CharField(max_length=120)
+    team = models.OneToOneField(
+        "deals.Team",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="cadence",
+        help_text="Leave empty for the default cadence used by teams without their own.",
+    )
+    repeat_every_days = models.PositiveSmallIntegerField(
+        default=7, help_text="After the last step, repeat it every N days (0: never)."
+    )
+    repeat_times = models.PositiveSmallIntegerField(
+        default=2, help_text="How many times the last step repeats."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(team__isnull=True, is_active=True),
+                name="cadence_one_active_default",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.team or 'default'})"
+
+
+class CadenceStep(models.Model):
+    cadence = models.ForeignKey(Cadence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(default=0)
+    offset_days = models.PositiveSmallIntegerField(
+        help_text="Days after the contract was sent (shifted into the rep's working hours)."
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    subject = models.CharField(
+        max_length=200,
+        help_text="Email subject or task title; Django template syntax over the deal.",
+    )
+    body = models.TextField(
+        blank=True,
+        help_text=(
+            "Email text or task note. Variables: {{ contact.first_name }}, {{ deal.title }}, "
+            "{{ account.name }}, {{ rep.first_name }}, {{ contract.number }}, {{ site_url }}."
+        ),
+    )
+
+    class Meta:
+        ordering = ["cadence", "offset_days", "position", "pk"]
+
+    def __str__(self) -> str:
+        return f"Day {self.offset_days}: {self.get_channel_display()}"
+
+    def clean(self) -> None:
+        from django.template import Template, TemplateSyntaxError
+
+        for field in ("subject", "body"):
+            try:
+                Template(getattr(self, field))
+            except TemplateSyntaxError as exc:
+                raise ValidationError({field: f"Template error: {exc}"}) from None
+
+
+class ReminderQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=Reminder.OPEN_STATUSES)
+
+
+class Reminder(models.Model):
+    """One follow-up to send (email) or to hand to the rep (task): the source of truth."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PAUSED = "paused", "Paused"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Skipped"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    OPEN_STATUSES = (Status.SCHEDULED, Status.PAUSED, Status.SENDING)
+
+    deal = models.ForeignKey("deals.Deal", on_delete=models.CASCADE, related_name="reminders")
+    contract_version = models.ForeignKey(
+        "contracts.ContractVersion", on_delete=models.CASCADE, related_name="reminders"
+    )
+    step = models.ForeignKey(
+        CadenceStep, on_delete=models.SET_NULL, null=True, blank=True, related_name="reminders"
+    )
+    sequence = models.PositiveSmallIntegerField(help_text="1 for the first follow-up, and so on.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # The step's texts are copied: editing a cadence later does not rewrite what was planned.
+    subject_template = models.CharField(max_length=200)
+    body_template = models.TextField(blank=True)
+    planned_at = models.DateTimeField(help_text="When the cadence put it, before any snooze.")
+    due_at = models.DateTimeField(db_index=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.SCHEDULED, db_index=True
+    )
+    # Claiming: the dispatcher sets a fresh token and a lease, committed before sending.
+    claim_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=200, unique=True, editable=False)
+    recipient = models.EmailField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReminderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="reminder_status_due"),
+            models.Index(fields=["status", "lease_until"], name="reminder_status_lease"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract_version", "sequence"], name="reminder_unique_sequence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Follow-up #{self.sequence} ({self.get_channel_display()}) for {self.deal}"
+
+    def save(self, *args, **kwargs):
+        if not self.message_id:
+            self.message_id = f"<followup-{uuid.uuid4().hex}@closing-crm>"
+        super().save(*args, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class ReviewMeeting(models.Model):
+    """The contract review meeting; its start is the deal's deadline."""
+
+    deal = models.ForeignKey("deals.Deal", on_delete=models.CASCADE, related_name="review_meetings")
+    organizer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    duration_minutes = models.PositiveSmallIntegerField(default=45)
+    location = models.CharField(max_length=200, blank=True)
+    agenda = models.TextField(blank=True)
+    attendees = models.ManyToManyField("deals.Contact", related_name="review_meetings")
+    uid = models.CharField(max_length=100, unique=True, editable=False)
+    sequence = models.PositiveSmallIntegerField(
+        default=0, help_text="iCalendar SEQUENCE: raised on each reschedule."
+    )
+    invitation_sent_sequence = models.IntegerField(
+        default=-1, help_text="The last SEQUENCE whose invitation went out (-1: none yet)."
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return f"Contract review for {self.deal} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self.uid:
+            self.uid = f"review-{uuid.uuid4().hex}@closing-crm"
+        super().save(*args, **kwargs)
+
+    @property
+    def ends_at(self):
+        return self.starts_at + timezone.timedelta(minutes=self.duration_minutes)
+
+
+class RepTask(models.Model):
+    """A call or meeting the rep should make; completing it logs the touch on the deal."""
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        MEETING = "meeting", "Meeting"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep_tasks"
+    )
+    deal = models.ForeignKey("deals.Deal", on_delete=models.CASCADE, related_name="rep_tasks")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    note = models.TextField(blank=True)
+    due_at = models.DateTimeField(db_index=True)
+    reminder = models.OneToOneField(
+        Reminder, on_delete=models.CASCADE, null=True, blank=True, related_name="task"
+    )
+    meeting = models.OneToOneField(
+        ReviewMeeting, on_delete=models.CASCADE, null=True, blank=True, related_name="task"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.TextField(blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [models.Index(fields=["owner", "due_at"], name="reptask_owner_due")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.completed_at is None and self.cancelled_at is None

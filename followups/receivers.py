@@ -1,0 +1,21 @@
+"""Signal receivers: other apps' events start and stop cadences. They only call services.
+
+Both signals are sent inside the sender's transaction, so the reminders commit (or roll
+back) together with the contract or state change.
+"""
+
+from __future__ import annotations
+
+from . import services
+
+
+def start_cadence(sender, *, version, by=None, **kwargs) -> None:
+    services.reminders_start(version=version, by=by)
+
+
+def cancel_for_version(sender, *, version, **kwargs) -> None:
+    services.reminders_cancel_for_version(version=version)
+
+
+def cancel_when_closed(sender, *, deal, by=None, **kwargs) -> None:
+    services.on_deal_state_changed(deal=deal, by=by)

@@ -1,0 +1,853 @@
+"""Every write of the follow-up app: cadences into reminders, the dispatcher, tasks, meetings.
+
+Reminders are rows and the source of truth. The dispatcher works in two committed
+steps so that a worker killed at any point neither loses nor duplicates a reminder:
+
+1. `reminders_claim` marks a batch of due reminders `sending` with a fresh claim token
+   and a lease, and commits. A reminder whose lease runs out (its worker died) is due
+   again and is claimed by the next dispatcher tick.
+2. `reminder_batch_send` renews the lease for the rows it still owns, sends each email
+   with the reminder's own Message-ID (fixed when the reminder was created, so a resend
+   after a crash is the same message, which mail systems de-duplicate), creates rep
+   tasks (one per reminder, enforced by a unique key), then marks the batch sent in one
+   transaction, only where the claim token is still its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.template import Context, Template, TemplateSyntaxError
+from django.utils import timezone
+
+from deals.models import CLOSED_STATES, Contact, Deal, DealEvent, DealState, Stakeholder, User
+from deals.services import DealError, NotPermitted, deal_activity_record, deal_update
+
+from . import ical
+from .models import Cadence, CadenceStep, Channel, Reminder, RepTask, ReviewMeeting
+
+logger = logging.getLogger(__name__)
+
+#: Whom a follow-up email goes to, in order of preference.
+BUYER_ROLES = [
+    Stakeholder.Role.SIGNER,
+    Stakeholder.Role.DECISION_MAKER,
+    Stakeholder.Role.ECONOMIC_BUYER,
+    Stakeholder.Role.CHAMPION,
+    Stakeholder.Role.INFLUENCER,
+    Stakeholder.Role.USER,
+]
+
+
+class PermanentSendError(Exception):
+    """Retrying cannot help (no recipient, broken template): the reminder fails at once."""
+
+
+# --- working hours -----------------------------------------------------------
+
+
+def _as_time(value) -> dt.time:
+    return dt.time.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _rep_zone(user: User) -> ZoneInfo:
+    try:
+        return ZoneInfo(user.time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _rep_days(user: User) -> set[int]:
+    days = {int(c) for c in (user.working_days or "") if c.isdigit() and int(c) < 7}
+    return days or {0, 1, 2, 3, 4}
+
+
+def working_time_next(*, when: dt.datetime, user: User) -> dt.datetime:
+    """The first moment at or after `when` inside the rep's working days and hours.
+
+    Computed in the rep's own time zone, so a reminder never leaves at 3 a.m. for them.
+    """
+    zone = _rep_zone(user)
+    days = _rep_days(user)
+    start, end = _as_time(user.workday_start), _as_time(user.workday_end)
+    if start >= end:  # a misconfigured day: treat the whole day as working time
+        start, end = dt.time(0, 0), dt.time(23, 59, 59)
+    local = when.astimezone(zone)
+    for offset in range(8):
+        day = local.date() + dt.timedelta(days=offset)
+        if day.weekday() not in days:
+            continue
+        day_start = dt.datetime.combine(day, start, tzinfo=zone)
+        day_end = dt.datetime.combine(day, end, tzinfo=zone)
+        if offset == 0:
+            if local < day_start:
+                return day_start.astimezone(dt.UTC)
+            if local < day_end:
+                return when.astimezone(dt.UTC)
+            continue
+        return day_start.astimezone(dt.UTC)
+    return when.astimezone(dt.UTC)  # unreachable: some weekday is always a working day
+
+
+def is_working_time(*, when: dt.datetime, user: User) -> bool:
+    return working_time_next(when=when, user=user) == when.astimezone(dt.UTC)
+
+
+# --- cadences ------------------------------------------------------------------
+
+
+def cadence_for_deal(deal: Deal) -> Cadence | None:
+    """The deal team's own active cadence, else the default one."""
+    own = Cadence.objects.filter(team_id=deal.team_id, is_active=True).first()
+    return own or Cadence.objects.filter(team__isnull=True, is_active=True).first()
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    sequence: int
+    step: CadenceStep
+    planned_at: dt.datetime
+    due_at: dt.datetime
+
+
+def cadence_expand(*, cadence: Cadence, sent_at: dt.datetime, user: User) -> list[PlannedReminder]:
+    """The reminders a cadence makes for a contract sent at `sent_at` by `user`'s deal.
+
+    Each step is due `offset_days` after sending; the last step then repeats every
+    `repeat_every_days`, `repeat_times` times. Due times move into the rep's working hours.
+    """
+    steps = list(cadence.steps.order_by("offset_days", "position", "pk"))
+    if not steps:
+        return []
+    plan: list[tuple[CadenceStep, int]] = [(step, step.offset_days) for step in steps]
+    if cadence.repeat_every_days:
+        last = steps[-1]
+        for n in range(1, cadence.repeat_times + 1):
+            plan.append((last, last.offset_days + n * cadence.repeat_every_days))
+    planned = []
+    previous_due = None
+    for sequence, (step, days) in enumerate(plan, start=1):
+        planned_at = sent_at + dt.timedelta(days=days)
+        due_at = working_time_next(when=planned_at, user=user)
+        if previous_due is not None and due_at <= previous_due:
+            due_at = working_time_next(when=previous_due + dt.timedelta(minutes=1), user=user)
+        previous_due = due_at
+        planned.append(PlannedReminder(sequence, step, planned_at, due_at))
+    return planned
+
+
+@transaction.atomic
+def reminders_start(*, version, by: User | None = None) -> list[Reminder]:
+    """A contract version went out: start a fresh cadence for it.
+
+    Open reminders of the deal's earlier versions are cancelled (a revision starts over).
+    Calling it again for the same version changes nothing.
+    """
+    deal = Deal.objects.select_related("owner").get(pk=version.deal_id)
+    existing = list(Reminder.objects.filter(contract_version=version))
+    if existing:
+        return existing
+    _cancel(
+        Reminder.objects.filter(deal=deal).exclude(contract_version=version),
+        deal=deal,
+        reason=f"Contract v{version.number} replaced the earlier version",
+    )
+    if deal.state in CLOSED_STATES:
+        return []
+    cadence = cadence_for_deal(deal)
+    if cadence is None:
+        return []
+    sent_at = version.sent_at or timezone.now()
+    reminders = Reminder.objects.bulk_create(
+        [
+            Reminder(
+                deal=deal,
+                contract_version=version,
+                step=item.step,
+                sequence=item.sequence,
+                channel=item.step.channel,
+                subject_template=item.step.subject,
+                body_template=item.step.body,
+                planned_at=item.planned_at,
+                due_at=item.due_at,
+                message_id=f"<followup-{uuid.uuid4().hex}@closing-crm>",
+            )
+            for item in cadence_expand(cadence=cadence, sent_at=sent_at, user=deal.owner)
+        ]
+    )
+    if reminders:
+        first = timezone.localtime(reminders[0].due_at, _rep_zone(deal.owner))
+        deal_activity_record(
+            deal=deal,
+            by=by,
+            kind=DealEvent.Kind.REMINDER,
+            reason=(
+                f"{len(reminders)} follow-ups scheduled from “{cadence.name}” for contract "
+                f"v{version.number}; the first on {first:%a %d %b, %H:%M}."
+            ),
+            contract_version_id=version.pk,
+            cadence_id=cadence.pk,
+        )
+    return reminders
+
+
+def _cancel(queryset, *, deal: Deal, reason: str, by: User | None = None) -> int:
+    ids = list(queryset.filter(status__in=Reminder.OPEN_STATUSES).values_list("pk", flat=True))
+    if not ids:
+        return 0
+    count = Reminder.objects.filter(pk__in=ids, status__in=Reminder.OPEN_STATUSES).update(
+        status=Reminder.Status.CANCELLED,
+        closed_reason=reason,
+        claim_token=None,
+        lease_until=None,
+        updated_at=timezone.now(),
+    )
+    RepTask.objects.filter(
+        reminder_id__in=ids, completed_at__isnull=True, cancelled_at__isnull=True
+    ).update(cancelled_at=timezone.now())
+    deal_activity_record(
+        deal=deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{count} open follow-up{'s' if count != 1 else ''} cancelled: {reason}.",
+        cancelled=count,
+    )
+    return count
+
+
+@transaction.atomic
+def reminders_cancel_for_version(*, version, reason: str = "") -> int:
+    """The contract version was voided, declined, expired or superseded."""
+    deal = Deal.objects.get(pk=version.deal_id)
+    reason = reason or f"contract v{version.number} is no longer out for signature"
+    return _cancel(Reminder.objects.filter(contract_version=version), deal=deal, reason=reason)
+
+
+@transaction.atomic
+def reminders_cancel_for_deal(*, deal: Deal, reason: str, by: User | None = None) -> int:
+    """The deal closed (won or lost): nothing more goes out."""
+    count = _cancel(Reminder.objects.filter(deal=deal), deal=deal, reason=reason, by=by)
+    RepTask.objects.filter(deal=deal, completed_at__isnull=True, cancelled_at__isnull=True).update(
+        cancelled_at=timezone.now()
+    )
+    return count
+
+
+def on_deal_state_changed(*, deal: Deal, by: User | None) -> None:
+    if deal.state == DealState.CLOSED_WON:
+        reminders_cancel_for_deal(deal=deal, reason="the deal is won", by=by)
+    elif deal.state == DealState.CLOSED_LOST:
+        reminders_cancel_for_deal(deal=deal, reason="the deal is lost", by=by)
+
+
+# --- what a rep does with a reminder ----------------------------------------------
+
+
+def _require_workable(deal: Deal, by: User) -> None:
+    from deals.models import can_work_deal
+
+    if not can_work_deal(deal, by):
+        raise NotPermitted(can_work_deal.denied_message)
+
+
+def _locked_reminder(reminder: Reminder, by: User) -> Reminder:
+    locked = Reminder.objects.select_for_update().select_related("deal__owner").get(pk=reminder.pk)
+    _require_workable(locked.deal, by)
+    return locked
+
+
+def _reminder_label(reminder: Reminder) -> str:
+    return f"Follow-up #{reminder.sequence} ({reminder.get_channel_display().lower()})"
+
+
+@transaction.atomic
+def reminder_pause(*, reminder: Reminder, by: User) -> Reminder:
+    """Hold one step on this deal: it stays planned but does not go out until resumed."""
+    reminder = _locked_reminder(reminder, by)
+    if reminder.status != Reminder.Status.SCHEDULED:
+        raise DealError(
+            "Only a scheduled follow-up can be paused "
+            f"(this one is {reminder.get_status_display().lower()})."
+        )
+    reminder.status = Reminder.Status.PAUSED
+    reminder.save(update_fields=["status", "updated_at"])
+    deal_activity_record(
+        deal=reminder.deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} paused.",
+        reminder_id=reminder.pk,
+    )
+    return reminder
+
+
+@transaction.atomic
+def reminder_resume(*, reminder: Reminder, by: User) -> Reminder:
+    """A paused step is planned again: at its own time, or the next working moment if past."""
+    reminder = _locked_reminder(reminder, by)
+    if reminder.status != Reminder.Status.PAUSED:
+        raise DealError("Only a paused follow-up can be resumed.")
+    when = max(reminder.due_at, timezone.now())
+    reminder.due_at = working_time_next(when=when, user=reminder.deal.owner)
+    reminder.status = Reminder.Status.SCHEDULED
+    reminder.save(update_fields=["status", "due_at", "updated_at"])
+    deal_activity_record(
+        deal=reminder.deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} resumed.",
+        reminder_id=reminder.pk,
+    )
+    return reminder
+
+
+@transaction.atomic
+def reminder_skip(*, reminder: Reminder, by: User) -> Reminder:
+    """Leave out one step on this deal; the rest of the cadence goes on."""
+    reminder = _locked_reminder(reminder, by)
+    if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
+        raise DealError("Only a planned follow-up can be skipped.")
+    reminder.status = Reminder.Status.SKIPPED
+    reminder.closed_reason = f"Skipped by {by}"
+    reminder.save(update_fields=["status", "closed_reason", "updated_at"])
+    deal_activity_record(
+        deal=reminder.deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} skipped.",
+        reminder_id=reminder.pk,
+    )
+    return reminder
+
+
+@transaction.atomic
+def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Reminder:
+    """Move one reminder later (into the rep's working hours)."""
+    reminder = _locked_reminder(reminder, by)
+    if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
+        raise DealError("Only a planned follow-up can be snoozed.")
+    if timezone.is_naive(until):
+        raise DealError("Give the snooze date with a time zone.")
+    if until <= timezone.now():
+        raise DealError("Snooze to a moment in the future.")
+    if until > timezone.now() + dt.timedelta(days=90):
+        raise DealError("Snooze at most 90 days; skip the follow-up instead.")
+    reminder.due_at = working_time_next(when=until, user=reminder.deal.owner)
+    reminder.status = Reminder.Status.SCHEDULED
+    reminder.save(update_fields=["status", "due_at", "updated_at"])
+    local = timezone.localtime(reminder.due_at, _rep_zone(reminder.deal.owner))
+    deal_activity_record(
+        deal=reminder.deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} snoozed to {local:%a %d %b, %H:%M}.",
+        reminder_id=reminder.pk,
+    )
+    return reminder
+
+
+@transaction.atomic
+def reminder_retry(*, reminder: Reminder, by: User) -> Reminder:
+    """An admin sends a failed reminder again (after fixing its cause)."""
+    reminder = Reminder.objects.select_for_update().select_related("deal").get(pk=reminder.pk)
+    if not (by.is_superuser or by.is_staff):
+        raise NotPermitted("Only an admin can retry a failed follow-up.")
+    if reminder.status != Reminder.Status.FAILED:
+        raise DealError("Only a failed follow-up can be retried.")
+    if reminder.deal.state in CLOSED_STATES:
+        raise DealError("The deal is closed; nothing more goes out.")
+    reminder.status = Reminder.Status.SCHEDULED
+    reminder.attempts = 0
+    reminder.due_at = timezone.now()
+    reminder.save(update_fields=["status", "attempts", "due_at", "updated_at"])
+    return reminder
+
+
+@transaction.atomic
+def reminders_fast_forward(*, days: float, deal: Deal | None = None) -> int:
+    """Demo only: pull planned reminders `days` earlier, so the next dispatcher tick sends
+    those that fall due. Working hours are ignored on purpose (a demo runs any time)."""
+    if days <= 0:
+        raise DealError("Fast-forward by a positive number of days.")
+    queryset = Reminder.objects.filter(status=Reminder.Status.SCHEDULED)
+    if deal is not None:
+        queryset = queryset.filter(deal=deal)
+    return queryset.update(due_at=F("due_at") - dt.timedelta(days=days), updated_at=timezone.now())
+
+
+# --- the dispatcher --------------------------------------------------------------
+
+
+def _lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.FOLLOWUPS_LEASE_SECONDS)
+
+
+def reminders_claim(*, limit: int | None = None, now: dt.datetime | None = None):
+    """Claim up to `limit` due reminders for one worker; committed before anything is sent.
+
+    Due means scheduled and past its time, or `sending` with an expired lease (its worker
+    died). On PostgreSQL concurrent dispatchers skip each other's locked rows; SQLite
+    serialises writers. Returns (token, ids); ids is empty when nothing is due.
+    """
+    limit = limit or settings.FOLLOWUPS_BATCH_SIZE
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    due = Q(status=Reminder.Status.SCHEDULED, due_at__lte=now) | Q(
+        status=Reminder.Status.SENDING, lease_until__lt=now
+    )
+    with transaction.atomic():
+        queryset = Reminder.objects.filter(due).order_by("due_at", "pk")
+        if connection.features.has_select_for_update_skip_locked:
+            queryset = queryset.select_for_update(skip_locked=True)
+        ids = list(queryset.values_list("pk", flat=True)[:limit])
+        if ids:
+            Reminder.objects.filter(pk__in=ids).update(
+                status=Reminder.Status.SENDING,
+                claim_token=token,
+                lease_until=now + _lease(),
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+    return token, ids
+
+
+@dataclass
+class BatchResult:
+    sent: list[int] = field(default_factory=list)
+    retried: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    not_owned: int = 0
+
+
+@functools.lru_cache(maxsize=256)
+def _template(text: str) -> Template:
+    return Template(text)
+
+
+def _render(text: str, context: dict) -> str:
+    try:
+        return _template(text).render(Context(context, autoescape=False)).strip()
+    except TemplateSyntaxError as exc:
+        raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
+
+
+def _buyer(deal: Deal) -> Contact | None:
+    """The person a follow-up speaks to: the signer first, then the rest of the buying group."""
+    rank = {role: i for i, role in enumerate(BUYER_ROLES)}
+    stakeholders = sorted(
+        (s for s in deal.stakeholders.all() if s.contact.email and not s.contact.archived_at),
+        key=lambda s: rank.get(s.role, len(rank)),
+    )
+    if stakeholders:
+        return stakeholders[0].contact
+    contacts = [c for c in deal.account.contacts.all() if c.email and not c.archived_at]
+    return contacts[0] if contacts else None
+
+
+def reminder_context(reminder: Reminder) -> dict:
+    deal = reminder.deal
+    return {
+        "deal": deal,
+        "account": deal.account,
+        "contact": _buyer(deal),
+        "rep": deal.owner,
+        "contract": reminder.contract_version,
+        "reminder": reminder,
+        "site_url": settings.SITE_URL,
+    }
+
+
+def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
+    """The follow-up email of one reminder, rendered with the deal's data."""
+    context = reminder_context(reminder)
+    contact = context["contact"]
+    if contact is None:
+        raise PermanentSendError(
+            "Nobody to write to: add a stakeholder (ideally the signer) with an email address."
+        )
+    rep = reminder.deal.owner
+    subject = " ".join(_render(reminder.subject_template, context).split())
+    body = _render(reminder.body_template, context)
+    if not subject:
+        raise PermanentSendError("The follow-up subject renders empty.")
+    return EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+        reply_to=[rep.email] if rep.email else None,
+        headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
+        connection=connection,
+    )
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    base = settings.FOLLOWUPS_RETRY_BACKOFF_SECONDS
+    return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+
+
+def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResult:
+    """Send the reminders of one claim: emails out, tasks created, then all marked sent.
+
+    Safe to run twice (only rows still holding `token` are touched) and to kill at any
+    point (unsent rows are reclaimed when their lease expires; a resent email carries the
+    same Message-ID).
+    """
+    token = uuid.UUID(str(token))
+    result = BatchResult()
+    lease = _lease()
+    started = time.monotonic()
+    # Renew the lease for what is still ours; anything reclaimed meanwhile is left alone.
+    renewed = Reminder.objects.filter(
+        pk__in=ids, claim_token=token, status=Reminder.Status.SENDING
+    ).update(lease_until=timezone.now() + lease)
+    if not renewed:
+        result.not_owned = len(ids)
+        return result
+    reminders = list(
+        Reminder.objects.filter(pk__in=ids, claim_token=token, status=Reminder.Status.SENDING)
+        .select_related("deal__owner", "deal__account", "contract_version")
+        .prefetch_related("deal__stakeholders__contact", "deal__account__contacts")
+        .order_by("due_at", "pk")
+    )
+    result.not_owned = len(ids) - len(reminders)
+    # Stop early enough that no other dispatcher can reclaim a row we are still sending.
+    budget = lease.total_seconds() * 0.75
+    now = timezone.now()
+    done: dict[int, dict] = {}
+    errors: dict[int, tuple[str, bool]] = {}
+    mail = get_connection()
+    try:
+        mail.open()
+        for reminder in reminders:
+            if time.monotonic() - started > budget:
+                break
+            deal = reminder.deal
+            if deal.state in CLOSED_STATES:
+                result.cancelled.append(reminder.pk)
+                continue
+            if reminder.channel == Channel.EMAIL and not is_working_time(when=now, user=deal.owner):
+                result.deferred.append(reminder.pk)
+                continue
+            try:
+                if reminder.channel == Channel.EMAIL:
+                    message = reminder_email(reminder, connection=mail)
+                    message.send()
+                    done[reminder.pk] = {"recipient": message.to[0], "subject": message.subject}
+                else:
+                    context = reminder_context(reminder)
+                    done[reminder.pk] = {
+                        "subject": " ".join(_render(reminder.subject_template, context).split()),
+                        "note": _render(reminder.body_template, context),
+                    }
+            except PermanentSendError as exc:
+                errors[reminder.pk] = (str(exc), True)
+            except Exception as exc:  # provider errors: retried with backoff, then failed
+                logger.warning("Follow-up %s could not be sent: %s", reminder.pk, exc)
+                errors[reminder.pk] = (f"{type(exc).__name__}: {exc}", False)
+    finally:
+        try:
+            mail.close()
+        finally:
+            handled = set(done) | set(errors) | set(result.cancelled) | set(result.deferred)
+            by_pk = {r.pk: r for r in reminders}
+            _batch_finish(token, by_pk, done, errors, result, handled)
+    return result
+
+
+def _batch_finish(token, by_pk, done, errors, result, handled) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        owned = set(
+            Reminder.objects.select_for_update()
+            .filter(pk__in=list(by_pk), claim_token=token, status=Reminder.Status.SENDING)
+            .values_list("pk", flat=True)
+        )
+        for pk, info in done.items():
+            if pk not in owned:
+                continue
+            reminder = by_pk[pk]
+            Reminder.objects.filter(pk=pk).update(
+                status=Reminder.Status.SENT,
+                sent_at=now,
+                recipient=info.get("recipient", ""),
+                claim_token=None,
+                lease_until=None,
+                last_error="",
+                updated_at=now,
+            )
+            if reminder.channel == Channel.EMAIL:
+                reason = (
+                    f"Follow-up #{reminder.sequence} emailed to {info['recipient']}: "
+                    f"“{info['subject']}”"
+                )
+            else:
+                RepTask.objects.get_or_create(
+                    reminder=reminder,
+                    defaults={
+                        "owner": reminder.deal.owner,
+                        "deal": reminder.deal,
+                        "kind": reminder.channel,
+                        "title": info["subject"],
+                        "note": info["note"],
+                        "due_at": reminder.due_at,
+                    },
+                )
+                what = "call" if reminder.channel == Channel.CALL else "meeting"
+                reason = (
+                    f"Follow-up #{reminder.sequence}: {what} added to "
+                    f"{reminder.deal.owner}'s day: “{info['subject']}”"
+                )
+            deal_activity_record(
+                deal=reminder.deal,
+                by=None,
+                kind=DealEvent.Kind.REMINDER,
+                reason=reason,
+                reminder_id=pk,
+                channel=reminder.channel,
+            )
+            result.sent.append(pk)
+        for pk, (error, permanent) in errors.items():
+            if pk not in owned:
+                continue
+            reminder = by_pk[pk]
+            if permanent or reminder.attempts >= settings.FOLLOWUPS_MAX_ATTEMPTS:
+                Reminder.objects.filter(pk=pk).update(
+                    status=Reminder.Status.FAILED,
+                    last_error=error,
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                deal_activity_record(
+                    deal=reminder.deal,
+                    by=None,
+                    kind=DealEvent.Kind.REMINDER,
+                    reason=f"Follow-up #{reminder.sequence} could not be sent: {error}",
+                    reminder_id=pk,
+                    failed=True,
+                )
+                result.failed.append(pk)
+            else:
+                Reminder.objects.filter(pk=pk).update(
+                    status=Reminder.Status.SCHEDULED,
+                    due_at=now + _backoff(reminder.attempts),
+                    last_error=error,
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                result.retried.append(pk)
+        for pk in result.deferred:
+            if pk in owned:
+                owner = by_pk[pk].deal.owner
+                Reminder.objects.filter(pk=pk).update(
+                    status=Reminder.Status.SCHEDULED,
+                    due_at=working_time_next(when=now, user=owner),
+                    attempts=F("attempts") - 1,
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+        for pk in result.cancelled:
+            if pk in owned:
+                Reminder.objects.filter(pk=pk).update(
+                    status=Reminder.Status.CANCELLED,
+                    closed_reason="the deal is closed",
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+        # Not reached in time (lease budget, crash of the loop): back to the queue now.
+        leftover = [pk for pk in owned if pk not in handled]
+        if leftover:
+            Reminder.objects.filter(pk__in=leftover).update(
+                status=Reminder.Status.SCHEDULED,
+                attempts=F("attempts") - 1,
+                claim_token=None,
+                lease_until=None,
+                updated_at=now,
+            )
+
+
+# --- rep tasks -------------------------------------------------------------------
+
+
+@transaction.atomic
+def rep_task_complete(*, task: RepTask, by: User, outcome: str = "") -> RepTask:
+    """The rep made the call or held the meeting: the touch goes on the deal's timeline."""
+    task = RepTask.objects.select_for_update().select_related("deal").get(pk=task.pk)
+    if by.pk != task.owner_id:
+        _require_workable(task.deal, by)
+    if task.cancelled_at:
+        raise DealError("This task was cancelled (the deal closed or the contract changed).")
+    if task.completed_at:
+        return task
+    task.completed_at = timezone.now()
+    task.completed_by = by
+    task.outcome = outcome.strip()
+    task.save(update_fields=["completed_at", "completed_by", "outcome"])
+    kind = DealEvent.Kind.MEETING if task.kind == RepTask.Kind.MEETING else DealEvent.Kind.TASK
+    reason = f"{task.get_kind_display()} done: {task.title}"
+    if task.outcome:
+        reason += f". {task.outcome}"
+    deal_activity_record(deal=task.deal, by=by, kind=kind, reason=reason, task_id=task.pk)
+    return task
+
+
+# --- contract review meeting -----------------------------------------------------
+
+
+def review_meeting_schedule(
+    *,
+    deal: Deal,
+    by: User,
+    starts_at: dt.datetime,
+    attendees: list[Contact],
+    duration_minutes: int = 45,
+    location: str = "",
+    agenda: str = "",
+) -> ReviewMeeting:
+    """Schedule (or move) the deal's contract review meeting and invite the buyers.
+
+    The start becomes the deal's deadline (`review_meeting_at`); the rep gets a meeting
+    task; each attendee gets an email with an iCalendar invitation after commit.
+    """
+    _require_workable(deal, by)
+    if deal.state in CLOSED_STATES:
+        raise DealError("This deal is closed: no review meeting to hold.")
+    if timezone.is_naive(starts_at):
+        raise DealError("Give the meeting time with a time zone.")
+    if starts_at <= timezone.now():
+        raise DealError("Pick a meeting time in the future.")
+    if not 15 <= duration_minutes <= 480:
+        raise DealError("A meeting lasts between 15 minutes and 8 hours.")
+    if not attendees:
+        raise DealError("Invite at least one person from the buying group.")
+    stakeholder_ids = set(deal.stakeholders.values_list("contact_id", flat=True))
+    outsiders = [c for c in attendees if c.pk not in stakeholder_ids]
+    if outsiders:
+        raise DealError(
+            f"{', '.join(map(str, outsiders))} is not in this deal's buying group; add them "
+            "as a stakeholder first."
+        )
+    no_email = [c for c in attendees if not c.email]
+    if no_email:
+        raise DealError(f"{', '.join(map(str, no_email))} has no email address for the invitation.")
+    with transaction.atomic():
+        meeting = (
+            ReviewMeeting.objects.select_for_update()
+            .filter(deal=deal, cancelled_at__isnull=True, starts_at__gt=timezone.now())
+            .first()
+        )
+        moved = meeting is not None
+        if meeting is None:
+            meeting = ReviewMeeting(deal=deal, organizer=by)
+        else:
+            meeting.sequence += 1
+        meeting.starts_at = starts_at
+        meeting.duration_minutes = duration_minutes
+        meeting.location = location.strip()
+        meeting.agenda = agenda.strip()
+        meeting.organizer = by
+        meeting.save()
+        meeting.attendees.set(attendees)
+        RepTask.objects.update_or_create(
+            meeting=meeting,
+            defaults={
+                "owner": deal.owner,
+                "deal": deal,
+                "kind": RepTask.Kind.MEETING,
+                "title": f"Contract review meeting: {deal.title}",
+                "note": meeting.agenda,
+                "due_at": starts_at,
+                "completed_at": None,
+                "cancelled_at": None,
+            },
+        )
+        deal_update(deal=deal, by=by, review_meeting_at=starts_at)
+        local = timezone.localtime(starts_at, _rep_zone(deal.owner))
+        deal_activity_record(
+            deal=deal,
+            by=by,
+            kind=DealEvent.Kind.MEETING,
+            reason=(
+                f"Contract review meeting {'moved to' if moved else 'scheduled for'} "
+                f"{local:%a %d %b %Y, %H:%M} with {', '.join(map(str, attendees))}."
+            ),
+            meeting_id=meeting.pk,
+            sequence=meeting.sequence,
+        )
+        from .tasks import send_meeting_invitation
+
+        meeting_id, sequence = meeting.pk, meeting.sequence
+        transaction.on_commit(lambda: send_meeting_invitation.delay(meeting_id, sequence))
+    return meeting
+
+
+def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
+    """Email the invitation (with its .ics) for one version of the meeting, once.
+
+    Returns False when there is nothing to do (already sent, or a newer version exists).
+    """
+    meeting = (
+        ReviewMeeting.objects.select_related("deal__account", "organizer")
+        .prefetch_related("attendees")
+        .get(pk=meeting_id)
+    )
+    if meeting.sequence != sequence or meeting.invitation_sent_sequence >= sequence:
+        return False
+    if meeting.cancelled_at:
+        return False
+    deal, organizer = meeting.deal, meeting.organizer
+    attendees = list(meeting.attendees.all())
+    calendar = ical.meeting_invitation(meeting=meeting, attendees=attendees)
+    local = timezone.localtime(meeting.starts_at, _rep_zone(organizer))
+    verb = "Updated invitation" if sequence else "Invitation"
+    body = (
+        f"Hello,\n\n"
+        f"{organizer} would like to walk through the contract for “{deal.title}” with you, "
+        f"answer any questions and make sure it fits what {deal.account} needs.\n\n"
+        f"When: {local:%A %d %B %Y, %H:%M} ({organizer.time_zone}), "
+        f"{meeting.duration_minutes} minutes\n"
+        + (f"Where: {meeting.location}\n" if meeting.location else "")
+        + (f"\nAgenda:\n{meeting.agenda}\n" if meeting.agenda else "")
+        + "\nThe calendar invitation is attached. If the time does not suit you, simply reply "
+        "and we will find another.\n\n"
+        f"Best regards,\n{organizer}\n"
+    )
+    message = EmailMessage(
+        subject=f"{verb}: contract review for {deal.title}",
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[c.email for c in attendees],
+        reply_to=[organizer.email] if organizer.email else None,
+        headers={"Message-ID": f"<{meeting.uid.split('@')[0]}-{sequence}@closing-crm>"},
+    )
+    message.attach("invite.ics", calendar, "text/calendar; method=REQUEST; charset=utf-8")
+    message.send()
+    with transaction.atomic():
+        updated = ReviewMeeting.objects.filter(
+            pk=meeting.pk, invitation_sent_sequence__lt=sequence
+        ).update(invitation_sent_sequence=sequence)
+        if updated:
+            deal_activity_record(
+                deal=deal,
+                by=None,
+                kind=DealEvent.Kind.MEETING,
+                reason=f"{verb} with calendar file sent to {', '.join(map(str, attendees))}.",
+                meeting_id=meeting.pk,
+            )
+    return True

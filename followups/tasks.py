@@ -1,0 +1,68 @@
+"""Celery tasks of the follow-up app: thin wrappers that take ids and call the services.
+
+All run on the dispatch queue (settings.CELERY_TASK_ROUTES) with acks_late, so a message
+whose worker dies is delivered again; the services make a second run harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+#: Database hiccups and mail-server outages are worth retrying, with growing pauses.
+RETRYABLE = (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)
+
+
+@shared_task(name="followups.dispatch_due_reminders", acks_late=True, ignore_result=True)
+def dispatch_due_reminders() -> int:
+    """Beat runs this every minute: claim due reminders in batches, one send task each."""
+    claimed = 0
+    for _ in range(settings.FOLLOWUPS_MAX_BATCHES_PER_TICK):
+        token, ids = services.reminders_claim()
+        if not ids:
+            break
+        # The claim is committed; if this message never arrives, the lease expires and
+        # the next tick claims the rows again.
+        send_reminder_batch.delay(ids, str(token))
+        claimed += len(ids)
+        if len(ids) < settings.FOLLOWUPS_BATCH_SIZE:
+            break
+    if claimed:
+        logger.info("Follow-ups: claimed %s due reminders", claimed)
+    return claimed
+
+
+@shared_task(
+    name="followups.send_reminder_batch",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def send_reminder_batch(reminder_ids: list[int], token: str) -> dict:
+    result = services.reminder_batch_send(ids=reminder_ids, token=token)
+    return {"sent": len(result.sent), "failed": len(result.failed), "retried": len(result.retried)}
+
+
+@shared_task(
+    name="followups.send_meeting_invitation",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=RETRYABLE,
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_meeting_invitation(meeting_id: int, sequence: int) -> bool:
+    return services.review_meeting_invitation_send(meeting_id=meeting_id, sequence=sequence)

@@ -1,0 +1,5 @@
+"""URLs of the follow-up app (mounted at /followups/)."""
+
+from .views import app_name, urlpatterns
+
+__all__ = ["app_name", "urlpatterns"]
