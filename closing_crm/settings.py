@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "deals",
     "contracts",
     "followups",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -245,6 +246,16 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    # https://www.django-rest-framework.org/api-guide/throttling/
+    "DEFAULT_THROTTLE_CLASSES": [
+        "api.throttles.ApiUserThrottle",
+        "api.throttles.ApiAnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER", "600/minute"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "30/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Closing CRM API",
@@ -252,6 +263,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DealStateEnum": "deals.models.DealState",
+        "ClosingTechniqueEnum": "deals.models.ClosingTechnique",
+        "SignalKindEnum": "deals.models.BuyingSignal.Kind",
+        "EventKindEnum": "deals.models.DealEvent.Kind",
+    },
 }
 
 # --- django-axes (login throttling) ---------------------------------------

@@ -10,6 +10,7 @@ admin.site.site_title = "Closing CRM"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", home, name="home"),
     path("", include("deals.urls")),

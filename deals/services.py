@@ -799,6 +799,31 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
 
 
 @transaction.atomic
+def stakeholder_add_new_contact(
+    *,
+    deal: Deal,
+    by: User,
+    first_name: str,
+    last_name: str,
+    role: str,
+    email: str = "",
+    job_title: str = "",
+    note: str = "",
+) -> Stakeholder:
+    """Create a contact at the deal's account and add it to the buying group, all or nothing."""
+    _require_workable(deal, by)
+    contact = contact_create(
+        by=by,
+        account=deal.account,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        job_title=job_title,
+    )
+    return stakeholder_add(deal=deal, by=by, contact=contact, role=role, note=note)
+
+
+@transaction.atomic
 def deal_note_add(*, deal: Deal, by: User, text: str) -> DealEvent:
     _require_workable(deal, by)
     if not text.strip():
@@ -846,3 +871,53 @@ def deal_follow_on_create(
             parent, by, DealEvent.Kind.NOTE, f"Follow-on deal opened: {deal.title}", deal_id=deal.pk
         )
     return deal
+
+
+# --- archiving: nothing is deleted -------------------------------------------------
+
+
+def _can_edit_account(account: Account, by: User) -> bool:
+    if by.is_superuser:
+        return True
+    if by.pk == account.owner_id:
+        return True
+    return by.is_manager and by.team_id is not None and by.team_id == account.team_id
+
+
+@transaction.atomic
+def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
+    """Take a deal out of lists and pages; the row and its whole history stay."""
+    _require_workable(deal, by)
+    if deal.archived_at is not None:
+        return deal
+    deal.archived_at = timezone.now()
+    Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
+    _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
+    return deal
+
+
+@transaction.atomic
+def account_archive(*, account: Account, by: User) -> Account:
+    """Archive an account once it has no open deals left (its deals and contacts stay)."""
+    if not _can_edit_account(account, by):
+        raise NotPermitted("Only the account's owner or the team's manager can archive it.")
+    if account.archived_at is not None:
+        return account
+    if account.deals.active().filter(state__in=OPEN_STATES).exists():
+        raise DealError("This account still has open deals: close or archive them first.")
+    account.archived_at = timezone.now()
+    account.save(update_fields=["archived_at", "updated_at"])
+    return account
+
+
+@transaction.atomic
+def contact_archive(*, contact: Contact, by: User) -> Contact:
+    """Archive a contact; buying-group roles on past deals keep pointing at it."""
+    account = contact.account
+    if not (by.is_superuser or (by.team_id is not None and by.team_id == account.team_id)):
+        raise NotPermitted("Only the account's team can archive its contacts.")
+    if contact.archived_at is not None:
+        return contact
+    contact.archived_at = timezone.now()
+    contact.save(update_fields=["archived_at"])
+    return contact

@@ -1,0 +1,447 @@
+"""API representations: read serializers mirror the models, input serializers feed services.
+
+Input serializers only validate shapes and look up related objects among those the user may
+see; every write is then done by a `deals.services` function, so the rules of the pages hold.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from contracts.models import ContractVersion
+from deals.models import (
+    Account,
+    Ask,
+    BuyingSignal,
+    Channel,
+    ClosingTechnique,
+    Concession,
+    Contact,
+    Deal,
+    DealEvent,
+    DealState,
+    LossReason,
+    Objection,
+    Stakeholder,
+    User,
+)
+from deals.selectors import accounts_visible, contacts_visible
+
+MAX_TERM_MONTHS = 600
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+class UserBriefSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="__str__", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name"]
+
+
+# --- accounts and contacts -----------------------------------------------------
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    owner = UserBriefSerializer(read_only=True)
+    team = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Account
+        fields = [
+            "id",
+            "name",
+            "website",
+            "industry",
+            "status",
+            "team",
+            "owner",
+            "account_manager",
+            "became_customer_at",
+            "created_at",
+            "updated_at",
+            "archived_at",
+        ]
+        read_only_fields = fields
+
+
+class AccountCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    website = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "account",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "job_title",
+            "created_at",
+            "archived_at",
+        ]
+        read_only_fields = fields
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleAccountField(serializers.PrimaryKeyRelatedField):
+    """An account id among the accounts the requesting user may see."""
+
+    def get_queryset(self):
+        return accounts_visible(self.context["request"].user)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleContactField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return contacts_visible(self.context["request"].user)
+
+
+class ContactCreateSerializer(serializers.Serializer):
+    account = VisibleAccountField()
+    first_name = serializers.CharField(max_length=100, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, allow_blank=True)
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+
+# --- deals ---------------------------------------------------------------------
+
+
+class DealSerializer(serializers.ModelSerializer):
+    account = serializers.PrimaryKeyRelatedField(read_only=True)
+    account_name = serializers.CharField(source="account.name", read_only=True)
+    owner = UserBriefSerializer(read_only=True)
+    team = serializers.PrimaryKeyRelatedField(read_only=True)
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    readiness_score = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "id",
+            "title",
+            "account",
+            "account_name",
+            "team",
+            "owner",
+            "state",
+            "state_label",
+            "state_changed_at",
+            "amount",
+            "currency",
+            "expected_close_date",
+            "next_step",
+            "next_step_due",
+            "closing_technique",
+            "readiness_score",
+            "ready_needs_understood",
+            "ready_solution_fits",
+            "ready_value_established",
+            "ready_objections_resolved",
+            "ready_signer_known",
+            "ready_budget_timing",
+            "metrics",
+            "identified_pain",
+            "decision_criteria",
+            "decision_process",
+            "competition",
+            "term_months",
+            "start_date",
+            "billing",
+            "loss_reason",
+            "loss_note",
+            "won_override_reason",
+            "review_meeting_at",
+            "parent_deal",
+            "last_activity_at",
+            "closed_at",
+            "created_at",
+            "updated_at",
+            "archived_at",
+        ]
+        read_only_fields = fields
+
+
+class DealEditSerializer(serializers.ModelSerializer):
+    """The non-state fields a rep may edit (deals.services.DEAL_EDITABLE_FIELDS)."""
+
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=MAX_AMOUNT,
+        required=False,
+    )
+    term_months = serializers.IntegerField(min_value=1, max_value=MAX_TERM_MONTHS, required=False)
+
+    class Meta:
+        model = Deal
+        fields = [
+            "title",
+            "amount",
+            "currency",
+            "expected_close_date",
+            "next_step",
+            "next_step_due",
+            "metrics",
+            "identified_pain",
+            "decision_criteria",
+            "decision_process",
+            "competition",
+            "term_months",
+            "start_date",
+            "billing",
+            "review_meeting_at",
+        ]
+        extra_kwargs = {"title": {"allow_blank": False}}
+
+    def to_internal_value(self, data):
+        # Refuse rather than silently ignore fields that cannot be edited (the state above all).
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            "The state changes only through /transitions/{name}/."
+                            if name == "state"
+                            else "This field cannot be edited here."
+                        ]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class DealCreateSerializer(DealEditSerializer):
+    account = VisibleAccountField()
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        help_text="Defaults to you. Managers may open deals for their team's reps.",
+    )
+
+    class Meta(DealEditSerializer.Meta):
+        fields = ["account", "owner", *DealEditSerializer.Meta.fields]
+        extra_kwargs = {"title": {"allow_blank": False, "required": True}}
+
+
+class DealFilterSerializer(serializers.Serializer):
+    """Query parameters of the deal list (the same filters as the deal list page)."""
+
+    state = serializers.ChoiceField(
+        choices=[*DealState.values, "open", "closed"],
+        required=False,
+        help_text="A state, or `open` / `closed`.",
+    )
+    owner = serializers.RegexField(
+        r"^(me|[0-9]{1,12})$", required=False, help_text="A user id, or `me`."
+    )
+    team = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+    account = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+    close = serializers.RegexField(
+        r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text="Expected close month, YYYY-MM.",
+    )
+    q = serializers.CharField(
+        max_length=200, required=False, help_text="Text in the deal title or account name."
+    )
+
+
+# --- what happens on a deal ---------------------------------------------------------
+
+
+class DealEventSerializer(serializers.ModelSerializer):
+    actor = UserBriefSerializer(read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = DealEvent
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "actor",
+            "from_state",
+            "to_state",
+            "transition",
+            "reason",
+            "data",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class BuyingSignalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BuyingSignal
+        fields = ["id", "kind", "note", "channel", "observed_at", "recorded_by"]
+        read_only_fields = fields
+
+
+class BuyingSignalCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=BuyingSignal.Kind.choices)
+    note = serializers.CharField(max_length=5000)
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.CALL)
+    observed_at = serializers.DateTimeField(required=False)
+
+
+class ObjectionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Objection
+        fields = [
+            "id",
+            "ask",
+            "category",
+            "is_stall",
+            "detail",
+            "status",
+            "resolution",
+            "raised_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+
+class ObjectionCreateSerializer(serializers.Serializer):
+    category = serializers.ChoiceField(choices=Objection.Category.choices)
+    detail = serializers.CharField(max_length=5000)
+    is_stall = serializers.BooleanField(default=False)
+
+
+class ObjectionResolveSerializer(serializers.Serializer):
+    resolution = serializers.CharField(max_length=5000)
+    accepted_loss = serializers.BooleanField(default=False)
+
+
+class AskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Ask
+        fields = [
+            "id",
+            "number",
+            "channel",
+            "technique",
+            "statement",
+            "answer",
+            "asked_at",
+            "asked_by",
+        ]
+        read_only_fields = fields
+
+
+class AskCreateSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    statement = serializers.CharField(max_length=5000)
+    answer = serializers.ChoiceField(choices=Ask.Answer.choices)
+    technique = serializers.ChoiceField(
+        choices=ClosingTechnique.choices, required=False, allow_blank=True
+    )
+    objection = ObjectionCreateSerializer(
+        required=False, help_text="Required with a “not yet” answer: what holds them back."
+    )
+    expected_state = serializers.ChoiceField(
+        choices=DealState.choices,
+        required=False,
+        help_text="The state you saw; a different current state is a 409 conflict.",
+    )
+
+
+class ConcessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Concession
+        fields = ["id", "give", "get", "status", "created_at", "decided_at"]
+        read_only_fields = fields
+
+
+class ConcessionCreateSerializer(serializers.Serializer):
+    give = serializers.CharField(max_length=200)
+    get = serializers.CharField(max_length=200)
+
+
+class ConcessionDecideSerializer(serializers.Serializer):
+    accepted = serializers.BooleanField()
+
+
+class StakeholderSerializer(serializers.ModelSerializer):
+    contact_name = serializers.CharField(source="contact.full_name", read_only=True)
+
+    class Meta:
+        model = Stakeholder
+        fields = ["id", "contact", "contact_name", "role", "note"]
+        read_only_fields = fields
+
+
+class StakeholderCreateSerializer(serializers.Serializer):
+    contact = VisibleContactField()
+    role = serializers.ChoiceField(choices=Stakeholder.Role.choices)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class ContractVersionSerializer(serializers.ModelSerializer):
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+
+    class Meta:
+        model = ContractVersion
+        fields = [
+            "id",
+            "number",
+            "status",
+            "status_label",
+            "provider",
+            "envelope_id",
+            "sha256",
+            "created_at",
+            "sent_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+# --- transitions ---------------------------------------------------------------------
+
+
+class TransitionInfoSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    target = serializers.CharField()
+    needs_reason = serializers.BooleanField()
+    allowed = serializers.BooleanField()
+    blockers = serializers.ListField(child=serializers.CharField())
+
+
+class TransitionRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=5000,
+        required=False,
+        allow_blank=True,
+        help_text="Why: required to override to won, close as lost (a note) or reopen.",
+    )
+    loss_reason = serializers.ChoiceField(
+        choices=LossReason.choices, required=False, help_text="Required to close as lost."
+    )
+    expected_state = serializers.ChoiceField(
+        choices=DealState.choices,
+        required=False,
+        help_text="The state you saw; a different current state is a 409 conflict.",
+    )
+
+
+class ArchiveRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()

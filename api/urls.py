@@ -1,0 +1,52 @@
+"""API URLs: /api/v1/… endpoints, the OpenAPI schema and its docs page (served locally)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("contacts", views.ContactViewSet, basename="contact")
+router.register("deals", views.DealViewSet, basename="deal")
+
+deal_urls = [
+    path("timeline/", views.DealTimelineView.as_view(), name="deal-timeline"),
+    path("signals/", views.SignalsView.as_view(), name="deal-signals"),
+    path("asks/", views.AsksView.as_view(), name="deal-asks"),
+    path("objections/", views.ObjectionsView.as_view(), name="deal-objections"),
+    path(
+        "objections/<int:objection_id>/resolve/",
+        views.ObjectionResolveView.as_view(),
+        name="deal-objection-resolve",
+    ),
+    path("concessions/", views.ConcessionsView.as_view(), name="deal-concessions"),
+    path(
+        "concessions/<int:concession_id>/decide/",
+        views.ConcessionDecideView.as_view(),
+        name="deal-concession-decide",
+    ),
+    path("stakeholders/", views.StakeholdersView.as_view(), name="deal-stakeholders"),
+    path(
+        "stakeholders/<int:stakeholder_id>/",
+        views.StakeholderRemoveView.as_view(),
+        name="deal-stakeholder-remove",
+    ),
+    path("contracts/", views.ContractsView.as_view(), name="deal-contracts"),
+    path("transitions/", views.TransitionsView.as_view(), name="deal-transitions"),
+    path(
+        "transitions/<slug:name>/",
+        views.TransitionView.as_view(),
+        name="deal-transition",
+    ),
+]
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("v1/deals/<int:deal_id>/", include(deal_urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+]
