@@ -1,10 +1,11 @@
 """URLs of the deals app: each views module contributes its own patterns."""
 
-from .views import deal, workspace
+from .views import dashboards, deal, workspace
 
 app_name = "deals"
 
 urlpatterns = [
     *workspace.urlpatterns,
     *deal.urlpatterns,
+    *dashboards.urlpatterns,
 ]

@@ -766,6 +766,8 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
             contracts = contracts.filter(sent_at__lte=now - dt.timedelta(days=low))
             if high is not None:
                 contracts = contracts.filter(sent_at__gt=now - dt.timedelta(days=high + 1))
+        elif bucket == "any":
+            label = "any age"
         elif bucket == "unknown":
             label = "send date unknown"
             contracts = contracts.filter(sent_at__isnull=True)

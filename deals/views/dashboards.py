@@ -1,0 +1,417 @@
+"""Manager dashboards: pipeline analytics, coaching view, drill-down lists and CSV exports.
+
+Thin views: every figure comes from deals.selectors.pipeline (the same functions feed the
+CSV exports); charts are drawn server-side by deals.charts.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+
+from .. import charts
+from ..models import OPEN_STATES, Currency, DealState
+from ..selectors import pipeline as sel
+
+CURRENCY_NOTE = (
+    "Amounts are shown per currency and never converted: a figure in EUR counts only the "
+    "deals in EUR. Pick the currency the charts use; deal counts always include every currency."
+)
+PERIOD_NOTE = (
+    "The period applies to closed deals (close rate, cycle time, asks per won deal, loss "
+    "reasons), to objections raised and to stays in a state that ended in it; pipeline, "
+    "forecast, stalled deals and contracts out are today's open deals."
+)
+
+
+def _money(amount, currency: str = "") -> str:
+    text = f"{Decimal(amount):,.0f}"
+    return f"{text} {currency}".strip()
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def _days(value) -> str:
+    return "—" if value is None else f"{value:.1f} d"
+
+
+def _drill(filters: sel.DashboardFilters, **extra) -> str:
+    return reverse("deals:dashboard_deals") + "?" + urlencode(filters.params(**extra))
+
+
+def _figures(filters: sel.DashboardFilters) -> dict:
+    """Every dashboard figure for these filters, each row with the link to its deals."""
+    deals = sel.dashboard_deals(filters)
+    start, end, cur = filters.start_at, filters.end_at, filters.currency
+    settings = sel.stage_settings()
+
+    pipeline = sel.pipeline_by_state(deals)
+    for row in pipeline:
+        row["href"] = _drill(filters, state=row["state"], currency=row["currency"])
+        row["href"] += "&currency_only=1"
+    counts: dict[str, int] = {}
+    for row in pipeline:
+        counts[row["state"]] = counts.get(row["state"], 0) + row["count"]
+
+    forecast = sel.forecast_by_month(deals)
+    for row in forecast:
+        month = row["month"].strftime("%Y-%m") if row["month"] else "none"
+        row["month_key"] = month
+        row["category_label"] = {k: v for k, v, _s in sel.FORECAST_CATEGORIES}[row["category"]]
+        row["href"] = _drill(
+            filters, month=month, category=row["category"], currency=row["currency"]
+        )
+        row["href"] += "&currency_only=1"
+
+    rate = sel.close_rate(deals, start, end)
+    asks = sel.asks_per_won_deal(deals, start, end)
+    losses = sel.loss_reasons(deals, start, end)
+    for row in losses:
+        row["href"] = (
+            _drill(filters, closed="lost") + "&" + urlencode({"loss_reason": row["loss_reason"]})
+        )
+    objections = sel.objections_by_category(deals, start, end)
+    for row in objections:
+        row["href"] = _drill(filters, objection=row["category"])
+        row["resolved_href"] = _drill(
+            filters, objection=row["category"], objection_status="resolved"
+        )
+    stalled = sel.stalled_by_state(deals, settings)
+    for row in stalled:
+        row["href"] = _drill(filters, stalled=1, state=row["state"])
+    contracts = sel.contracts_out_by_age(deals)
+    for row in contracts:
+        row["href"] = _drill(filters, contract_age=row["bucket"])
+    stays = sel.time_in_state(deals, start, end)
+    for row in stays:
+        row["href"] = _drill(filters, state=row["state"])
+    reps = sel.reps_side_by_side(deals, start, end, cur, settings)
+    for row in reps:
+        row["href"] = _drill(filters, rep=row["owner"], open=1)
+        row["won_href"] = _drill(filters, rep=row["owner"], closed="won")
+        row["lost_href"] = _drill(filters, rep=row["owner"], closed="lost")
+        row["stalled_href"] = _drill(filters, rep=row["owner"], stalled=1)
+    won = sel.won_amounts(deals, start, end)
+    return {
+        "pipeline": pipeline,
+        "state_counts": counts,
+        "forecast": forecast,
+        "rate": rate,
+        "asks": asks,
+        "losses": losses,
+        "objections": objections,
+        "stalled": stalled,
+        "stalled_total": sum(r["count"] for r in stalled),
+        "contracts": contracts,
+        "contracts_total": sum(r["count"] for r in contracts),
+        "stays": stays,
+        "reps": reps,
+        "won": won,
+    }
+
+
+def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
+    cur = filters.currency
+    funnel = charts.funnel_chart(
+        [
+            charts.Bar(
+                DealState(state).label,
+                figures["state_counts"].get(state, 0),
+                href=_drill(filters, state=state),
+            )
+            for state in [*OPEN_STATES, DealState.CLOSED_WON]
+        ],
+        title="Deals per state (count, all currencies)",
+    )
+    categories = [label for _k, label, _s in sel.FORECAST_CATEGORIES]
+    label_of = {key: label for key, label, _s in sel.FORECAST_CATEGORIES}
+    months: dict = {}
+    for row in figures["forecast"]:
+        if row["currency"] != cur:
+            continue
+        label = row["month"].strftime("%b %Y") if row["month"] else "No date"
+        months.setdefault((row["month"] is None, row["month"]), (label, []))[1].append(
+            charts.Segment(
+                label_of[row["category"]],
+                float(row["amount"]),
+                text=_money(row["amount"]),
+                href=row["href"],
+            )
+        )
+    forecast = charts.stacked_bar_chart(
+        [months[key] for key in sorted(months, key=lambda k: (k[0], k[1] or 0))][-12:],
+        series=categories,
+        title=f"Forecast by expected close month ({cur}), stacked by category",
+        value_text=lambda v: _money(v),
+    )
+    reps = charts.stacked_bar_chart(
+        [
+            (
+                row["name"],
+                [
+                    charts.Segment("Won", row["won"], href=row["won_href"]),
+                    charts.Segment("Lost", row["lost"], href=row["lost_href"]),
+                    charts.Segment("Open", row["open"], href=row["href"]),
+                ],
+            )
+            for row in figures["reps"][:20]
+        ],
+        series=["Won", "Lost", "Open"],
+        title="Deals per rep: won and lost in the period, open now",
+    )
+    losses = charts.bar_chart(
+        [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["losses"]],
+        title="Loss reasons (deals lost in the period)",
+    )
+    contracts = charts.bar_chart(
+        [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["contracts"]],
+        title="Contracts out for signature by age",
+    )
+    return {
+        "funnel": funnel,
+        "forecast": forecast,
+        "reps": reps,
+        "losses": losses,
+        "contracts": contracts,
+    }
+
+
+def _context(request, filters: sel.DashboardFilters, **extra) -> dict:
+    return {
+        "filters": filters,
+        "periods": sel.PERIODS,
+        "currencies": Currency.choices,
+        "currency_note": CURRENCY_NOTE,
+        "period_note": PERIOD_NOTE,
+        "query": urlencode(filters.params()),
+        **extra,
+    }
+
+
+@require_GET
+@login_required
+def dashboard(request):
+    filters = sel.dashboard_filters(request.user, request.GET)
+    figures = _figures(filters)
+    return render(
+        request,
+        "dashboards/dashboard.html",
+        _context(
+            request,
+            filters,
+            f=figures,
+            charts=_charts(filters, figures),
+            categories=[
+                (key, label, ", ".join(DealState(state).label for state in states))
+                for key, label, states in sel.FORECAST_CATEGORIES
+            ],
+            csv_names=list(CSV_FIGURES),
+        ),
+    )
+
+
+@require_GET
+@login_required
+def coaching(request):
+    filters = sel.dashboard_filters(request.user, request.GET)
+    deals = sel.coaching_deals(sel.dashboard_deals(filters))
+    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    rows = []
+    for deal in page.object_list:
+        answers = [
+            (key, question, getattr(deal, f"q_{key}"))
+            for key, question, _h in sel.COACHING_QUESTIONS
+        ]
+        rows.append({"deal": deal, "answers": answers})
+    weak = [
+        (key, question, help_text, _drill(filters, weak=key))
+        for key, question, help_text in sel.COACHING_QUESTIONS
+    ]
+    return render(
+        request,
+        "dashboards/coaching.html",
+        _context(request, filters, page=page, rows=rows, questions=weak),
+    )
+
+
+@require_GET
+@login_required
+def drilldown(request):
+    filters = sel.dashboard_filters(request.user, request.GET)
+    deals, said = sel.dashboard_drilldown(filters, request.GET)
+    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "dashboards/deals.html",
+        _context(request, filters, page=page, said=said, page_query=params.urlencode()),
+    )
+
+
+# --- CSV ---------------------------------------------------------------------------
+
+
+def _amount(value) -> str:
+    """Money in CSV: always two decimals, whatever the database returns."""
+    return f"{Decimal(value):.2f}"
+
+
+def _csv_pipeline(filters, f):
+    yield ["state", "currency", "deals", "amount", "probability_percent", "weighted_amount"]
+    for r in f["pipeline"]:
+        yield [
+            r["state"],
+            r["currency"],
+            r["count"],
+            _amount(r["amount"]),
+            r["probability"],
+            _amount(r["weighted"]),
+        ]
+
+
+def _csv_forecast(filters, f):
+    yield ["expected_close_month", "category", "currency", "deals", "amount"]
+    for r in f["forecast"]:
+        yield [r["month_key"], r["category"], r["currency"], r["count"], _amount(r["amount"])]
+
+
+def _csv_close_rate(filters, f):
+    r = f["rate"]
+    yield ["period_start", "period_end", "won", "lost", "close_rate", "avg_cycle_days"]
+    yield [
+        filters.start,
+        filters.end,
+        r["won"],
+        r["lost"],
+        "" if r["rate"] is None else f"{r['rate']:.4f}",
+        "" if r["cycle_days"] is None else f"{r['cycle_days']:.2f}",
+    ]
+
+
+def _csv_time_in_state(filters, f):
+    yield ["state", "deals", "median_days", "p75_days", "mean_days"]
+    for r in f["stays"]:
+        yield [
+            r["state"],
+            r["deals"],
+            *(
+                "" if r[k] is None else f"{r[k]:.2f}"
+                for k in ("median_days", "p75_days", "mean_days")
+            ),
+        ]
+
+
+def _csv_stalled(filters, f):
+    yield ["state", "stall_after_days", "stalled_deals"]
+    for r in f["stalled"]:
+        yield [r["state"], r["stall_after_days"], r["count"]]
+
+
+def _csv_asks(filters, f):
+    r = f["asks"]
+    yield ["won_deals", "asks", "asks_per_won_deal"]
+    yield [r["won"], r["asks"], "" if r["per_deal"] is None else f"{r['per_deal']:.2f}"]
+
+
+def _csv_objections(filters, f):
+    yield ["category", "raised", "resolved", "open", "accepted_loss", "stalls", "resolved_rate"]
+    for r in f["objections"]:
+        yield [
+            r["category"],
+            r["count"],
+            r["resolved"],
+            r["open"],
+            r["accepted_loss"],
+            r["stalls"],
+            f"{r['resolved_rate']:.4f}",
+        ]
+
+
+def _csv_losses(filters, f):
+    yield ["loss_reason", "deals"]
+    for r in f["losses"]:
+        yield [r["loss_reason"] or "not_recorded", r["count"]]
+
+
+def _csv_contracts(filters, f):
+    yield ["age_bucket", "contracts"]
+    for r in f["contracts"]:
+        yield [r["label"], r["count"]]
+
+
+def _csv_reps(filters, f):
+    yield [
+        "rep",
+        "open_deals",
+        f"open_amount_{filters.currency}",
+        f"weighted_{filters.currency}",
+        "open_in_other_currencies",
+        "won",
+        f"won_amount_{filters.currency}",
+        "lost",
+        "close_rate",
+        "stalled",
+        "asks",
+    ]
+    for r in f["reps"]:
+        yield [
+            r["name"],
+            r["open"],
+            _amount(r["open_amount"]),
+            _amount(r["weighted"]),
+            r["other_currency"],
+            r["won"],
+            _amount(r["won_amount"]),
+            r["lost"],
+            "" if r["rate"] is None else f"{r['rate']:.4f}",
+            r["stalled"],
+            r["asks"],
+        ]
+
+
+CSV_FIGURES = {
+    "pipeline": _csv_pipeline,
+    "forecast": _csv_forecast,
+    "close-rate": _csv_close_rate,
+    "time-in-state": _csv_time_in_state,
+    "stalled": _csv_stalled,
+    "asks": _csv_asks,
+    "objections": _csv_objections,
+    "loss-reasons": _csv_losses,
+    "contracts-out": _csv_contracts,
+    "reps": _csv_reps,
+}
+
+
+@require_GET
+@login_required
+def figure_csv(request, figure: str):
+    writer_for = CSV_FIGURES.get(figure)
+    if writer_for is None:
+        raise Http404("No such figure.")
+    filters = sel.dashboard_filters(request.user, request.GET)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"{figure}_{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerows(writer_for(filters, _figures(filters)))
+    return response
+
+
+urlpatterns = [
+    path("dashboard/", dashboard, name="dashboard"),
+    path("dashboard/coaching/", coaching, name="coaching"),
+    path("dashboard/deals/", drilldown, name="dashboard_deals"),
+    path("dashboard/csv/<slug:figure>.csv", figure_csv, name="dashboard_csv"),
+]
