@@ -26,9 +26,20 @@ REASON_REQUIRED = {
 }
 
 
-class TransitionForm(forms.Form):
+class PanelForm(forms.Form):
+    """Field ids are prefixed per form: the deal page shows many forms at once."""
+
+    id_prefix = "f"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class TransitionForm(PanelForm):
     """One move of the state machine; `expected_state` is the state the user saw."""
 
+    id_prefix = "move"
     expected_state = forms.ChoiceField(choices=DealState.choices, widget=forms.HiddenInput)
     loss_reason = forms.ChoiceField(
         label="Loss reason",
@@ -73,7 +84,9 @@ class TransitionForm(forms.Form):
         return reason
 
 
-class BuyingSignalForm(forms.Form):
+class BuyingSignalForm(PanelForm):
+    id_prefix = "signal"
+
     kind = forms.ChoiceField(label="What did you notice?", choices=BuyingSignal.Kind.choices)
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
     note = forms.CharField(
@@ -84,8 +97,10 @@ class BuyingSignalForm(forms.Form):
     )
 
 
-class ReadinessForm(forms.Form):
+class ReadinessForm(PanelForm):
     """The six readiness items; unticked boxes are simply absent from the POST."""
+
+    id_prefix = "readiness"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -93,7 +108,9 @@ class ReadinessForm(forms.Form):
             self.fields[field] = forms.BooleanField(label=label, required=False)
 
 
-class TechniqueForm(forms.Form):
+class TechniqueForm(PanelForm):
+    id_prefix = "technique"
+
     technique = forms.ChoiceField(
         label="Closing technique",
         choices=[("", "No technique chosen"), *ClosingTechnique.choices],
@@ -101,8 +118,10 @@ class TechniqueForm(forms.Form):
     )
 
 
-class AskForm(forms.Form):
+class AskForm(PanelForm):
     """An ask for the sale; a “not yet” must come with the objection behind it."""
+
+    id_prefix = "ask"
 
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
     technique = forms.ChoiceField(
@@ -163,7 +182,9 @@ class AskForm(forms.Form):
         }
 
 
-class ObjectionForm(forms.Form):
+class ObjectionForm(PanelForm):
+    id_prefix = "objection"
+
     category = forms.ChoiceField(choices=Objection.Category.choices)
     detail = forms.CharField(
         label="In the buyer's words",
@@ -174,7 +195,9 @@ class ObjectionForm(forms.Form):
     is_stall = forms.BooleanField(label="It is a stall, not a real objection", required=False)
 
 
-class ObjectionResolveForm(forms.Form):
+class ObjectionResolveForm(PanelForm):
+    id_prefix = "resolve"
+
     OUTCOMES = [("resolved", "Resolved"), ("accepted_loss", "Accepted loss (we cannot meet it)")]
 
     outcome = forms.ChoiceField(choices=OUTCOMES, initial="resolved")
@@ -185,7 +208,9 @@ class ObjectionResolveForm(forms.Form):
     )
 
 
-class ConcessionForm(forms.Form):
+class ConcessionForm(PanelForm):
+    id_prefix = "concession"
+
     give = forms.CharField(label="We give", max_length=200)
     get = forms.CharField(label="We get in return", max_length=200)
 
@@ -198,12 +223,16 @@ class ConcessionForm(forms.Form):
         return data
 
 
-class ConcessionDecideForm(forms.Form):
+class ConcessionDecideForm(PanelForm):
+    id_prefix = "decide"
+
     decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
 
 
-class StakeholderForm(forms.Form):
+class StakeholderForm(PanelForm):
     """Add a contact of the deal's account to the buying group, or a new contact inline."""
+
+    id_prefix = "stakeholder"
 
     contact = forms.ModelChoiceField(
         queryset=Contact.objects.none(), required=False, empty_label="New contact…"
@@ -237,7 +266,9 @@ class StakeholderForm(forms.Form):
         return data
 
 
-class NextStepForm(forms.Form):
+class NextStepForm(PanelForm):
+    id_prefix = "nextstep"
+
     next_step = forms.CharField(label="Next step", max_length=200, required=False)
     next_step_due = forms.DateField(
         label="Due", required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -253,7 +284,9 @@ class NextStepForm(forms.Form):
         return data
 
 
-class NoteForm(forms.Form):
+class NoteForm(PanelForm):
+    id_prefix = "note"
+
     text = forms.CharField(
         label="Note",
         max_length=5000,
@@ -262,7 +295,9 @@ class NoteForm(forms.Form):
     )
 
 
-class FollowOnForm(forms.Form):
+class FollowOnForm(PanelForm):
+    id_prefix = "followon"
+
     title = forms.CharField(label="Follow-on deal", max_length=200)
     need = forms.CharField(
         label="Need found during the sale",

@@ -28,11 +28,12 @@ from ..models import (
     can_manage_deal,
     can_work_deal,
 )
-from ..selectors.core import deal_get_visible, state_graph_mermaid
-from ..selectors.deal_page import (
+from ..selectors import (
     RANKING_EXPLANATION,
+    deal_get_visible,
     deal_page_data,
     next_likeliest_deal,
+    state_graph_mermaid,
     state_machine_rows,
 )
 from ..services import DealConflict, DealError, NotPermitted, TransitionBlocked

@@ -1,0 +1,154 @@
+"""A rep works a deal from intent to lost in real Chromium; a manager reopens it."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from deals import services
+from deals.models import DealState
+from tests.conftest import make_user
+
+
+@pytest.fixture
+def journey(db):
+    from deals.models import Team, User
+
+    team = Team.objects.create(name="Team North", currency="EUR")
+    rep = make_user("rita", team)
+    manager = make_user("mona", team, User.Role.MANAGER)
+    account = services.account_create(by=rep, team=team, name="Acme GmbH")
+    ann = services.contact_create(
+        by=rep, account=account, first_name="Ann", last_name="Buyer", job_title="COO"
+    )
+    deal = services.deal_create(
+        by=rep,
+        account=account,
+        title="Acme rollout",
+        amount=Decimal("48000"),
+        expected_close_date=timezone.localdate() + dt.timedelta(days=21),
+        next_step="Demo for the COO",
+        next_step_due=timezone.localdate() + dt.timedelta(days=2),
+    )
+    services.stakeholder_add(deal=deal, by=rep, contact=ann, role="decision_maker")
+    other = services.account_create(by=rep, team=team, name="Globex")
+    likely = services.deal_create(
+        by=rep,
+        account=other,
+        title="Globex pilot",
+        amount=Decimal("9000"),
+        expected_close_date=timezone.localdate() + dt.timedelta(days=10),
+    )
+    services.deal_readiness_set(
+        deal=likely,
+        by=rep,
+        items={"ready_needs_understood": True, "ready_solution_fits": True},
+    )
+    services.buying_signal_record(
+        deal=likely, by=rep, kind="timeline", note="Can we start in May?", channel="call"
+    )
+    services.deal_create(by=rep, account=other, title="Globex add-on", amount=Decimal("1000"))
+    return {"rep": rep, "manager": manager, "deal": deal, "likely": likely}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rep_closes_a_deal_lost_and_a_manager_reopens_it(page, login, snap, journey):
+    """Signal, readiness, a “not yet” with its objection, resolved, asked again, lost with a
+    reason; the rep lands on the next likeliest deal; the manager reopens the lost one."""
+    deal, likely = journey["deal"], journey["likely"]
+    login(page, "rita")
+    page.goto(deal.get_absolute_url())
+    expect(page.get_by_test_id("deal-state")).to_have_text("Intent spotted")
+    snap(page, "deal-01-intent")
+
+    signals = page.locator("#panel-signals")
+    signals.get_by_label("What did you notice?").select_option("pricing")
+    signals.get_by_label("The buyer's words").fill("Is quarterly billing possible?")
+    signals.get_by_role("button", name="Log signal").click()
+    expect(page.locator("#panel-signals")).to_contain_text("Is quarterly billing possible?")
+    expect(page.locator("#deal-timeline")).to_contain_text("Is quarterly billing possible?")
+
+    for label in (
+        "Needs understood",
+        "Solution fits",
+        "Value established",
+        "Decision maker and signer known",
+        "Budget and timing confirmed",
+    ):
+        page.locator("#panel-readiness").get_by_label(label).check()
+        page.wait_for_load_state("networkidle")
+    expect(page.get_by_test_id("readiness-score")).to_have_text("5/6")
+    expect(page.locator("#deal-nba")).to_contain_text("Readiness 5/6: ask for the sale")
+    expect(page.locator("#deal-nba")).to_contain_text("summary close")
+
+    asks = page.locator("#panel-asks")
+    objection_fields = asks.locator(".objection-fields")
+    expect(objection_fields).to_be_hidden()
+    asks.get_by_label("How you asked").fill("Shall we start with the pilot team on the 1st?")
+    asks.get_by_label("Not yet (objection)").check()
+    expect(objection_fields).to_be_visible()
+    asks.get_by_label("Objection", exact=True).select_option("price")
+    asks.get_by_label("What is holding them back?").fill("The budget is spent until Q3")
+    asks.get_by_role("button", name="Record ask").click()
+    expect(page.locator("#panel-asks")).to_contain_text("1st ask")
+    expect(page.get_by_test_id("deal-state")).to_have_text("Negotiating")
+    expect(page.locator("#deal-nba")).to_contain_text("Resolve the price objection")
+    snap(page, "deal-02-objection")
+
+    objections = page.locator("#panel-objections")
+    objections.get_by_label("How was it settled?").fill("Quarterly billing from July")
+    objections.get_by_role("button", name="Settle").click()
+    expect(page.locator("#panel-objections")).to_contain_text("Settled: Quarterly billing")
+    expect(page.locator("#deal-nba")).to_contain_text("make the 2nd ask")
+
+    asks = page.locator("#panel-asks")
+    asks.get_by_label("How you asked").fill("With quarterly billing, shall we go ahead?")
+    asks.get_by_label("No", exact=True).check()
+    asks.get_by_role("button", name="Record ask").click()
+    expect(page.locator("#panel-asks")).to_contain_text("2nd ask")
+    snap(page, "deal-03-asked-again")
+
+    page.get_by_role("link", name="Close as lost…").click()
+    form = page.locator("#transition-form")
+    expect(form).to_contain_text("Thank Ann")
+    form.get_by_label("Loss reason").select_option("no_budget")
+    form.get_by_label("Note for the record").fill("Budget frozen for the year")
+    snap(page, "deal-04-lost-form")
+    form.get_by_role("button", name="Close as lost").click()
+    page.wait_for_url(re.compile(rf"/deals/{likely.pk}/\?after_lost={deal.pk}"))
+    expect(page.get_by_test_id("after-lost")).to_contain_text("Ranked by readiness score first")
+    expect(page.locator(".messages")).to_contain_text("Thank Ann Buyer")
+    snap(page, "deal-05-next-likeliest")
+    deal.refresh_from_db()
+    assert (deal.state, deal.loss_reason) == (DealState.CLOSED_LOST, "no_budget")
+
+    page.context.clear_cookies()
+    login(page, "mona")
+    page.goto(deal.get_absolute_url())
+    page.get_by_role("link", name="Reopen…").click()
+    page.locator("#transition-form").get_by_label("Why is the deal reopened?").fill(
+        "New budget approved in September"
+    )
+    page.locator("#transition-form").get_by_role("button", name="Reopen").click()
+    expect(page.get_by_test_id("deal-state")).to_have_text("Intent spotted")
+    expect(page.locator("#deal-timeline")).to_contain_text("New budget approved in September")
+    snap(page, "deal-06-reopened")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_deal_page_reads_well_on_a_phone(browser, live_server, login, snap, journey):
+    """One column on a narrow screen; the moves are still reachable."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        login(page, "rita")
+        page.goto(journey["deal"].get_absolute_url())
+        expect(page.get_by_role("link", name="Ask for the sale ↓")).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"the page scrolls sideways ({width}px)"
+        snap(page, "deal-07-phone")
+    finally:
+        context.close()
