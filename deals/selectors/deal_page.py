@@ -172,6 +172,16 @@ def deal_next_best_action(
             hints=tuple(hints),
         )
     if deal.state == DealState.NEGOTIATING:
+        last = asks[-1] if asks else None
+        if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
+            return NextBestAction(
+                f"The {last.ordinal} ask was a “no”: find the concern behind it.",
+                "One no is not the end. Note what holds them back as an objection, settle it, "
+                f"then make the {ordinal} ask.",
+                technique=technique,
+                tone="wait",
+                hints=tuple(hints),
+            )
         return NextBestAction(
             f"{readiness}: objections settled, make the {ordinal} ask",
             "Or send the revised contract the same day if terms changed.",
@@ -191,6 +201,11 @@ def deal_next_best_action(
         tone="wait",
         hints=tuple(hints),
     )
+
+
+def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
+    """An objection was settled after `ask` was made."""
+    return any(o.resolved_at and o.resolved_at >= ask.asked_at for o in objections)
 
 
 def _ordinal(n: int) -> str:

@@ -90,7 +90,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     user = request.user
     data = deal_page_data(deal)
     can_work = can_work_deal(deal, user)
-    transitions = services.deal_transitions_for(deal, user) if can_work or user.is_manager else []
+    transitions = services.deal_transitions_for(deal, user)
     readiness_initial = {name: getattr(deal, name) for name, _ in READINESS_ITEMS}
     context = {
         "deal": deal,

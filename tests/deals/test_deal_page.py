@@ -5,6 +5,8 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from deals import services
@@ -136,6 +138,21 @@ def test_the_page_query_count_does_not_grow_with_the_data(
     assert f"Signal {size - 1}" in text(response)
 
 
+def test_the_page_runs_exactly_the_same_queries_for_5_and_50_items(
+    rep_client, rep, contact, make_deal
+):
+    """Ten times the signals, notes, objections, concessions and asks: not one more query."""
+    counts = []
+    for size in (5, 50):
+        target = make_deal(title=f"Deal with {size}")
+        _grow(target, rep, contact, size)
+        rep_client.get(target.get_absolute_url())  # warm the session and user lookups
+        with CaptureQueriesContext(connection) as queries:
+            assert rep_client.get(target.get_absolute_url()).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
 # --- the next best action --------------------------------------------------------
 
 
@@ -160,6 +177,12 @@ def test_next_best_action_puts_an_open_objection_first(deal, rep):
     action = deal_next_best_action(deal)
     assert "Resolve the price objection" in action.headline
     assert action.technique == "objection"
+
+
+def test_after_a_no_the_next_best_action_looks_for_the_concern(deal, rep):
+    services.deal_ask_record(deal=deal, by=rep, channel="call", statement="Go?", answer="no")
+    action = deal_next_best_action(deal)
+    assert action.headline == "The 1st ask was a “no”: find the concern behind it."
 
 
 def test_next_best_action_uses_the_chosen_technique(deal, rep):

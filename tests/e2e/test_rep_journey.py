@@ -152,3 +152,35 @@ def test_the_deal_page_reads_well_on_a_phone(browser, live_server, login, snap, 
         snap(page, "deal-07-phone")
     finally:
         context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manager_overrides_to_won_and_the_handoff_starts(page, login, snap, journey):
+    """The override asks for a reason; the won page hands the customer over and spawns
+    follow-on deals from needs found during the sale."""
+    deal = journey["deal"]
+    login(page, "mona")
+    page.goto(deal.get_absolute_url())
+    page.get_by_role("link", name="Override to won…").click()
+    form = page.locator("#transition-form")
+    form.get_by_role("button", name="Override to won").click()
+    expect(page.locator("#transition-form")).to_contain_text("Write the reason")
+    page.locator("#transition-form").get_by_label("Why is this deal won").fill(
+        "Signed on paper at the trade fair"
+    )
+    page.locator("#transition-form").get_by_role("button", name="Override to won").click()
+    expect(page.get_by_test_id("deal-state")).to_have_text("Closed / won")
+    handoff = page.locator("#panel-handoff")
+    expect(handoff).to_contain_text("Account manager: Mona")
+    handoff.locator("li", has_text="Introduce the account manager").get_by_role(
+        "button", name="Mark done"
+    ).click()
+    expect(page.locator("#panel-handoff")).to_contain_text("3 open")
+    handoff = page.locator("#panel-handoff")
+    handoff.get_by_label("Follow-on deal").fill("Acme EU rollout")
+    handoff.get_by_label("Need found during the sale").fill("The EU team wants the same")
+    handoff.get_by_label("Estimated amount").fill("20000")
+    handoff.get_by_role("button", name="Open follow-on deal").click()
+    expect(page.locator("#panel-handoff")).to_contain_text("Acme EU rollout")
+    snap(page, "deal-08-won-handoff")
+    assert deal.follow_on_deals.get().title == "Acme EU rollout"
