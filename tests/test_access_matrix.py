@@ -1,0 +1,257 @@
+"""Who reaches what: every user-facing URL × every kind of user → the expected status, never 500.
+
+The deal, its account and contact belong to Rita (a rep of Team North). Tim is her teammate
+(his team lets reps read each other's deals), Mona manages Team North, Otto is a rep of another
+team, and root is an admin. Another team's records are 404 (no hint that they exist); records a
+user can read but not change are 403 on their edit pages and write endpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import NoReverseMatch, reverse
+
+from deals import services
+
+ROLES = ["anonymous", "owner", "teammate", "other_team_rep", "manager", "admin"]
+
+OK, REDIRECT, FORBIDDEN, NOT_FOUND, BAD = 200, 302, 403, 404, 400
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # URL name
+    args: tuple = ()  # names of objects from the world ("deal", "account", ...) or literals
+    method: str = "get"
+    data: dict | None = None
+    query: str = ""
+    #: role -> expected status; roles not listed must simply not get a 500.
+    expect: dict | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method.upper()} {self.name}{'?' + self.query if self.query else ''}"
+
+
+def everyone(status: int, **overrides) -> dict:
+    """Anonymous → login redirect; every signed-in role → `status` unless overridden."""
+    return {"anonymous": REDIRECT, **dict.fromkeys(ROLES[1:], status), **overrides}
+
+
+def owned(
+    *, reader: int = OK, owner: int = OK, manager: int | None = None, admin: int | None = None
+):
+    """A record of Rita's: the owner and readers see it, the other team gets 404.
+
+    The team's manager and admins get what the owner gets unless said otherwise.
+    """
+    return {
+        "anonymous": REDIRECT,
+        "owner": owner,
+        "teammate": reader,
+        "other_team_rep": NOT_FOUND,
+        "manager": owner if manager is None else manager,
+        "admin": owner if admin is None else admin,
+    }
+
+
+CASES = [
+    # --- workspace (this module's owner) ---
+    Case("home", expect=everyone(OK)),
+    Case("home", query="mine=1", expect=everyone(OK)),
+    Case("deals:board", expect=everyone(OK)),
+    Case("deals:board", query="owner=me&close=2030-01&team=1", expect=everyone(OK)),
+    Case("deals:board_moves", ("deal",), expect=owned()),
+    Case("deals:board_moves", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:deal_list", expect=everyone(OK)),
+    Case("deals:deal_list", query="state=open&sort=-amount&page=9", expect=everyone(OK)),
+    Case("deals:search", query="q=acme", expect=everyone(OK)),
+    Case("deals:deal_create", expect=everyone(OK)),
+    Case("deals:deal_edit", ("deal",), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "deals:deal_edit",
+        ("deal",),
+        method="post",
+        data={"title": "Hijacked", "amount": "1", "currency": "EUR"},
+        expect=owned(reader=FORBIDDEN),
+    ),
+    # Admins have no team of their own: they create accounts in the admin.
+    Case("deals:account_create", expect=everyone(OK, admin=FORBIDDEN)),
+    Case("deals:account_detail", ("account",), expect=owned()),
+    Case("deals:account_detail", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:account_edit", ("account",), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "deals:account_edit",
+        ("account",),
+        method="post",
+        data={"name": ""},
+        expect=owned(reader=FORBIDDEN),
+    ),
+    Case("deals:contact_create", expect=everyone(OK)),
+    Case("deals:contact_create", query="account={account}", expect=everyone(OK)),
+    Case("deals:contact_detail", ("contact",), expect=owned()),
+    Case("deals:contact_edit", ("contact",), expect=owned(reader=FORBIDDEN)),
+    # --- the deal page and its endpoints ---
+    Case("deals:deal_detail", ("deal",), expect=owned()),
+    Case("deals:deal_detail", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:state_machine", expect=everyone(OK)),
+    Case("deals:deal_transition", ("deal", "mark_lost"), expect=owned(reader=FORBIDDEN)),
+    Case("deals:deal_transition", ("deal", "ask"), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "deals:deal_transition",
+        ("deal", "override_won"),
+        expect=owned(reader=FORBIDDEN, owner=FORBIDDEN, manager=OK, admin=OK),
+    ),
+    Case(
+        "deals:deal_transition",
+        ("deal", "no_such_move"),
+        expect=owned(reader=NOT_FOUND, owner=NOT_FOUND),
+    ),
+    Case(
+        "deals:deal_transition",
+        ("deal", "ask"),
+        method="post",
+        data={"expected_state": "intent_spotted"},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
+        "deals:deal_transition",
+        ("deal", "mark_lost"),
+        method="post",
+        data={"expected_state": "intent_spotted"},
+        expect=owned(reader=BAD, owner=BAD),  # no loss reason: refused, nothing changes
+    ),
+    Case(
+        "deals:deal_note_add",
+        ("deal",),
+        method="post",
+        data={"text": "Spoke to the CFO."},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
+        "deals:deal_signal_add",
+        ("deal",),
+        method="post",
+        data={"kind": "pricing", "channel": "call", "note": "Asked about annual billing."},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
+        "deals:deal_next_step_update",
+        ("deal",),
+        method="post",
+        data={"next_step": "Send the deck", "next_step_due": "2031-01-10"},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
+        "deals:deal_readiness_set",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
+        "deals:deal_ask_record",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=BAD, owner=BAD),
+    ),
+    Case(
+        "deals:deal_objection_add",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=BAD, owner=BAD),
+    ),
+    Case(
+        "deals:deal_concession_add",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=BAD, owner=BAD),
+    ),
+    Case(
+        "deals:deal_stakeholder_add",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=BAD, owner=BAD),
+    ),
+    Case(
+        "deals:deal_follow_on_create",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=BAD, owner=BAD),
+    ),
+    Case("deals:deal_objection_resolve", ("deal", 999999), method="post", data={}),
+    Case("deals:deal_concession_decide", ("deal", 999999), method="post", data={}),
+    Case("deals:deal_stakeholder_remove", ("deal", 999999), method="post", data={}),
+    Case("deals:deal_onboarding_complete", ("deal", 999999), method="post", data={}),
+]
+
+
+@pytest.fixture
+def world(rep, teammate, manager, other_rep, admin_user, account, contact, deal):
+    return {
+        "users": {
+            "anonymous": None,
+            "owner": rep,
+            "teammate": teammate,
+            "other_team_rep": other_rep,
+            "manager": manager,
+            "admin": admin_user,
+        },
+        "deal": deal,
+        "account": account,
+        "contact": contact,
+    }
+
+
+def _url(case: Case, world: dict) -> str:
+    args = [world[a].pk if isinstance(a, str) and a in world else a for a in case.args]
+    try:
+        url = reverse(case.name, args=args)
+    except NoReverseMatch:
+        pytest.fail(f"{case.name} does not reverse with {args}")
+    query = case.query.format(**{k: v.pk for k, v in world.items() if hasattr(v, "pk")})
+    return f"{url}?{query}" if query else url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_access(client, world, case, role):
+    """Each kind of user gets the expected status on each URL, and never a server error."""
+    user = world["users"][role]
+    if user is not None:
+        client.force_login(user)
+    url = _url(case, world)
+    response = getattr(client, case.method)(url, case.data or {})
+    assert response.status_code < 500, f"{role} {case}: {response.status_code}"
+    expected = (case.expect or {}).get(role)
+    if role == "anonymous":
+        assert response.status_code == REDIRECT
+        assert response.url.startswith(reverse("login"))
+    elif expected is not None:
+        assert response.status_code == expected, f"{role} {case}: got {response.status_code}"
+
+
+@pytest.mark.django_db
+def test_private_team_hides_teammates_deals(client, team, teammate, deal):
+    """When the team keeps deals private, a teammate's deal is a 404 like any other."""
+    team.reps_see_team_deals = False
+    team.save()
+    client.force_login(teammate)
+    assert client.get(reverse("deals:deal_detail", args=[deal.pk])).status_code == NOT_FOUND
+    assert client.get(reverse("deals:board_moves", args=[deal.pk])).status_code == NOT_FOUND
+    assert client.get(reverse("deals:deal_edit", args=[deal.pk])).status_code == NOT_FOUND
+
+
+@pytest.mark.django_db
+def test_other_teams_account_without_deals_stays_hidden(client, other_rep, rep):
+    """An account with no deals is still private to its team."""
+    theirs = services.account_create(by=other_rep, team=other_rep.team, name="Hidden Co")
+    client.force_login(rep)
+    assert client.get(reverse("deals:account_detail", args=[theirs.pk])).status_code == 404
