@@ -499,11 +499,12 @@ def _backoff(attempts: int) -> dt.timedelta:
 
 
 def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResult:
-    """Send the reminders of one claim: emails out, tasks created, then all marked sent.
+    """Send the reminders of one claim, committing each one as sent right after it goes out.
 
     Safe to run twice (only rows still holding `token` are touched) and to kill at any
-    point (unsent rows are reclaimed when their lease expires; a resent email carries the
-    same Message-ID).
+    point: rows not yet committed as sent are claimed again when their lease expires, and
+    the only email that can go out twice is the one in flight at the kill, resent with the
+    same Message-ID, which mail systems (and MessageIdFileBackend) de-duplicate.
     """
     token = uuid.UUID(str(token))
     result = BatchResult()
@@ -525,161 +526,151 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
     result.not_owned = len(ids) - len(reminders)
     # Stop early enough that no other dispatcher can reclaim a row we are still sending.
     budget = lease.total_seconds() * 0.75
-    now = timezone.now()
-    done: dict[int, dict] = {}
-    errors: dict[int, tuple[str, bool]] = {}
+    handled: set[int] = set()
     mail = get_connection()
     try:
         mail.open()
         for reminder in reminders:
             if time.monotonic() - started > budget:
                 break
-            deal = reminder.deal
-            if deal.state in CLOSED_STATES:
-                result.cancelled.append(reminder.pk)
-                continue
-            if reminder.channel == Channel.EMAIL and not is_working_time(when=now, user=deal.owner):
-                result.deferred.append(reminder.pk)
-                continue
-            try:
-                if reminder.channel == Channel.EMAIL:
-                    message = reminder_email(reminder, connection=mail)
-                    message.send()
-                    done[reminder.pk] = {"recipient": message.to[0], "subject": message.subject}
-                else:
-                    context = reminder_context(reminder)
-                    done[reminder.pk] = {
-                        "subject": " ".join(_render(reminder.subject_template, context).split()),
-                        "note": _render(reminder.body_template, context),
-                    }
-            except PermanentSendError as exc:
-                errors[reminder.pk] = (str(exc), True)
-            except Exception as exc:  # provider errors: retried with backoff, then failed
-                logger.warning("Follow-up %s could not be sent: %s", reminder.pk, exc)
-                errors[reminder.pk] = (f"{type(exc).__name__}: {exc}", False)
+            _send_one(reminder, token, mail, result)
+            handled.add(reminder.pk)
     finally:
         try:
             mail.close()
         finally:
-            handled = set(done) | set(errors) | set(result.cancelled) | set(result.deferred)
-            by_pk = {r.pk: r for r in reminders}
-            _batch_finish(token, by_pk, done, errors, result, handled)
+            leftover = [r.pk for r in reminders if r.pk not in handled]
+            if leftover:  # not reached in time: back to the queue for the next tick
+                Reminder.objects.filter(
+                    pk__in=leftover, claim_token=token, status=Reminder.Status.SENDING
+                ).update(
+                    status=Reminder.Status.SCHEDULED,
+                    attempts=F("attempts") - 1,
+                    claim_token=None,
+                    lease_until=None,
+                    updated_at=timezone.now(),
+                )
     return result
 
 
-def _batch_finish(token, by_pk, done, errors, result, handled) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        owned = set(
-            Reminder.objects.select_for_update()
-            .filter(pk__in=list(by_pk), claim_token=token, status=Reminder.Status.SENDING)
-            .values_list("pk", flat=True)
+def _owned(reminder: Reminder, token: uuid.UUID):
+    """The reminder's row, locked, if this claim still owns it (inside a transaction)."""
+    return Reminder.objects.select_for_update().filter(
+        pk=reminder.pk, claim_token=token, status=Reminder.Status.SENDING
+    )
+
+
+def _release(reminder: Reminder, token: uuid.UUID, **fields) -> bool:
+    return bool(
+        _owned(reminder, token).update(
+            claim_token=None, lease_until=None, updated_at=timezone.now(), **fields
         )
-        for pk, info in done.items():
-            if pk not in owned:
-                continue
-            reminder = by_pk[pk]
-            Reminder.objects.filter(pk=pk).update(
-                status=Reminder.Status.SENT,
-                sent_at=now,
-                recipient=info.get("recipient", ""),
-                claim_token=None,
-                lease_until=None,
-                last_error="",
-                updated_at=now,
+    )
+
+
+def _send_one(reminder: Reminder, token: uuid.UUID, mail, result: BatchResult) -> None:
+    deal = reminder.deal
+    now = timezone.now()
+    if deal.state in CLOSED_STATES:
+        with transaction.atomic():
+            if _release(
+                reminder,
+                token,
+                status=Reminder.Status.CANCELLED,
+                closed_reason="the deal is closed",
+            ):
+                result.cancelled.append(reminder.pk)
+        return
+    if reminder.channel == Channel.EMAIL and not is_working_time(when=now, user=deal.owner):
+        with transaction.atomic():
+            if _release(
+                reminder,
+                token,
+                status=Reminder.Status.SCHEDULED,
+                due_at=working_time_next(when=now, user=deal.owner),
+                attempts=F("attempts") - 1,
+            ):
+                result.deferred.append(reminder.pk)
+        return
+    try:
+        if reminder.channel == Channel.EMAIL:
+            message = reminder_email(reminder, connection=mail)
+            message.send()
+            recipient, subject, note = message.to[0], message.subject, ""
+        else:
+            context = reminder_context(reminder)
+            subject = " ".join(_render(reminder.subject_template, context).split())
+            note = _render(reminder.body_template, context)
+            recipient = ""
+    except PermanentSendError as exc:
+        _record_error(reminder, token, str(exc), permanent=True, result=result)
+        return
+    except Exception as exc:  # provider errors: retried with backoff, then failed
+        logger.warning("Follow-up %s could not be sent: %s", reminder.pk, exc)
+        _record_error(
+            reminder, token, f"{type(exc).__name__}: {exc}", permanent=False, result=result
+        )
+        return
+    with transaction.atomic():
+        if not _release(
+            reminder,
+            token,
+            status=Reminder.Status.SENT,
+            sent_at=now,
+            recipient=recipient,
+            last_error="",
+        ):
+            return  # reclaimed meanwhile (cannot happen within the lease budget)
+        if reminder.channel == Channel.EMAIL:
+            reason = f"Follow-up #{reminder.sequence} emailed to {recipient}: “{subject}”"
+        else:
+            RepTask.objects.get_or_create(
+                reminder=reminder,
+                defaults={
+                    "owner": deal.owner,
+                    "deal": deal,
+                    "kind": reminder.channel,
+                    "title": subject,
+                    "note": note,
+                    "due_at": reminder.due_at,
+                },
             )
-            if reminder.channel == Channel.EMAIL:
-                reason = (
-                    f"Follow-up #{reminder.sequence} emailed to {info['recipient']}: "
-                    f"“{info['subject']}”"
-                )
-            else:
-                RepTask.objects.get_or_create(
-                    reminder=reminder,
-                    defaults={
-                        "owner": reminder.deal.owner,
-                        "deal": reminder.deal,
-                        "kind": reminder.channel,
-                        "title": info["subject"],
-                        "note": info["note"],
-                        "due_at": reminder.due_at,
-                    },
-                )
-                what = "call" if reminder.channel == Channel.CALL else "meeting"
-                reason = (
-                    f"Follow-up #{reminder.sequence}: {what} added to "
-                    f"{reminder.deal.owner}'s day: “{info['subject']}”"
-                )
-            deal_activity_record(
-                deal=reminder.deal,
-                by=None,
-                kind=DealEvent.Kind.REMINDER,
-                reason=reason,
-                reminder_id=pk,
-                channel=reminder.channel,
+            what = "call" if reminder.channel == Channel.CALL else "meeting"
+            reason = (
+                f"Follow-up #{reminder.sequence}: {what} added to {deal.owner}'s day: “{subject}”"
             )
-            result.sent.append(pk)
-        for pk, (error, permanent) in errors.items():
-            if pk not in owned:
-                continue
-            reminder = by_pk[pk]
-            if permanent or reminder.attempts >= settings.FOLLOWUPS_MAX_ATTEMPTS:
-                Reminder.objects.filter(pk=pk).update(
-                    status=Reminder.Status.FAILED,
-                    last_error=error,
-                    claim_token=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
+        deal_activity_record(
+            deal=deal,
+            by=None,
+            kind=DealEvent.Kind.REMINDER,
+            reason=reason,
+            reminder_id=reminder.pk,
+            channel=reminder.channel,
+        )
+    result.sent.append(reminder.pk)
+
+
+def _record_error(reminder, token, error: str, *, permanent: bool, result: BatchResult) -> None:
+    with transaction.atomic():
+        if permanent or reminder.attempts >= settings.FOLLOWUPS_MAX_ATTEMPTS:
+            if _release(reminder, token, status=Reminder.Status.FAILED, last_error=error):
                 deal_activity_record(
                     deal=reminder.deal,
                     by=None,
                     kind=DealEvent.Kind.REMINDER,
                     reason=f"Follow-up #{reminder.sequence} could not be sent: {error}",
-                    reminder_id=pk,
+                    reminder_id=reminder.pk,
                     failed=True,
                 )
-                result.failed.append(pk)
-            else:
-                Reminder.objects.filter(pk=pk).update(
-                    status=Reminder.Status.SCHEDULED,
-                    due_at=now + _backoff(reminder.attempts),
-                    last_error=error,
-                    claim_token=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
-                result.retried.append(pk)
-        for pk in result.deferred:
-            if pk in owned:
-                owner = by_pk[pk].deal.owner
-                Reminder.objects.filter(pk=pk).update(
-                    status=Reminder.Status.SCHEDULED,
-                    due_at=working_time_next(when=now, user=owner),
-                    attempts=F("attempts") - 1,
-                    claim_token=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
-        for pk in result.cancelled:
-            if pk in owned:
-                Reminder.objects.filter(pk=pk).update(
-                    status=Reminder.Status.CANCELLED,
-                    closed_reason="the deal is closed",
-                    claim_token=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
-        # Not reached in time (lease budget, crash of the loop): back to the queue now.
-        leftover = [pk for pk in owned if pk not in handled]
-        if leftover:
-            Reminder.objects.filter(pk__in=leftover).update(
-                status=Reminder.Status.SCHEDULED,
-                attempts=F("attempts") - 1,
-                claim_token=None,
-                lease_until=None,
-                updated_at=now,
-            )
+                result.failed.append(reminder.pk)
+        elif _release(
+            reminder,
+            token,
+            status=Reminder.Status.SCHEDULED,
+            due_at=timezone.now() + _backoff(reminder.attempts),
+            last_error=error,
+        ):
+            result.retried.append(reminder.pk)
 
 
 # --- rep tasks -------------------------------------------------------------------

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
+from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,6 +16,14 @@ from deals import services as deal_services
 from deals.models import Stakeholder
 
 ALWAYS = {"working_days": "0123456", "workday_start": "00:00", "workday_end": "23:59:59"}
+
+
+@pytest.fixture(autouse=True)
+def default_cadence(db):
+    """The default cadence the data migration ships; transactional tests flush it away, so
+    it is put back the same way (running the migration's own function)."""
+    migration = importlib.import_module("followups.migrations.0002_default_cadence")
+    migration.create_default(apps, None)
 
 
 @pytest.fixture

@@ -1,0 +1,169 @@
+"""The dispatcher in-process: claim, send, mark sent; retries, failures and crash recovery.
+
+The real worker process is exercised in test_worker.py; these tests pin the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.test import override_settings
+from django.utils import timezone
+
+from deals import services as deal_services
+from deals.models import DealEvent
+from followups import services
+from followups.models import Reminder, RepTask
+from followups.tasks import dispatch_due_reminders
+
+from .conftest import make_version, send_contract
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def due(deal, signer, always_working):
+    """A contract sent 40 days ago: all six reminders are due."""
+    send_contract(make_version(deal, sent_at=timezone.now() - dt.timedelta(days=40)))
+    return list(Reminder.objects.filter(deal=deal).order_by("sequence"))
+
+
+def dispatch_all():
+    token, ids = services.reminders_claim()
+    return services.reminder_batch_send(ids=ids, token=token)
+
+
+def test_a_due_email_goes_to_the_signer_with_the_deals_data(deal, due, rep):
+    """The email is rendered from the template with the deal's data, replies go to the rep."""
+    result = dispatch_all()
+    assert len(result.sent) == 6
+    emails = [m for m in mail.outbox if m.extra_headers["Message-ID"] == due[0].message_id]
+    assert len(emails) == 1
+    email = emails[0]
+    assert email.to == ["ann@acme.example"]
+    assert email.reply_to == [rep.email]
+    assert email.subject == "Any questions on the Acme rollout agreement?"
+    assert email.body.startswith("Hi Ann,")
+    assert "15-minute call" in email.body
+    due[0].refresh_from_db()
+    assert due[0].status == Reminder.Status.SENT
+    assert due[0].recipient == "ann@acme.example"
+    assert due[0].claim_token is None
+
+
+def test_every_sent_reminder_is_a_timeline_event(deal, due):
+    dispatch_all()
+    events = deal.events.filter(kind=DealEvent.Kind.REMINDER, data__reminder_id__isnull=False)
+    assert events.count() == 6
+    assert events.filter(reason__startswith="Follow-up #1 emailed to ann@acme.example").exists()
+
+
+def test_a_call_step_becomes_a_task_for_the_rep(deal, due, rep):
+    """The day-5 step is a call: no email, a task in the rep's day with the due date."""
+    dispatch_all()
+    task = RepTask.objects.get(reminder=due[1])
+    assert task.owner == rep and task.kind == RepTask.Kind.CALL
+    assert task.title == "Call Ann about the Acme rollout contract"
+    assert task.due_at == due[1].due_at
+    assert len(mail.outbox) == 5
+
+
+def test_a_second_run_of_the_same_batch_sends_nothing(due):
+    """Tasks are idempotent: the batch only touches rows still holding its claim token."""
+    token, ids = services.reminders_claim()
+    services.reminder_batch_send(ids=ids, token=token)
+    again = services.reminder_batch_send(ids=ids, token=token)
+    assert again.sent == [] and again.not_owned == len(ids)
+    assert len(mail.outbox) == 5
+
+
+def test_a_worker_killed_after_claiming_loses_nothing(due):
+    """Claimed and then abandoned (the worker died): after the lease the rows are claimed
+    again and sent once, with the Message-ID fixed when the reminder was made."""
+    token, ids = services.reminders_claim()
+    assert len(ids) == 6
+    assert services.reminders_claim()[1] == []  # leased: nobody else takes them
+    later = timezone.now() + dt.timedelta(seconds=601)
+    token2, ids2 = services.reminders_claim(now=later)
+    assert sorted(ids2) == sorted(ids)
+    services.reminder_batch_send(ids=ids2, token=token2)
+    stale = services.reminder_batch_send(ids=ids, token=token)  # the old batch, redelivered
+    assert stale.sent == []
+    assert len(mail.outbox) == 5
+    assert {m.extra_headers["Message-ID"] for m in mail.outbox} == {
+        r.message_id for r in due if r.channel == "email"
+    }
+    assert set(Reminder.objects.values_list("attempts", flat=True)) == {2}
+
+
+@override_settings(EMAIL_BACKEND="tests.followups.mailboxes.BrokenBackend")
+def test_a_provider_error_is_retried_with_backoff_then_fails(deal, due):
+    """A mail-server error puts the reminder back with a growing pause; after the last
+    attempt it is marked failed with its error, visible to admins, and not retried again."""
+    first = dispatch_all()
+    assert len(first.retried) == 5 and len(first.sent) == 1  # the call task needs no email
+    reminder = Reminder.objects.get(pk=due[0].pk)
+    assert reminder.status == Reminder.Status.SCHEDULED
+    assert reminder.due_at > timezone.now() + dt.timedelta(seconds=50)
+    assert "SMTP is down" in reminder.last_error
+    for attempt in range(2, 6):
+        token, ids = services.reminders_claim(now=timezone.now() + dt.timedelta(days=attempt))
+        services.reminder_batch_send(ids=ids, token=token)
+    reminder.refresh_from_db()
+    assert reminder.status == Reminder.Status.FAILED
+    assert reminder.attempts == 5
+    assert services.reminders_claim(now=timezone.now() + dt.timedelta(days=30))[1] == []
+    assert deal.events.filter(reason__contains="could not be sent: ConnectionRefusedError").exists()
+
+
+def test_a_reminder_without_anyone_to_write_to_fails_at_once(deal, always_working, contact):
+    """No buyer email: retrying cannot help, so it fails with a plain explanation."""
+    contact.email = ""
+    contact.save()
+    send_contract(make_version(deal, sent_at=timezone.now() - dt.timedelta(days=3)))
+    result = dispatch_all()
+    reminder = Reminder.objects.get(deal=deal, sequence=1)
+    assert result.failed == [reminder.pk]
+    assert reminder.status == Reminder.Status.FAILED
+    assert "add a stakeholder" in reminder.last_error
+
+
+def test_outside_working_hours_the_email_waits(deal, signer, rep):
+    """A reminder that falls due at night (a worker was down) is held until morning."""
+    rep.time_zone = "UTC"
+    rep.working_days = "0123456"
+    now = timezone.now()
+    # A working window that excludes the present moment in UTC.
+    rep.workday_start = (now + dt.timedelta(hours=2)).time().replace(microsecond=0)
+    rep.workday_end = (now + dt.timedelta(hours=3)).time().replace(microsecond=0)
+    if rep.workday_start >= rep.workday_end:
+        pytest.skip("window wraps midnight at this hour")
+    rep.save()
+    send_contract(make_version(deal, sent_at=now - dt.timedelta(days=3)))
+    Reminder.objects.filter(deal=deal, sequence=1).update(due_at=now - dt.timedelta(minutes=1))
+    result = dispatch_all()
+    reminder = Reminder.objects.get(deal=deal, sequence=1)
+    assert result.deferred == [reminder.pk]
+    assert reminder.status == Reminder.Status.SCHEDULED
+    assert reminder.due_at > now and reminder.attempts == 0
+    assert mail.outbox == []
+
+
+def test_a_reminder_of_a_deal_closed_meanwhile_is_not_sent(deal, due, rep):
+    token, ids = services.reminders_claim()
+    deal_services.deal_transition(
+        deal=deal, transition="mark_lost", by=rep, loss_reason="timing", reason="Paused"
+    )
+    result = services.reminder_batch_send(ids=ids, token=token)
+    assert result.sent == []
+    assert mail.outbox == []
+
+
+@override_settings(FOLLOWUPS_BATCH_SIZE=4)
+def test_the_dispatcher_task_claims_in_batches(due, eager_celery):
+    """One tick claims every due reminder, a batch (one send task) per BATCH_SIZE rows."""
+    claimed = dispatch_due_reminders()
+    assert claimed == 6
+    assert Reminder.objects.filter(status=Reminder.Status.SENT).count() == 6
