@@ -49,75 +49,88 @@ def _drill(filters: sel.DashboardFilters, **extra) -> str:
     return reverse("deals:dashboard_deals") + "?" + urlencode(filters.params(**extra))
 
 
-def _figures(filters: sel.DashboardFilters) -> dict:
-    """Every dashboard figure for these filters, each row with the link to its deals."""
+def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dict:
+    """The dashboard figures for these filters (all, or the ones named in `only`), each
+    row with the link to the deals behind it."""
     deals = sel.dashboard_deals(filters)
     start, end, cur = filters.start_at, filters.end_at, filters.currency
-    settings = sel.stage_settings()
+    figures: dict = {}
 
-    pipeline = sel.pipeline_by_state(deals)
-    for row in pipeline:
-        row["href"] = _drill(filters, state=row["state"], currency=row["currency"])
-        row["href"] += "&currency_only=1"
-    counts: dict[str, int] = {}
-    for row in pipeline:
-        counts[row["state"]] = counts.get(row["state"], 0) + row["count"]
+    def want(name: str) -> bool:
+        return only is None or name in only
 
-    forecast = sel.forecast_by_month(deals)
-    for row in forecast:
-        month = row["month"].strftime("%Y-%m") if row["month"] else "none"
-        row["month_key"] = month
-        row["category_label"] = {k: v for k, v, _s in sel.FORECAST_CATEGORIES}[row["category"]]
-        row["href"] = _drill(
-            filters, month=month, category=row["category"], currency=row["currency"]
-        )
-        row["href"] += "&currency_only=1"
-
-    rate = sel.close_rate(deals, start, end)
-    asks = sel.asks_per_won_deal(deals, start, end)
-    losses = sel.loss_reasons(deals, start, end)
-    for row in losses:
-        row["href"] = (
-            _drill(filters, closed="lost") + "&" + urlencode({"loss_reason": row["loss_reason"]})
-        )
-    objections = sel.objections_by_category(deals, start, end)
-    for row in objections:
-        row["href"] = _drill(filters, objection=row["category"])
-        row["resolved_href"] = _drill(
-            filters, objection=row["category"], objection_status="resolved"
-        )
-    stalled = sel.stalled_by_state(deals, settings)
-    for row in stalled:
-        row["href"] = _drill(filters, stalled=1, state=row["state"])
-    contracts = sel.contracts_out_by_age(deals)
-    for row in contracts:
-        row["href"] = _drill(filters, contract_age=row["bucket"])
-    stays = sel.time_in_state(deals, start, end)
-    for row in stays:
-        row["href"] = _drill(filters, state=row["state"])
-    reps = sel.reps_side_by_side(deals, start, end, cur, settings)
-    for row in reps:
-        row["href"] = _drill(filters, rep=row["owner"], open=1)
-        row["won_href"] = _drill(filters, rep=row["owner"], closed="won")
-        row["lost_href"] = _drill(filters, rep=row["owner"], closed="lost")
-        row["stalled_href"] = _drill(filters, rep=row["owner"], stalled=1)
-    won = sel.won_amounts(deals, start, end)
-    return {
-        "pipeline": pipeline,
-        "state_counts": counts,
-        "forecast": forecast,
-        "rate": rate,
-        "asks": asks,
-        "losses": losses,
-        "objections": objections,
-        "stalled": stalled,
-        "stalled_total": sum(r["count"] for r in stalled),
-        "contracts": contracts,
-        "contracts_total": sum(r["count"] for r in contracts),
-        "stays": stays,
-        "reps": reps,
-        "won": won,
-    }
+    settings = sel.stage_settings() if want("stalled") or want("reps") else None
+    if want("pipeline"):
+        pipeline = sel.pipeline_by_state(deals)
+        counts: dict[str, int] = {}
+        for row in pipeline:
+            row["href"] = _drill(
+                filters, state=row["state"], currency=row["currency"], currency_only=1
+            )
+            counts[row["state"]] = counts.get(row["state"], 0) + row["count"]
+        figures.update(pipeline=pipeline, state_counts=counts)
+    if want("forecast"):
+        labels = {key: label for key, label, _states in sel.FORECAST_CATEGORIES}
+        forecast = sel.forecast_by_month(deals)
+        for row in forecast:
+            month = row["month"].strftime("%Y-%m") if row["month"] else "none"
+            row["month_key"] = month
+            row["category_label"] = labels[row["category"]]
+            row["href"] = _drill(
+                filters,
+                month=month,
+                category=row["category"],
+                currency=row["currency"],
+                currency_only=1,
+            )
+        figures["forecast"] = forecast
+    if want("rate"):
+        figures["rate"] = sel.close_rate(deals, start, end)
+    if want("asks"):
+        figures["asks"] = sel.asks_per_won_deal(deals, start, end)
+    if want("losses"):
+        losses = sel.loss_reasons(deals, start, end)
+        for row in losses:
+            row["href"] = (
+                _drill(filters, closed="lost")
+                + "&"
+                + urlencode({"loss_reason": row["loss_reason"]})
+            )
+        figures["losses"] = losses
+    if want("objections"):
+        objections = sel.objections_by_category(deals, start, end)
+        for row in objections:
+            row["href"] = _drill(filters, objection=row["category"])
+            row["resolved_href"] = _drill(
+                filters, objection=row["category"], objection_status="resolved"
+            )
+        figures["objections"] = objections
+    if want("stalled"):
+        stalled = sel.stalled_by_state(deals, settings)
+        for row in stalled:
+            row["href"] = _drill(filters, stalled=1, state=row["state"])
+        figures.update(stalled=stalled, stalled_total=sum(r["count"] for r in stalled))
+    if want("contracts"):
+        contracts = sel.contracts_out_by_age(deals)
+        for row in contracts:
+            row["href"] = _drill(filters, contract_age=row["bucket"])
+        figures.update(contracts=contracts, contracts_total=sum(r["count"] for r in contracts))
+    if want("stays"):
+        stays = sel.time_in_state(deals, start, end)
+        for row in stays:
+            row["href"] = _drill(filters, state=row["state"])
+        figures["stays"] = stays
+    if want("reps"):
+        reps = sel.reps_side_by_side(deals, start, end, cur, settings)
+        for row in reps:
+            row["href"] = _drill(filters, rep=row["owner"], open=1)
+            row["won_href"] = _drill(filters, rep=row["owner"], closed="won")
+            row["lost_href"] = _drill(filters, rep=row["owner"], closed="lost")
+            row["stalled_href"] = _drill(filters, rep=row["owner"], stalled=1)
+        figures["reps"] = reps
+    if want("won"):
+        figures["won"] = sel.won_amounts(deals, start, end)
+    return figures
 
 
 def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
@@ -380,32 +393,33 @@ def _csv_reps(filters, f):
         ]
 
 
+#: CSV name → (the figure it needs, the row writer).
 CSV_FIGURES = {
-    "pipeline": _csv_pipeline,
-    "forecast": _csv_forecast,
-    "close-rate": _csv_close_rate,
-    "time-in-state": _csv_time_in_state,
-    "stalled": _csv_stalled,
-    "asks": _csv_asks,
-    "objections": _csv_objections,
-    "loss-reasons": _csv_losses,
-    "contracts-out": _csv_contracts,
-    "reps": _csv_reps,
+    "pipeline": ("pipeline", _csv_pipeline),
+    "forecast": ("forecast", _csv_forecast),
+    "close-rate": ("rate", _csv_close_rate),
+    "time-in-state": ("stays", _csv_time_in_state),
+    "stalled": ("stalled", _csv_stalled),
+    "asks": ("asks", _csv_asks),
+    "objections": ("objections", _csv_objections),
+    "loss-reasons": ("losses", _csv_losses),
+    "contracts-out": ("contracts", _csv_contracts),
+    "reps": ("reps", _csv_reps),
 }
 
 
 @require_GET
 @login_required
 def figure_csv(request, figure: str):
-    writer_for = CSV_FIGURES.get(figure)
-    if writer_for is None:
+    if figure not in CSV_FIGURES:
         raise Http404("No such figure.")
+    needs, writer_for = CSV_FIGURES[figure]
     filters = sel.dashboard_filters(request.user, request.GET)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"{figure}_{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
-    writer.writerows(writer_for(filters, _figures(filters)))
+    writer.writerows(writer_for(filters, _figures(filters, only={needs})))
     return response
 
 
