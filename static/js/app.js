@@ -32,6 +32,7 @@
     if (!board || !detail.successful || !detail.requestConfig) { return; }
     if (String(detail.requestConfig.verb).toLowerCase() !== "post") { return; }
     var xhr = detail.xhr;
+    if (xhr.status < 200 || xhr.status >= 300) { return; }
     if (xhr.getResponseHeader("HX-Redirect") || xhr.getResponseHeader("HX-Location")) { return; }
     window.location.reload();
   });
