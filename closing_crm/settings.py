@@ -223,6 +223,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 FOLLOWUPS_DISPATCH_QUEUE = os.environ.get("FOLLOWUPS_DISPATCH_QUEUE", "dispatch")
 FOLLOWUPS_DISPATCH_INTERVAL = float(os.environ.get("FOLLOWUPS_DISPATCH_INTERVAL", "60"))
 FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
+# Sent reminders are committed in groups of this size (the most a crash can resend).
+FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "20"))
 FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
 # A claimed reminder whose worker died is claimed again after this; longer than a task may run.
 FOLLOWUPS_LEASE_SECONDS = int(os.environ.get("FOLLOWUPS_LEASE_SECONDS", "600"))
@@ -237,6 +239,32 @@ CELERY_TASK_ROUTES = {"followups.*": {"queue": FOLLOWUPS_DISPATCH_QUEUE}}
 
 # --- E-signature ------------------------------------------------------------
 ESIGN_PROVIDER = os.environ.get("ESIGN_PROVIDER", "builtin")
+# Built-in provider: signing links expire after this many days (beat marks them expired).
+CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "14"))
+# Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
+CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
+CONTRACT_LINK_THROTTLE_WINDOW = int(os.environ.get("CONTRACT_LINK_THROTTLE_WINDOW", "600"))
+# Provider calls that fail transiently are retried with exponential backoff, then marked failed.
+CONTRACTS_MAX_RETRIES = int(os.environ.get("CONTRACTS_MAX_RETRIES", "5"))
+CONTRACTS_RETRY_BACKOFF_SECONDS = int(os.environ.get("CONTRACTS_RETRY_BACKOFF_SECONDS", "30"))
+# DocuSign (docusign-esign SDK, JWT grant). See .env.example.
+DOCUSIGN_BASE_URL = os.environ.get("DOCUSIGN_BASE_URL", "https://demo.docusign.net/restapi")
+DOCUSIGN_OAUTH_HOST = os.environ.get("DOCUSIGN_OAUTH_HOST", "account-d.docusign.com")
+DOCUSIGN_INTEGRATION_KEY = os.environ.get("DOCUSIGN_INTEGRATION_KEY", "")
+DOCUSIGN_USER_ID = os.environ.get("DOCUSIGN_USER_ID", "")
+DOCUSIGN_ACCOUNT_ID = os.environ.get("DOCUSIGN_ACCOUNT_ID", "")
+DOCUSIGN_PRIVATE_KEY = os.environ.get("DOCUSIGN_PRIVATE_KEY", "")  # PEM text or a file path
+DOCUSIGN_CONNECT_HMAC_KEYS = env_list("DOCUSIGN_CONNECT_HMAC_KEYS")
+DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
+DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
+DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
+DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
+# Envelopes whose webhooks never came are reconciled with list_status_changes.
+CELERY_BEAT_SCHEDULE["contracts-reconcile"] = {
+    "task": "contracts.reconcile",
+    "schedule": float(os.environ.get("CONTRACTS_RECONCILE_INTERVAL", "900")),
+    "options": {"expires": 600},
+}
 
 # --- Product behaviour -----------------------------------------------------
 DEMO_MODE = env_bool("DEMO_MODE", False)
@@ -323,6 +351,18 @@ CONTENT_SECURITY_POLICY = {
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(5 * 1024 * 1024)))
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "20000"))
+# CSV import jobs report progress through a cache the web process and the worker share:
+# Redis when configured, otherwise files under var/ (the embedded setup runs on one machine).
+IMPORT_PROGRESS_CACHE = "imports"
+CACHES[IMPORT_PROGRESS_CACHE] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache" / "imports"),
+    }
+)
+CELERY_IMPORTS = ["deals.imports"]
 
 LOGGING = {
     "version": 1,

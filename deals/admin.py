@@ -191,7 +191,7 @@ class DealAdmin(admin.ModelAdmin):
             ("mark_lost", "Close as lost", True),
             ("reopen", "Reopen", True),
         ]
-    ]
+    ] + ["archive_deals"]
 
     def get_fields(self, request, obj=None):
         editable = sorted(services.DEAL_EDITABLE_FIELDS - {"title", "amount", "currency"})
@@ -236,6 +236,32 @@ class DealAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Deals are archived, never deleted: their history is the audit trail.
         return False
+
+    # CSV import: the same upload → preview → import pages as managers use, in admin chrome.
+    change_list_template = "admin/deals/deal/change_list_import.html"
+
+    def get_urls(self):
+        from functools import partial
+
+        from django.urls import path
+
+        from .views.imports import import_upload
+
+        view = self.admin_site.admin_view(partial(import_upload, admin=True))
+        return [path("import-csv/", view, name="deals_deal_import"), *super().get_urls()]
+
+    @admin.action(description="Archive selected deals (nothing is deleted)")
+    def archive_deals(self, request, queryset):
+        archived = 0
+        for deal in queryset:
+            try:
+                services.deal_archive(deal=deal, by=request.user)
+            except services.DealError as error:
+                self.message_user(request, f"{deal}: {error.message}", messages.ERROR)
+            else:
+                archived += 1
+        if archived:
+            self.message_user(request, f"{archived} deal(s) archived.", messages.SUCCESS)
 
 
 @admin.register(DealEvent)

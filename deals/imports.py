@@ -1,0 +1,574 @@
+"""CSV import of accounts, contacts and deals: check every row first, then write all or nothing.
+
+A file is read as a stream (a text wrapper over the uploaded file, a byte budget enforced while
+reading), never loaded whole. The same code checks rows for the preview and imports them: the
+preview writes nothing; the import runs in one transaction through the deals services and rolls
+back entirely if any row fails. Rows whose natural key already exists are skipped, so importing
+the same file twice creates nothing the second time:
+
+- accounts: the account name within the team (case-insensitive);
+- contacts: the email within the team's accounts, or account + first and last name without one;
+- deals: account + title within the team (case-insensitive).
+
+Large imports run in a Celery task (`import_job_run`) that reports progress into a cache shared
+with the web process; the import page polls it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, BinaryIO
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import caches
+from django.core.files.storage import default_storage
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from . import services
+from .models import Account, BillingFrequency, Contact, Currency, Deal, Team, User
+from .services import DealError
+
+KINDS = {"accounts": "Accounts", "contacts": "Contacts", "deals": "Deals"}
+
+#: Columns per kind: (required, optional). Headers are matched case-insensitively.
+COLUMNS: dict[str, tuple[list[str], list[str]]] = {
+    "accounts": (["name"], ["website", "industry", "owner"]),
+    "contacts": (["account", "first_name", "last_name"], ["email", "phone", "job_title"]),
+    "deals": (
+        ["account", "title"],
+        [
+            "amount",
+            "currency",
+            "owner",
+            "expected_close_date",
+            "next_step",
+            "next_step_due",
+            "term_months",
+            "billing",
+        ],
+    ),
+}
+
+ALLOWED_CONTENT_TYPES = {
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    # What browsers on Windows send for .csv when a spreadsheet program is installed.
+    "application/vnd.ms-excel",
+}
+#: Errors shown per file; the count covers all of them.
+MAX_ERRORS_SHOWN = 200
+PROGRESS_EVERY = 100
+
+
+class ImportFileError(DealError):
+    """The file as a whole cannot be imported (too big, not CSV text, missing columns)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    message: str
+
+
+@dataclass
+class ImportResult:
+    """What a preview found, or what an import did."""
+
+    kind: str
+    total: int = 0
+    new: int = 0
+    existing: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def add_error(self, line: int, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(RowError(line, message))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "total": self.total,
+            "new": self.new,
+            "existing": self.existing,
+            "error_count": self.error_count,
+            "errors": [[e.line, e.message] for e in self.errors],
+            "sample": self.sample,
+        }
+
+
+class ImportRejected(DealError):
+    """At least one row is invalid: nothing was written."""
+
+    def __init__(self, result: ImportResult):
+        super().__init__(
+            f"Nothing was imported: {result.error_count} row(s) have errors. "
+            "Fix them and upload the file again."
+        )
+        self.result = result
+
+
+# --- reading files ------------------------------------------------------------------------
+
+
+class _ByteBudget(io.RawIOBase):
+    """A binary stream that refuses to deliver more than `limit` bytes."""
+
+    def __init__(self, raw: BinaryIO, limit: int):
+        self.raw, self.limit, self.consumed = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.raw.read(min(len(buffer), 64 * 1024))
+        if not chunk:
+            return 0
+        self.consumed += len(chunk)
+        if self.consumed > self.limit:
+            raise ImportFileError(
+                f"The file is larger than {_megabytes(self.limit)}. Split it into smaller files."
+            )
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
+
+
+def check_upload(*, name: str, size: int | None, content_type: str) -> None:
+    """Refuse an upload by its name, declared type and size, before reading any of it."""
+    limit = settings.IMPORT_MAX_BYTES
+    if not name.lower().endswith(".csv"):
+        raise ImportFileError("Upload a .csv file (comma-separated values, UTF-8).")
+    if content_type.split(";")[0].strip().lower() not in ALLOWED_CONTENT_TYPES:
+        raise ImportFileError(f"“{content_type}” is not a CSV file. Upload a .csv file.")
+    if size is not None and size > limit:
+        raise ImportFileError(
+            f"The file is {size / (1024 * 1024):.1f} MB; the limit is {_megabytes(limit)}. "
+            "Split it into smaller files."
+        )
+
+
+def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row, streamed; file-level problems raise ImportFileError."""
+    if kind not in COLUMNS:
+        raise ImportFileError("Choose what the file contains: accounts, contacts or deals.")
+    budget = _ByteBudget(raw, settings.IMPORT_MAX_BYTES)
+    text = io.TextIOWrapper(
+        io.BufferedReader(budget), encoding="utf-8-sig", errors="strict", newline=""
+    )
+    reader = csv.reader(text)
+    try:
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ImportFileError("The file is empty.") from None
+        names = [h.strip().lower().replace(" ", "_") for h in header]
+        required, optional = COLUMNS[kind]
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise ImportFileError(
+                f"Missing column(s): {', '.join(missing)}. Expected: "
+                f"{', '.join(required + optional)} (the first row names the columns)."
+            )
+        known = set(required + optional)
+        max_rows = settings.IMPORT_MAX_ROWS
+        count = 0
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            count += 1
+            if count > max_rows:
+                raise ImportFileError(
+                    f"The file has more than {max_rows:,} rows. Split it into smaller files."
+                )
+            if "\x00" in "".join(row):
+                raise ImportFileError(
+                    f"Line {reader.line_num} contains a NUL byte: not a text file."
+                )
+            values = {
+                name: cell.strip() for name, cell in zip(names, row, strict=False) if name in known
+            }
+            yield reader.line_num, values
+    except UnicodeDecodeError:
+        raise ImportFileError(
+            "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+        ) from None
+    except csv.Error as error:
+        raise ImportFileError(f"Line {reader.line_num}: not valid CSV ({error}).") from None
+
+
+# --- checking and writing rows -----------------------------------------------------------------
+
+
+def _key(*parts: str) -> tuple[str, ...]:
+    return tuple(p.strip().casefold() for p in parts)
+
+
+class _Plan:
+    """Natural keys and lookups for one team, kept current as rows are checked or written."""
+
+    def __init__(self, *, team: Team, by: User, write: bool):
+        self.team, self.by, self.write = team, by, write
+        self.accounts: dict[tuple, Account | None] = {
+            _key(a.name): a for a in Account.objects.filter(team=team)
+        }
+        self.users = {
+            u.username.casefold(): u for u in User.objects.filter(team=team, is_active=True)
+        }
+        self.contacts = set()
+        for c in Contact.objects.filter(account__team=team).select_related("account"):
+            self.contacts.add(self._contact_key(c.account.name, c.email, c.first_name, c.last_name))
+        self.deals = {
+            _key(account, title)
+            for account, title in Deal.objects.filter(team=team).values_list(
+                "account__name", "title"
+            )
+        }
+        self.seen: dict[tuple, int] = {}
+        self.default_owner = self._default_owner()
+
+    def _default_owner(self) -> User | None:
+        if self.by.team_id == self.team.pk:
+            return self.by
+        return (
+            self.team.members.filter(role=User.Role.MANAGER, is_active=True).order_by("pk").first()
+        )
+
+    @staticmethod
+    def _contact_key(account: str, email: str, first: str, last: str) -> tuple:
+        if email:
+            return ("email", email.strip().casefold())
+        return ("name", *_key(account, first, last))
+
+    def owner(self, username: str) -> User:
+        if not username:
+            if self.default_owner is None:
+                raise DealError("Name an owner (a username in the team).")
+            return self.default_owner
+        user = self.users.get(username.casefold())
+        if user is None:
+            raise DealError(f"No active user “{username}” in {self.team}.")
+        return user
+
+    def once(self, key: tuple, line: int, what: str) -> None:
+        if key in self.seen:
+            raise DealError(f"Repeats line {self.seen[key]} (same {what}).")
+        self.seen[key] = line
+
+    def account(self, name: str, *, owner: User) -> Account | None:
+        """The team's account by name; created (or planned) if it does not exist yet."""
+        key = _key(name)
+        if key in self.accounts:
+            return self.accounts[key]
+        account = (
+            services.account_create(by=owner, team=self.team, name=name) if self.write else None
+        )
+        self.accounts[key] = account
+        return account
+
+
+def _text(row: dict, name: str, max_length: int) -> str:
+    value = row.get(name, "")
+    if len(value) > max_length:
+        raise DealError(f"{name} is longer than {max_length} characters.")
+    return value
+
+
+def _date(row: dict, name: str) -> dt.date | None:
+    value = row.get(name, "")
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DealError(f"{name} “{value}” is not a date (YYYY-MM-DD).") from None
+
+
+def _amount(value: str) -> Decimal:
+    if not value:
+        return Decimal("0")
+    try:
+        amount = Decimal(value.replace(",", "").replace(" ", ""))
+    except InvalidOperation:
+        raise DealError(f"amount “{value}” is not a number.") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
+        raise DealError(f"amount “{value}” must be between 0 and 999,999,999,999.")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _account_row(plan: _Plan, line: int, row: dict) -> str:
+    name = _text(row, "name", 200)
+    if not name:
+        raise DealError("name is empty.")
+    plan.once(_key(name), line, "account name")
+    owner = plan.owner(row.get("owner", ""))
+    fields = {"website": _text(row, "website", 200), "industry": _text(row, "industry", 100)}
+    if _key(name) in plan.accounts:
+        return "existing"
+    if plan.write:
+        plan.accounts[_key(name)] = services.account_create(
+            by=owner, team=plan.team, name=name, **fields
+        )
+    else:
+        plan.accounts[_key(name)] = None
+    return "new"
+
+
+def _contact_row(plan: _Plan, line: int, row: dict) -> str:
+    account_name = _text(row, "account", 200)
+    first, last = _text(row, "first_name", 100), _text(row, "last_name", 100)
+    email = _text(row, "email", 254)
+    if not account_name:
+        raise DealError("account is empty.")
+    if not (first or last):
+        raise DealError("A contact needs a first or last name.")
+    if email:
+        try:
+            validate_email(email)
+        except Exception:
+            raise DealError(f"email “{email}” is not an email address.") from None
+    key = plan._contact_key(account_name, email, first, last)
+    plan.once(key, line, "email" if email else "account and name")
+    fields = {"phone": _text(row, "phone", 50), "job_title": _text(row, "job_title", 120)}
+    if key in plan.contacts:
+        return "existing"
+    if _key(account_name) not in plan.accounts:
+        raise DealError(f"No account “{account_name}” in {plan.team}; import accounts first.")
+    if plan.write:
+        services.contact_create(
+            by=plan.by,
+            account=plan.accounts[_key(account_name)],
+            first_name=first,
+            last_name=last,
+            email=email,
+            **fields,
+        )
+    plan.contacts.add(key)
+    return "new"
+
+
+def _deal_row(plan: _Plan, line: int, row: dict) -> str:
+    account_name, title = _text(row, "account", 200), _text(row, "title", 200)
+    if not account_name:
+        raise DealError("account is empty.")
+    if not title:
+        raise DealError("title is empty.")
+    key = _key(account_name, title)
+    plan.once(key, line, "account and title")
+    owner = plan.owner(row.get("owner", ""))
+    currency = row.get("currency", "").upper()
+    if currency and currency not in Currency.values:
+        raise DealError(f"currency “{currency}” is not one of {', '.join(Currency.values)}.")
+    billing = row.get("billing", "").lower()
+    if billing and billing not in BillingFrequency.values:
+        raise DealError(f"billing “{billing}” is not one of {', '.join(BillingFrequency.values)}.")
+    term = row.get("term_months", "")
+    if term and not (term.isdigit() and 1 <= int(term) <= 600):
+        raise DealError(f"term_months “{term}” must be a whole number from 1 to 600.")
+    fields: dict[str, Any] = {
+        "amount": _amount(row.get("amount", "")),
+        "currency": currency,
+        "expected_close_date": _date(row, "expected_close_date"),
+        "next_step": _text(row, "next_step", 200),
+        "next_step_due": _date(row, "next_step_due"),
+    }
+    if term:
+        fields["term_months"] = int(term)
+    if billing:
+        fields["billing"] = billing
+    if key in plan.deals:
+        return "existing"
+    account = plan.account(account_name, owner=owner)
+    if plan.write:
+        services.deal_create(by=plan.by, owner=owner, account=account, title=title, **fields)
+    plan.deals.add(key)
+    return "new"
+
+
+_ROW_HANDLERS: dict[str, Callable[[_Plan, int, dict], str]] = {
+    "accounts": _account_row,
+    "contacts": _contact_row,
+    "deals": _deal_row,
+}
+
+
+def _process(
+    raw: BinaryIO,
+    *,
+    kind: str,
+    team: Team,
+    by: User,
+    write: bool,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    result = ImportResult(kind=kind)
+    plan = _Plan(team=team, by=by, write=write)
+    handler = _ROW_HANDLERS[kind]
+    for line, row in read_rows(raw, kind):
+        result.total += 1
+        try:
+            # Once a row has failed, later rows are still checked but no longer written.
+            plan.write = write and result.ok
+            action = handler(plan, line, row)
+        except DealError as error:
+            result.add_error(line, error.message)
+            continue
+        if action == "new":
+            result.new += 1
+        else:
+            result.existing += 1
+        if len(result.sample) < 10:
+            result.sample.append({"line": line, "action": action, **row})
+        if progress and result.total % PROGRESS_EVERY == 0:
+            progress(result.total)
+    if result.total == 0:
+        raise ImportFileError("The file has a header row but no data rows.")
+    return result
+
+
+def _require_importer(by: User, team: Team) -> None:
+    if not (by.is_superuser or (by.is_manager and by.team_id == team.pk)):
+        raise services.NotPermitted("Only the team's manager or an admin can import.")
+
+
+def import_preview(*, raw: BinaryIO, kind: str, team: Team, by: User) -> ImportResult:
+    """Check every row and say what importing would do. Writes nothing."""
+    _require_importer(by, team)
+    return _process(raw, kind=kind, team=team, by=by, write=False)
+
+
+def import_run(
+    *,
+    raw: BinaryIO,
+    kind: str,
+    team: Team,
+    by: User,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import the file in one transaction; any bad row raises ImportRejected and writes nothing."""
+    _require_importer(by, team)
+    with transaction.atomic():
+        result = _process(raw, kind=kind, team=team, by=by, write=True, progress=progress)
+        if not result.ok:
+            raise ImportRejected(result)
+    return result
+
+
+# --- import jobs: the uploaded file, its preview and the progress of the run -----------------
+
+JOB_TTL_SECONDS = 24 * 3600
+
+
+def _jobs():
+    return caches[settings.IMPORT_PROGRESS_CACHE]
+
+
+def import_job_get(job_id: str) -> dict[str, Any] | None:
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        return None
+    return _jobs().get(f"import-job:{job_id}")
+
+
+def _job_save(job: dict[str, Any]) -> None:
+    job["updated_at"] = timezone.now().isoformat()
+    _jobs().set(f"import-job:{job['id']}", job, JOB_TTL_SECONDS)
+
+
+def import_job_create(*, upload, kind: str, team: Team, by: User) -> dict[str, Any]:
+    """Check the upload, store the file and preview it. Raises ImportFileError for bad files."""
+    _require_importer(by, team)
+    check_upload(name=upload.name, size=upload.size, content_type=upload.content_type or "")
+    if kind not in KINDS:
+        raise ImportFileError("Choose what the file contains: accounts, contacts or deals.")
+    job_id = str(uuid.uuid4())
+    path = default_storage.save(f"imports/{job_id}.csv", upload)
+    try:
+        with default_storage.open(path, "rb") as raw:
+            result = import_preview(raw=raw, kind=kind, team=team, by=by)
+    except DealError:
+        default_storage.delete(path)
+        raise
+    job = {
+        "id": job_id,
+        "kind": kind,
+        "team_id": team.pk,
+        "by_id": by.pk,
+        "path": path,
+        "filename": upload.name[:200],
+        "status": "previewed",
+        "done": 0,
+        "preview": result.as_dict(),
+        "result": None,
+        "message": "",
+    }
+    _job_save(job)
+    return job
+
+
+def import_job_start(*, job_id: str, by: User) -> dict[str, Any]:
+    """Queue the import of a previewed, error-free file."""
+    job = import_job_get(job_id)
+    if job is None or job["by_id"] != by.pk:
+        raise DealError("This import is unknown or has expired. Upload the file again.")
+    if job["status"] != "previewed":
+        return job
+    if job["preview"]["error_count"]:
+        raise DealError("Fix the rows with errors and upload the file again.")
+    job["status"] = "queued"
+    _job_save(job)
+    transaction.on_commit(lambda: import_job_run.delay(job_id))
+    return job
+
+
+@shared_task(name="deals.import_job_run", acks_late=False)
+def import_job_run(job_id: str) -> None:
+    """Run a queued import, reporting progress; the file is deleted afterwards."""
+    job = import_job_get(job_id)
+    if job is None or job["status"] != "queued":
+        return
+    job["status"] = "running"
+    _job_save(job)
+
+    def progress(done: int) -> None:
+        job["done"] = done
+        _job_save(job)
+
+    try:
+        team = Team.objects.get(pk=job["team_id"])
+        by = User.objects.get(pk=job["by_id"])
+        with default_storage.open(job["path"], "rb") as raw:
+            result = import_run(raw=raw, kind=job["kind"], team=team, by=by, progress=progress)
+    except ImportRejected as rejected:
+        job.update(status="failed", message=rejected.message, result=rejected.result.as_dict())
+    except DealError as error:
+        job.update(status="failed", message=error.message)
+    except Exception:
+        job.update(status="failed", message="The import failed unexpectedly; nothing was written.")
+        _job_save(job)
+        raise
+    else:
+        job.update(status="done", done=result.total, result=result.as_dict())
+    finally:
+        default_storage.delete(job["path"])
+    _job_save(job)

@@ -1,0 +1,223 @@
+"""CSV import (upload → preview → import with progress) and CSV export of deal lists.
+
+Thin views over deals.imports (checks and writes) and deals.selectors (reads). The same views
+serve managers in the app and admins inside the Django admin (`admin=True`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from django import forms
+from django.contrib.admin import site
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .. import imports
+from ..models import Team
+from ..selectors import deals_filtered
+from ..services import DealError
+
+
+def _may_import(user) -> bool:
+    return user.is_superuser or (user.is_manager and user.team_id is not None)
+
+
+class ImportForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="The file contains",
+        choices=list(imports.KINDS.items()),
+        widget=forms.RadioSelect,
+        initial="deals",
+    )
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, comma-separated, the first row names the columns.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(), required=False, help_text="The team the rows belong to."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if not user.is_superuser:
+            del self.fields["team"]
+        else:
+            self.fields["team"].required = True
+            if user.team_id:
+                self.fields["team"].initial = user.team_id
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            imports.check_upload(
+                name=upload.name, size=upload.size, content_type=upload.content_type or ""
+            )
+        except imports.ImportFileError as error:
+            raise forms.ValidationError(error.message) from None
+        return upload
+
+    def chosen_team(self) -> Team:
+        return self.cleaned_data.get("team") or self.user.team
+
+
+def _context(request: HttpRequest, admin: bool, **extra) -> dict:
+    admin_context = site.each_context(request) if admin else {}
+    return {
+        **admin_context,
+        "title": "Import CSV",
+        "base_template": "imports/admin_base.html" if admin else "base.html",
+        "admin_mode": admin,
+        "view": "deals:import",
+        "columns": {
+            kind: {"required": cols[0], "optional": cols[1]}
+            for kind, cols in imports.COLUMNS.items()
+        },
+        "kinds": imports.KINDS,
+        "max_mb": imports._megabytes(imports.settings.IMPORT_MAX_BYTES),
+        **extra,
+    }
+
+
+def _job_url(job_id: str, admin: bool) -> str:
+    return reverse("deals:import_job", args=[job_id]) + ("?admin=1" if admin else "")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def import_upload(request: HttpRequest, admin: bool = False) -> HttpResponse:
+    if not _may_import(request.user):
+        raise PermissionDenied("Only managers and admins can import.")
+    form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = imports.import_job_create(
+                upload=form.cleaned_data["file"],
+                kind=form.cleaned_data["kind"],
+                team=form.chosen_team(),
+                by=request.user,
+            )
+        except DealError as problem:
+            error = problem.message
+        else:
+            return redirect(_job_url(job["id"], admin))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "imports/upload.html",
+        _context(request, admin, form=form, error=error),
+        status=status,
+    )
+
+
+def _own_job(request: HttpRequest, job_id: str) -> dict:
+    job = imports.import_job_get(job_id)
+    if job is None or job["by_id"] != request.user.pk:
+        raise Http404("This import is unknown or has expired.")
+    return job
+
+
+@require_GET
+@login_required
+def import_job(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = _own_job(request, job_id)
+    admin = request.GET.get("admin") == "1" and request.user.is_staff
+    context = _context(
+        request,
+        admin,
+        job=job,
+        team=Team.objects.filter(pk=job["team_id"]).first(),
+        kind_label=imports.KINDS[job["kind"]],
+        job_url=_job_url(job["id"], admin),
+    )
+    if request.htmx:
+        return render(request, "imports/_progress.html", context)
+    return render(request, "imports/job.html", context)
+
+
+@require_POST
+@login_required
+def import_start(request: HttpRequest, job_id: str) -> HttpResponse:
+    _own_job(request, job_id)
+    admin = request.POST.get("admin") == "1" and request.user.is_staff
+    try:
+        imports.import_job_start(job_id=job_id, by=request.user)
+    except DealError as problem:
+        return render(
+            request,
+            "imports/upload.html",
+            _context(request, admin, form=ImportForm(user=request.user), error=problem.message),
+            status=400,
+        )
+    return redirect(_job_url(job_id, admin))
+
+
+# --- export ----------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    ("id", lambda d: d.pk),
+    ("title", lambda d: d.title),
+    ("account", lambda d: d.account.name),
+    ("owner", lambda d: d.owner.username),
+    ("state", lambda d: d.state),
+    ("amount", lambda d: d.amount),
+    ("currency", lambda d: d.currency),
+    ("expected_close_date", lambda d: d.expected_close_date or ""),
+    ("next_step", lambda d: d.next_step),
+    ("next_step_due", lambda d: d.next_step_due or ""),
+    ("term_months", lambda d: d.term_months),
+    ("billing", lambda d: d.billing),
+    ("loss_reason", lambda d: d.loss_reason),
+    ("last_activity_at", lambda d: d.last_activity_at.isoformat()),
+    ("created_at", lambda d: d.created_at.isoformat()),
+    ("closed_at", lambda d: d.closed_at.isoformat() if d.closed_at else ""),
+]
+
+
+def _cell(value) -> str:
+    """Text that a spreadsheet would run as a formula is prefixed with a quote."""
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_lines(deals) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow([name for name, _ in EXPORT_COLUMNS])
+    for deal in deals.iterator(chunk_size=2000):
+        yield writer.writerow([_cell(get(deal)) for _, get in EXPORT_COLUMNS])
+
+
+@require_GET
+@login_required
+def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The deal list the user sees (same filters and order), streamed as CSV."""
+    deals = deals_filtered(request.user, request.GET).select_related("account", "owner")
+    filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
+    response = StreamingHttpResponse(_csv_lines(deals), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+urlpatterns = [
+    path("deals/export.csv", deal_list_csv, name="deal_list_csv"),
+    path("import/", import_upload, name="import"),
+    path("import/<str:job_id>/", import_job, name="import_job"),
+    path("import/<str:job_id>/start/", import_start, name="import_start"),
+]
