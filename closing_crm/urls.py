@@ -15,4 +15,6 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("deals.urls")),
     path("followups/", include("followups.urls")),
+    path("contracts/", include("contracts.urls")),
+    path("sign/", include("contracts.urls_public")),
 ]

@@ -1,13 +1,52 @@
-"""Admin for contract templates and versions (versions are read-only records)."""
+"""Admin: contract templates (validated in the sandbox, versioned on edit); read-only records."""
 
+from django import forms
 from django.contrib import admin
 
-from .models import ContractTemplate, ContractVersion
+from . import documents, services
+from .models import ContractTemplate, ContractVersion, EnvelopeEvent, WebhookDelivery
+
+
+class ContractTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ContractTemplate
+        fields = ["name", "body", "is_default", "is_active"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 30, "cols": 110})}
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        try:
+            services.template_check(body)
+        except documents.TemplateProblem as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return body
 
 
 @admin.register(ContractTemplate)
 class ContractTemplateAdmin(admin.ModelAdmin):
-    list_display = ["name", "version", "is_default", "created_at"]
+    form = ContractTemplateForm
+    list_display = ["name", "version", "is_default", "is_active", "created_at"]
+    list_filter = ["is_active", "is_default"]
+    readonly_fields = ["version", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Editing the text of a template saves a new version; the old one stays for its
+        contracts. Only one active default at a time."""
+        if change and "body" in form.changed_data:
+            old = ContractTemplate.objects.get(pk=obj.pk)
+            new = services.template_save_new_version(template=old, body=obj.body)
+            obj.pk, obj.version = new.pk, new.version
+            obj.is_default, obj.is_active = form.cleaned_data["is_default"], True
+            ContractTemplate.objects.filter(pk=new.pk).update(
+                is_default=obj.is_default, is_active=True
+            )
+        else:
+            super().save_model(request, obj, form, change)
+        if obj.is_default:
+            ContractTemplate.objects.exclude(pk=obj.pk).update(is_default=False)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not ContractVersion.objects.filter(template=obj).exists()
 
 
 @admin.register(ContractVersion)
@@ -15,10 +54,37 @@ class ContractVersionAdmin(admin.ModelAdmin):
     list_display = ["deal", "number", "status", "provider", "sent_at", "completed_at"]
     list_filter = ["status", "provider"]
     list_select_related = ["deal"]
+    search_fields = ["deal__title", "envelope_id", "signer_email"]
     readonly_fields = [f.name for f in ContractVersion._meta.fields]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "event", "envelope_id", "outcome", "processed_at"]
+    list_filter = ["provider", "outcome", "event"]
+    search_fields = ["envelope_id"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EnvelopeEvent)
+class EnvelopeEventAdmin(admin.ModelAdmin):
+    list_display = ["applied_at", "envelope_id", "event", "source"]
+    readonly_fields = [f.name for f in EnvelopeEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,4 +1,4 @@
-"""Contract templates, generated contract versions and their e-signature status."""
+"""Contract templates, generated contract versions, their e-signature status and webhook inbox."""
 
 from django.conf import settings
 from django.db import models
@@ -6,14 +6,28 @@ from django.utils import timezone
 
 
 class ContractTemplate(models.Model):
+    """Django template syntax over the deal's terms, rendered in a sandbox.
+
+    Templates are versioned: editing one in the admin saves a new version and keeps the
+    old one, so every contract version points at the exact text it was rendered from.
+    """
+
     name = models.CharField(max_length=120)
     body = models.TextField(help_text="Django template syntax over the deal's terms.")
     version = models.PositiveIntegerField(default=1)
-    is_default = models.BooleanField(default=False)
+    is_default = models.BooleanField(
+        default=False, help_text="Used when a rep generates a contract."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Older versions are kept for the contracts rendered from them."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="contract_template_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
@@ -22,6 +36,7 @@ class ContractTemplate(models.Model):
 class ContractVersion(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         VIEWED = "viewed", "Viewed"
@@ -29,6 +44,7 @@ class ContractVersion(models.Model):
         DECLINED = "declined", "Declined"
         VOIDED = "voided", "Voided"
         EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Sending failed"
 
     deal = models.ForeignKey(
         "deals.Deal", on_delete=models.PROTECT, related_name="contract_versions"
@@ -36,19 +52,34 @@ class ContractVersion(models.Model):
     number = models.PositiveIntegerField()
     template = models.ForeignKey(ContractTemplate, on_delete=models.PROTECT, null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    terms = models.JSONField(default=dict, blank=True, help_text="The terms it was rendered from.")
     html = models.TextField(blank=True)
     pdf = models.FileField(upload_to="contracts/%Y/%m/", blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    signer_name = models.CharField(max_length=200, blank=True)
+    signer_email = models.EmailField(blank=True)
     provider = models.CharField(max_length=20, blank=True)
     envelope_id = models.CharField(max_length=100, blank=True, db_index=True)
+    embedded_signing = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    viewed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.TextField(
+        blank=True, help_text="Why it was declined, voided or failed, in plain words."
+    )
+    send_attempts = models.PositiveSmallIntegerField(default=0)
     signed_pdf = models.FileField(upload_to="signed/%Y/%m/", blank=True)
     signed_sha256 = models.CharField(max_length=64, blank=True)
+    signature = models.JSONField(
+        default=dict, blank=True, help_text="Audit trail of the signature (built-in provider)."
+    )
 
     class Meta:
         ordering = ["deal", "-number"]
@@ -58,3 +89,72 @@ class ContractVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deal} contract v{self.number}"
+
+    @property
+    def is_out(self) -> bool:
+        """With the buyer (or on its way there) and still signable."""
+        return self.status in OUT_STATUSES
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+OUT_STATUSES = [
+    ContractVersion.Status.SENDING,
+    ContractVersion.Status.SENT,
+    ContractVersion.Status.DELIVERED,
+    ContractVersion.Status.VIEWED,
+]
+FINAL_STATUSES = [
+    ContractVersion.Status.COMPLETED,
+    ContractVersion.Status.DECLINED,
+    ContractVersion.Status.VOIDED,
+    ContractVersion.Status.EXPIRED,
+]
+
+
+class WebhookDelivery(models.Model):
+    """The inbox: every verified webhook delivery is stored before anything else happens."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Duplicate (already applied)"
+        UNKNOWN_ENVELOPE = "unknown", "Unknown envelope (ignored)"
+        IGNORED = "ignored", "Ignored event"
+        ERROR = "error", "Error (will retry)"
+
+    provider = models.CharField(max_length=20)
+    event = models.CharField(max_length=60)
+    envelope_id = models.CharField(max_length=100, db_index=True)
+    body = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.PENDING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event} {self.envelope_id}"
+
+
+class EnvelopeEvent(models.Model):
+    """One applied (envelope, event) pair: the idempotency key of webhook processing."""
+
+    envelope_id = models.CharField(max_length=100)
+    event = models.CharField(max_length=60)
+    version = models.ForeignKey(ContractVersion, on_delete=models.CASCADE, related_name="+")
+    applied_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=20, default="webhook")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["envelope_id", "event"], name="envelope_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.envelope_id} {self.event}"

@@ -1,13 +1,10 @@
 """Read queries about contracts, used by the deal state machine guards and pages."""
 
-from .models import ContractVersion
+from __future__ import annotations
 
-SENDABLE_STATUSES = [
-    ContractVersion.Status.DRAFT,
-    ContractVersion.Status.SENT,
-    ContractVersion.Status.DELIVERED,
-    ContractVersion.Status.VIEWED,
-]
+from .models import OUT_STATUSES, ContractTemplate, ContractVersion
+
+SENDABLE_STATUSES = [ContractVersion.Status.DRAFT, *OUT_STATUSES]
 
 
 def deal_has_sendable_contract(deal) -> bool:
@@ -19,3 +16,29 @@ def deal_has_completed_signature(deal) -> bool:
     return ContractVersion.objects.filter(
         deal=deal, status=ContractVersion.Status.COMPLETED
     ).exists()
+
+
+def deal_contract_versions(deal) -> list[ContractVersion]:
+    """The deal's versions, newest first, for the deal page panel."""
+    return list(
+        ContractVersion.objects.filter(deal=deal).select_related("created_by").order_by("-number")
+    )
+
+
+def default_template() -> ContractTemplate | None:
+    """The newest active default template (falls back to the newest active one)."""
+    active = ContractTemplate.objects.filter(is_active=True)
+    return (
+        active.filter(is_default=True).order_by("-version", "-pk").first()
+        or active.order_by("-created_at", "-pk").first()
+    )
+
+
+def version_by_envelope(envelope_id: str, provider: str) -> ContractVersion | None:
+    if not envelope_id:
+        return None
+    return (
+        ContractVersion.objects.select_related("deal")
+        .filter(envelope_id=envelope_id, provider=provider)
+        .first()
+    )

@@ -1,0 +1,36 @@
+"""E-signature providers behind one small interface, chosen by `settings.ESIGN_PROVIDER`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .base import (
+    ESignProvider,
+    MalformedWebhook,
+    ProviderError,
+    SendResult,
+    WebhookEvent,
+)
+
+__all__ = [
+    "ESignProvider",
+    "MalformedWebhook",
+    "ProviderError",
+    "SendResult",
+    "WebhookEvent",
+    "get_provider",
+]
+
+
+def get_provider(name: str | None = None) -> ESignProvider:
+    """The provider `name` (default: the configured one)."""
+    name = name or settings.ESIGN_PROVIDER
+    if name == "builtin":
+        from .builtin import BuiltinProvider
+
+        return BuiltinProvider()
+    if name == "docusign":
+        from .docusign import DocuSignProvider
+
+        return DocuSignProvider()
+    raise ProviderError(f"Unknown e-signature provider “{name}”.", transient=False)

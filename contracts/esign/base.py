@@ -1,0 +1,80 @@
+"""The `ESignProvider` interface and the values it passes around."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from contracts.models import ContractVersion
+
+
+class ProviderError(Exception):
+    """The provider failed; `message` is plain words for the rep, `transient` means retry."""
+
+    def __init__(self, message: str, *, transient: bool = True, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.status = status
+
+
+class MalformedWebhook(ValueError):
+    """The webhook body is not a delivery we understand (answered with 400)."""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    envelope_id: str
+    status: str  # a ContractVersion.Status value
+    signing_url: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event: str  # e.g. "envelope-completed"
+    envelope_id: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnvelopeChange:
+    envelope_id: str
+    status: str  # a ContractVersion.Status value
+    changed_at: dt.datetime | None = None
+
+
+class ESignProvider(abc.ABC):
+    """Send a contract version to its signer, follow it, fetch the signed copy, void it."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def send(self, version: ContractVersion) -> SendResult:
+        """Put the version in front of its signer; returns the envelope id."""
+
+    @abc.abstractmethod
+    def status(self, version: ContractVersion) -> str:
+        """The envelope's current status, as a ContractVersion.Status value."""
+
+    @abc.abstractmethod
+    def fetch_signed_document(self, version: ContractVersion) -> bytes:
+        """The completed, signed PDF."""
+
+    @abc.abstractmethod
+    def void(self, version: ContractVersion, reason: str) -> None:
+        """Withdraw the envelope so it can no longer be signed."""
+
+    def changes(self, versions: list[ContractVersion]) -> list[EnvelopeChange]:
+        """Current statuses of these envelopes (for reconciling missed webhooks)."""
+        return []
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether the delivery really comes from the provider."""
+        return False
+
+    def parse_webhook(self, body: bytes) -> WebhookEvent:
+        raise MalformedWebhook(f"The {self.name} provider takes no webhooks.")

@@ -1,0 +1,683 @@
+"""Every write about contracts: generate, send, resend, void, view, sign, decline, webhooks.
+
+Each function is atomic and puts a "contract" event on the deal's timeline through
+`deals.services.deal_activity_record`. Deal state changes go through
+`deals.services.deal_transition`. Talking to the e-signature provider happens in Celery
+tasks started with `transaction.on_commit`, never inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from deals import services as deal_services
+from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
+from deals.services import DealError, NotPermitted
+
+from . import documents
+from .models import (
+    OUT_STATUSES,
+    ContractTemplate,
+    ContractVersion,
+    EnvelopeEvent,
+    WebhookDelivery,
+)
+from .selectors import default_template, version_by_envelope
+from .signals import contract_sent, contract_withdrawn
+
+log = logging.getLogger(__name__)
+Status = ContractVersion.Status
+
+#: States in which a completed signature wins the deal (mark_won's sources).
+_WINNABLE = [DealState.AGREEMENT_SENT, DealState.FOLLOW_UP, DealState.NEGOTIATING]
+
+
+class ContractError(DealError):
+    """A contract action was refused; the message is for the rep or the buyer."""
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _require_workable(deal: Deal, by) -> None:
+    if not can_work_deal(deal, by):
+        raise NotPermitted(can_work_deal.denied_message)
+
+
+def _timeline(version: ContractVersion, by, reason: str, **data: Any) -> DealEvent:
+    return deal_services.deal_activity_record(
+        deal=version.deal,
+        by=by,
+        kind=DealEvent.Kind.CONTRACT,
+        reason=reason,
+        version=version.number,
+        version_id=version.pk,
+        **data,
+    )
+
+
+def _locked(version: ContractVersion) -> ContractVersion:
+    """Lock the version's row and reload it (the caller runs in a transaction)."""
+    ContractVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk").first()
+    version.refresh_from_db()
+    return version
+
+
+def _withdraw(version: ContractVersion, *, status: str, reason: str) -> None:
+    """The version stops being signable; listeners (reminders) learn it in this transaction."""
+    was_out = version.status in OUT_STATUSES
+    now = timezone.now()
+    version.status = status
+    version.status_reason = reason
+    fields = ["status", "status_reason"]
+    if status == Status.VOIDED:
+        version.voided_at = now
+        fields.append("voided_at")
+    elif status == Status.DECLINED:
+        version.declined_at = now
+        fields.append("declined_at")
+    version.save(update_fields=fields)
+    if was_out:
+        contract_withdrawn.send(sender=ContractVersion, version=version)
+
+
+def _enqueue(task_name: str, *args: Any) -> None:
+    from . import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+# --- templates ------------------------------------------------------------------
+
+
+def template_check(body: str) -> None:
+    """Compile and render with sample terms; TemplateProblem explains what is wrong."""
+    documents.render_template(body, documents.SAMPLE_TERMS)
+
+
+@transaction.atomic
+def template_save_new_version(*, template: ContractTemplate, body: str) -> ContractTemplate:
+    """Admins edit a template by saving a new version; the old one stays for its contracts."""
+    template_check(body)
+    latest = (
+        ContractTemplate.objects.filter(name=template.name).aggregate(n=Max("version"))["n"] or 0
+    )
+    new = ContractTemplate.objects.create(
+        name=template.name,
+        body=body,
+        version=latest + 1,
+        is_default=template.is_default,
+        is_active=True,
+    )
+    ContractTemplate.objects.filter(name=template.name).exclude(pk=new.pk).update(
+        is_active=False, is_default=False
+    )
+    return new
+
+
+# --- generating ---------------------------------------------------------------
+
+
+@transaction.atomic
+def contract_generate(
+    *, deal: Deal, by, template: ContractTemplate | None = None, reason: str = ""
+) -> ContractVersion:
+    """Render the deal's terms into a new draft version (HTML, PDF, SHA-256)."""
+    _require_workable(deal, by)
+    if deal.state not in OPEN_STATES:
+        raise ContractError("This deal is closed: no new contract can be generated.")
+    template = template or default_template()
+    if template is None:
+        raise ContractError("There is no contract template yet. An admin can add one.")
+    Deal.objects.select_for_update().filter(pk=deal.pk).first()  # serialise numbering
+    number = (ContractVersion.objects.filter(deal=deal).aggregate(n=Max("number"))["n"] or 0) + 1
+    terms = documents.deal_terms(deal, number=number)
+    try:
+        html = documents.render_template(template.body, terms)
+        pdf = documents.html_to_pdf(html)
+    except documents.TemplateProblem as exc:
+        raise ContractError(f"{exc} An admin needs to fix template “{template}”.") from None
+    for draft in ContractVersion.objects.select_for_update().filter(deal=deal, status=Status.DRAFT):
+        _withdraw(draft, status=Status.VOIDED, reason=f"Replaced by version {number}.")
+    version = ContractVersion(
+        deal=deal,
+        number=number,
+        template=template,
+        terms=terms,
+        html=html,
+        sha256=documents.sha256_hex(pdf),
+        signer_name=terms["signer"]["name"],
+        signer_email=terms["signer"]["email"],
+        created_by=by,
+    )
+    version.pdf.save(f"deal-{deal.pk}-v{number}.pdf", ContentFile(pdf), save=False)
+    version.save()
+    _timeline(
+        version,
+        by,
+        reason or f"Contract version {number} generated ({terms['currency']} {terms['amount']}).",
+        action="generated",
+        sha256=version.sha256,
+    )
+    return version
+
+
+def contract_revise_for_concession(*, concession: Concession, by) -> ContractVersion | None:
+    """An accepted concession on a deal that already has a contract produces a new version."""
+    deal = concession.deal
+    if deal.state not in OPEN_STATES or not deal.contract_versions.exists():
+        return None
+    return contract_generate(
+        deal=deal,
+        by=by,
+        reason=f"Contract revised for the accepted concession: {concession}.",
+    )
+
+
+# --- sending ------------------------------------------------------------------
+
+
+@transaction.atomic
+def contract_send(
+    *,
+    version: ContractVersion,
+    by,
+    expected_state: str | None = None,
+    embedded: bool = False,
+    notify: bool = True,
+) -> ContractVersion:
+    """Send a draft to its signer; an earlier version still out is voided.
+
+    The deal moves to agreement_sent unless it is already there (or in follow-up).
+    The provider is called by a Celery task after commit (`notify=False`: no email, for
+    the demo seed replaying history).
+    """
+    deal = version.deal
+    _require_workable(deal, by)
+    _locked(version)
+    if deal.state not in OPEN_STATES:
+        raise ContractError("This deal is closed: the contract cannot be sent.")
+    if version.status != Status.DRAFT:
+        raise ContractError(
+            f"Version {version.number} is “{version.get_status_display()}”: only a draft "
+            "can be sent. Generate a new version to change it."
+        )
+    if not version.signer_email:
+        raise ContractError(
+            "The contract names no signer with an email. Add the signer to the buying group, "
+            "then generate the contract again."
+        )
+    provider = settings.ESIGN_PROVIDER
+    for older in ContractVersion.objects.select_for_update().filter(
+        deal=deal, status__in=OUT_STATUSES
+    ):
+        _withdraw(older, status=Status.VOIDED, reason=f"Replaced by version {version.number}.")
+        _timeline(older, by, f"Version {older.number} voided: replaced by {version.number}.")
+        if older.envelope_id and older.provider != "builtin":
+            _enqueue("void_envelope", older.pk, f"Replaced by version {version.number}.")
+    now = timezone.now()
+    version.provider = provider
+    version.embedded_signing = embedded and provider == "docusign"
+    version.send_attempts = 0
+    if provider == "builtin":
+        from .esign.builtin import new_envelope_id
+
+        version.envelope_id = new_envelope_id()
+        version.status = Status.SENT
+        version.sent_at = now
+    else:
+        version.status = Status.SENDING
+    version.save(
+        update_fields=[
+            "provider",
+            "embedded_signing",
+            "send_attempts",
+            "envelope_id",
+            "status",
+            "sent_at",
+        ]
+    )
+    _timeline(
+        version,
+        by,
+        f"Contract version {version.number} sent to {version.signer_name} "
+        f"<{version.signer_email}> for signature ({provider}).",
+        action="sent",
+        provider=provider,
+    )
+    if deal.state not in (DealState.AGREEMENT_SENT, DealState.FOLLOW_UP):
+        deal_services.deal_transition(
+            deal=deal,
+            transition="send_agreement",
+            by=by,
+            expected_state=expected_state,
+            reason=f"Contract version {version.number} sent for signature.",
+        )
+    contract_sent.send(sender=ContractVersion, version=version, by=by)
+    if notify or provider != "builtin":
+        _enqueue("send_version", version.pk)
+    return version
+
+
+@transaction.atomic
+def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
+    """Email the signing link again (built-in), or retry a send that failed."""
+    _require_workable(version.deal, by)
+    _locked(version)
+    if version.status == Status.FAILED:
+        if version.deal.state not in OPEN_STATES:
+            raise ContractError("This deal is closed: the contract cannot be sent.")
+        version.status = Status.SENDING
+        version.send_attempts = 0
+        version.status_reason = ""
+        version.save(update_fields=["status", "send_attempts", "status_reason"])
+        contract_sent.send(sender=ContractVersion, version=version, by=by)
+        _timeline(version, by, f"Retrying to send version {version.number}.", action="retry")
+        _enqueue("send_version", version.pk)
+        return version
+    if version.provider == "builtin" and version.status in OUT_STATUSES:
+        _timeline(
+            version,
+            by,
+            f"Signing link for version {version.number} emailed again to {version.signer_email}.",
+            action="resent",
+        )
+        _enqueue("send_version", version.pk)
+        return version
+    raise ContractError(
+        f"Version {version.number} is “{version.get_status_display()}”: there is nothing to "
+        "resend. DocuSign reminds the signer itself; void and send a new version to restart."
+    )
+
+
+@transaction.atomic
+def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersion:
+    _require_workable(version.deal, by)
+    _locked(version)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ContractError("Say why the contract is voided (the signer sees it).")
+    if version.status not in (*OUT_STATUSES, Status.FAILED):
+        raise ContractError(
+            f"Version {version.number} is “{version.get_status_display()}”: only a contract "
+            "out for signature can be voided."
+        )
+    _withdraw(version, status=Status.VOIDED, reason=reason)
+    _timeline(version, by, f"Version {version.number} voided: {reason}", action="voided")
+    if version.envelope_id and version.provider != "builtin":
+        _enqueue("void_envelope", version.pk, reason)
+    return version
+
+
+@transaction.atomic
+def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
+    """Count one attempt; None when the version no longer needs sending."""
+    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    if version.status not in OUT_STATUSES:
+        return None
+    version.send_attempts += 1
+    version.save(update_fields=["send_attempts"])
+    return version
+
+
+@transaction.atomic
+def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVersion:
+    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    if version.status == Status.SENDING:
+        version.envelope_id = envelope_id
+        version.status = Status.SENT
+        version.sent_at = timezone.now()
+        version.save(update_fields=["envelope_id", "status", "sent_at"])
+        _timeline(
+            version,
+            None,
+            f"{version.provider.title()} accepted version {version.number} "
+            f"(envelope {envelope_id}).",
+            action="accepted",
+            envelope_id=envelope_id,
+        )
+    elif version.status == Status.VOIDED and not version.envelope_id and envelope_id:
+        # Voided while it was being sent: withdraw the envelope that was created anyway.
+        version.envelope_id = envelope_id
+        version.save(update_fields=["envelope_id"])
+        _enqueue("void_envelope", version.pk, version.status_reason or "Voided")
+    return version
+
+
+@transaction.atomic
+def contract_send_failed(*, version_id: int, message: str) -> ContractVersion:
+    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    if version.status not in OUT_STATUSES:
+        return version
+    _withdraw(version, status=Status.FAILED, reason=message)
+    _timeline(
+        version,
+        None,
+        f"Version {version.number} could not be sent: {message} Retry it from the contract panel.",
+        action="failed",
+    )
+    return version
+
+
+# --- the outcome: signed, declined, viewed -----------------------------------------
+
+
+def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_words: str) -> None:
+    """Store the signed PDF and its hash; the deal is won (if it still can be)."""
+    version.signed_pdf.save(
+        f"deal-{version.deal_id}-v{version.number}-signed.pdf", ContentFile(signed_pdf), save=False
+    )
+    version.signed_sha256 = documents.sha256_hex(signed_pdf)
+    was_out = version.status in OUT_STATUSES
+    version.status = Status.COMPLETED
+    version.completed_at = timezone.now()
+    version.signature = {**version.signature, **audit}
+    version.save(
+        update_fields=["signed_pdf", "signed_sha256", "status", "completed_at", "signature"]
+    )
+    _timeline(
+        version,
+        None,
+        f"Version {version.number} signed by {by_words}.",
+        action="signed",
+        signed_sha256=version.signed_sha256,
+    )
+    if not was_out:
+        # Signed although it was withdrawn here (e.g. the void reached DocuSign too late).
+        log.warning("Contract %s completed after it was %s", version.pk, version.status)
+    deal = Deal.objects.get(pk=version.deal_id)
+    if deal.state in _WINNABLE:
+        deal_services.deal_transition(
+            deal=deal,
+            transition="mark_won",
+            by=None,
+            as_system=True,
+            reason=f"The buyer signed contract version {version.number}.",
+        )
+        version.deal = deal
+
+
+def _decline(version: ContractVersion, *, reason: str) -> None:
+    _withdraw(version, status=Status.DECLINED, reason=reason)
+    _timeline(version, None, f"The signer declined version {version.number}: {reason}")
+    deal = Deal.objects.get(pk=version.deal_id)
+    deal_services.objection_raise_system(
+        deal=deal,
+        category="terms",
+        detail=f"Declined to sign contract version {version.number}: {reason}",
+    )
+    if deal.state in (DealState.AGREEMENT_SENT, DealState.FOLLOW_UP):
+        deal_services.deal_transition(
+            deal=deal,
+            transition="negotiate",
+            by=None,
+            as_system=True,
+            reason="The buyer declined to sign; back to negotiating.",
+        )
+    version.deal = deal
+
+
+def _now_text() -> str:
+    return timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@transaction.atomic
+def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str) -> bool:
+    """The buyer opened the signing link: 'viewed', and a buying signal for the rep (once)."""
+    _locked(version)
+    if version.status not in (Status.SENT, Status.DELIVERED):
+        return False
+    version.status = Status.VIEWED
+    version.viewed_at = timezone.now()
+    version.signature = {
+        **version.signature,
+        "viewed_at": _now_text(),
+        "viewed_ip": ip,
+        "viewed_user_agent": user_agent[:300],
+    }
+    version.save(update_fields=["status", "viewed_at", "signature"])
+    _timeline(version, None, f"{version.signer_name} opened version {version.number}.")
+    deal_services.buying_signal_record_system(
+        deal=version.deal,
+        kind="contract_viewed",
+        note=f"{version.signer_name} opened contract version {version.number}.",
+        channel="email",
+    )
+    return True
+
+
+def _signable(version: ContractVersion) -> None:
+    if version.status not in OUT_STATUSES:
+        raise ContractError(
+            f"This contract is “{version.get_status_display().lower()}” and can no longer "
+            "be signed or declined."
+        )
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+@transaction.atomic
+def contract_sign_builtin(
+    *,
+    version: ContractVersion,
+    full_name: str,
+    consent: bool,
+    ip: str,
+    user_agent: str,
+) -> ContractVersion:
+    """The buyer signs on the built-in page: stamp the PDF with the audit trail, win the deal."""
+    _locked(version)
+    _signable(version)
+    full_name = " ".join((full_name or "").split())
+    if not full_name:
+        raise ContractError("Type your full name to sign.")
+    if version.signer_name and not _same_name(full_name, version.signer_name):
+        raise ContractError(
+            f"Type your full name as it appears on the contract: {version.signer_name}."
+        )
+    if not consent:
+        raise ContractError("Tick the box to agree to sign electronically.")
+    with version.pdf.open("rb") as handle:
+        pdf = handle.read()
+    if documents.sha256_hex(pdf) != version.sha256:
+        raise ContractError("The document changed since it was sent; it cannot be signed.")
+    audit = {
+        "name": full_name,
+        "email": version.signer_email,
+        "consent": "Agreed to sign electronically and to the terms shown",
+        "sent_at": version.sent_at.strftime("%Y-%m-%d %H:%M:%S UTC") if version.sent_at else "",
+        "viewed_at": version.signature.get("viewed_at", ""),
+        "signed_at": _now_text(),
+        "ip": ip,
+        "user_agent": user_agent[:300],
+        "document_sha256": version.sha256,
+        "contract": f"{version.deal.title}, contract {version.deal_id}-{version.number}",
+    }
+    signed = documents.stamp_signed_pdf(pdf, audit=audit)
+    _complete(version, signed_pdf=signed, audit=audit, by_words=f"{full_name} (built-in)")
+    return version
+
+
+@transaction.atomic
+def contract_decline_builtin(
+    *, version: ContractVersion, reason: str, ip: str, user_agent: str
+) -> ContractVersion:
+    _locked(version)
+    _signable(version)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ContractError("Tell us why you decline, so we can fix it.")
+    version.signature = {
+        **version.signature,
+        "declined_at": _now_text(),
+        "declined_ip": ip,
+        "declined_user_agent": user_agent[:300],
+    }
+    version.save(update_fields=["signature"])
+    _decline(version, reason=reason[:2000])
+    return version
+
+
+# --- webhooks and reconciling -------------------------------------------------------
+
+EVENT_STATUS = {
+    "envelope-sent": Status.SENT,
+    "envelope-delivered": Status.DELIVERED,
+    "envelope-completed": Status.COMPLETED,
+    "envelope-declined": Status.DECLINED,
+    "envelope-voided": Status.VOIDED,
+}
+
+
+def webhook_receive(*, provider: str, event: str, envelope_id: str, body: bytes) -> WebhookDelivery:
+    """Store the verified delivery first; it is processed by a task after commit."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            provider=provider,
+            event=event,
+            envelope_id=envelope_id,
+            body=body.decode("utf-8", "replace"),
+        )
+        _enqueue("process_webhook", delivery.pk)
+    return delivery
+
+
+def _already_applied(envelope_id: str, event: str) -> bool:
+    return EnvelopeEvent.objects.filter(envelope_id=envelope_id, event=event).exists()
+
+
+def envelope_event_apply(
+    *, version: ContractVersion, event: str, source: str, signed_pdf: bytes | None = None
+) -> bool:
+    """Apply one envelope event once (idempotent by envelope id and event); False: duplicate.
+
+    Out-of-order events are harmless: a status never moves backwards, and a completed
+    envelope wins the deal whatever arrived before or after it.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                EnvelopeEvent.objects.create(
+                    envelope_id=version.envelope_id, event=event, version=version, source=source
+                )
+        except IntegrityError:
+            return False
+        _locked(version)
+        status = version.status
+        if event in ("envelope-sent", "envelope-delivered"):
+            if event == "envelope-sent" and status == Status.SENDING:
+                version.status = Status.SENT
+                version.sent_at = version.sent_at or timezone.now()
+                version.save(update_fields=["status", "sent_at"])
+            elif event == "envelope-delivered" and status in (Status.SENDING, Status.SENT):
+                version.status = Status.DELIVERED
+                version.delivered_at = timezone.now()
+                version.save(update_fields=["status", "delivered_at"])
+                _timeline(
+                    version, None, f"Version {version.number} delivered to {version.signer_name}."
+                )
+        elif event == "envelope-completed":
+            if status != Status.COMPLETED:
+                if signed_pdf is None:
+                    raise ValueError("A completed envelope needs its signed document.")
+                _complete(
+                    version,
+                    signed_pdf=signed_pdf,
+                    audit={"source": source, "envelope_id": version.envelope_id},
+                    by_words=f"{version.signer_name} ({version.provider})",
+                )
+        elif event == "envelope-declined" and status in OUT_STATUSES:
+            _decline(version, reason="Declined in DocuSign.")
+        elif event == "envelope-voided" and status in OUT_STATUSES:
+            _withdraw(version, status=Status.VOIDED, reason="Voided in DocuSign.")
+            _timeline(version, None, f"Version {version.number} was voided in DocuSign.")
+    return True
+
+
+def _fetch_if_needed(version: ContractVersion, event: str) -> bytes | None:
+    """Download the signed PDF before the transaction (network never inside one)."""
+    if event != "envelope-completed" or version.status == Status.COMPLETED:
+        return None
+    if _already_applied(version.envelope_id, event):
+        return None
+    from .esign import get_provider
+
+    return get_provider(version.provider).fetch_signed_document(version)
+
+
+def webhook_process(*, delivery_id: int) -> str:
+    """Process one inbox delivery; ProviderError propagates so the task retries."""
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    if delivery.processed_at:
+        return delivery.outcome
+    version = version_by_envelope(delivery.envelope_id, delivery.provider)
+    if version is None:
+        log.warning(
+            "Webhook %s for unknown envelope %s ignored", delivery.event, delivery.envelope_id
+        )
+        outcome = WebhookDelivery.Outcome.UNKNOWN_ENVELOPE
+    elif delivery.event not in EVENT_STATUS:
+        outcome = WebhookDelivery.Outcome.IGNORED
+    else:
+        signed = _fetch_if_needed(version, delivery.event)
+        applied = envelope_event_apply(
+            version=version, event=delivery.event, source="webhook", signed_pdf=signed
+        )
+        outcome = WebhookDelivery.Outcome.APPLIED if applied else WebhookDelivery.Outcome.DUPLICATE
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        outcome=outcome, processed_at=timezone.now(), error=""
+    )
+    return outcome
+
+
+def webhook_failed(*, delivery_id: int, message: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery_id).update(
+        outcome=WebhookDelivery.Outcome.ERROR, error=message[:2000]
+    )
+
+
+def contracts_reconcile() -> dict[str, int]:
+    """Catch up on envelopes whose webhooks never came; expire old built-in links."""
+    from .esign import get_provider
+    from .esign.builtin import link_max_age
+
+    counts = {"checked": 0, "applied": 0, "expired": 0}
+    waiting = list(
+        ContractVersion.objects.filter(provider="docusign", status__in=OUT_STATUSES)
+        .exclude(envelope_id="")
+        .select_related("deal")
+    )
+    if waiting:
+        by_envelope = {v.envelope_id: v for v in waiting}
+        counts["checked"] = len(waiting)
+        for change in get_provider("docusign").changes(waiting):
+            version = by_envelope.get(change.envelope_id)
+            event = f"envelope-{change.status}"
+            if version is None or event not in EVENT_STATUS or change.status == version.status:
+                continue
+            signed = _fetch_if_needed(version, event)
+            if envelope_event_apply(
+                version=version, event=event, source="reconcile", signed_pdf=signed
+            ):
+                counts["applied"] += 1
+    cutoff = timezone.now() - link_max_age()
+    for version in ContractVersion.objects.filter(
+        provider="builtin", status__in=OUT_STATUSES, sent_at__lt=cutoff
+    ).select_related("deal"):
+        with transaction.atomic():
+            _locked(version)
+            if version.status in OUT_STATUSES:
+                _withdraw(version, status=Status.EXPIRED, reason="The signing link expired.")
+                _timeline(version, None, f"The signing link for version {version.number} expired.")
+                counts["expired"] += 1
+    return counts

@@ -1,0 +1,74 @@
+"""Celery tasks: talking to the e-signature provider, retried with backoff; never in a request.
+
+Each task is thin: it calls the provider, then a service records the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+from .esign import ProviderError, get_provider
+from .models import ContractVersion
+
+log = logging.getLogger(__name__)
+
+
+def _countdown(retries: int) -> int:
+    return min(settings.CONTRACTS_RETRY_BACKOFF_SECONDS * (2**retries), 3600)
+
+
+@shared_task(bind=True, name="contracts.send_version", max_retries=None)
+def send_version(self, version_id: int) -> str:
+    """Send (or re-email) a version through its provider; a clear failure state at the end."""
+    version = services.contract_send_attempt(version_id=version_id)
+    if version is None:
+        return "not-needed"
+    try:
+        result = get_provider(version.provider).send(version)
+    except ProviderError as exc:
+        if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
+            log.info("Sending contract %s failed, retrying: %s", version_id, exc.message)
+            raise self.retry(countdown=_countdown(self.request.retries)) from None
+        services.contract_send_failed(version_id=version_id, message=exc.message)
+        return "failed"
+    services.contract_send_succeeded(version_id=version_id, envelope_id=result.envelope_id)
+    return "sent"
+
+
+@shared_task(bind=True, name="contracts.void_envelope", max_retries=None)
+def void_envelope(self, version_id: int, reason: str) -> str:
+    version = ContractVersion.objects.select_related("deal").get(pk=version_id)
+    if not version.envelope_id:
+        return "no-envelope"
+    try:
+        get_provider(version.provider).void(version, reason)
+    except ProviderError as exc:
+        if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
+            raise self.retry(countdown=_countdown(self.request.retries)) from None
+        log.error("Could not void envelope %s: %s", version.envelope_id, exc.message)
+        return "failed"
+    return "voided"
+
+
+@shared_task(bind=True, name="contracts.process_webhook", max_retries=None)
+def process_webhook(self, delivery_id: int) -> str:
+    try:
+        return services.webhook_process(delivery_id=delivery_id)
+    except ProviderError as exc:
+        services.webhook_failed(delivery_id=delivery_id, message=exc.message)
+        if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
+            raise self.retry(countdown=_countdown(self.request.retries)) from None
+        return "error"
+
+
+@shared_task(name="contracts.reconcile")
+def reconcile() -> dict:
+    try:
+        return services.contracts_reconcile()
+    except ProviderError as exc:
+        log.warning("Contract reconcile stopped: %s", exc.message)
+        return {"error": exc.message}

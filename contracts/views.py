@@ -1,0 +1,183 @@
+"""Contract pages for reps (generate, preview, send, resend, void, downloads) and the webhook.
+
+Views are thin: they find what the user may see, call one service, and answer in plain words.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from deals.models import Deal, can_work_deal
+from deals.services import DealError, NotPermitted
+
+from . import services
+from .esign import MalformedWebhook, get_provider
+from .models import ContractVersion
+
+log = logging.getLogger(__name__)
+
+
+def _deal_url(deal: Deal) -> str:
+    return deal.get_absolute_url() + "#contracts-panel"
+
+
+def _visible_version(request, pk: int) -> ContractVersion:
+    visible = Deal.objects.visible_to(request.user)
+    return get_object_or_404(
+        ContractVersion.objects.select_related("deal", "deal__account", "template", "created_by"),
+        pk=pk,
+        deal__in=visible,
+    )
+
+
+def _forbidden(request, message: str) -> HttpResponse:
+    return render(request, "contracts/error.html", {"message": message}, status=403)
+
+
+def _act(request, deal: Deal, action) -> HttpResponse:
+    """Run one service call for a rep; errors come back as a message on the deal page."""
+    if not can_work_deal(deal, request.user):
+        return _forbidden(request, can_work_deal.denied_message)
+    try:
+        text = action()
+    except NotPermitted as exc:
+        return _forbidden(request, exc.message)
+    except DealError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, text)
+    return redirect(_deal_url(deal))
+
+
+@login_required
+@require_POST
+def generate(request, deal_pk: int):
+    deal = get_object_or_404(Deal.objects.visible_to(request.user), pk=deal_pk)
+
+    def action():
+        version = services.contract_generate(deal=deal, by=request.user)
+        return f"Contract version {version.number} generated. Preview it, then send it."
+
+    return _act(request, deal, action)
+
+
+@login_required
+@require_POST
+def send(request, pk: int):
+    version = _visible_version(request, pk)
+
+    def action():
+        services.contract_send(
+            version=version,
+            by=request.user,
+            expected_state=request.POST.get("expected_state") or None,
+            embedded=request.POST.get("embedded") == "1",
+        )
+        return f"Version {version.number} is on its way to {version.signer_name}."
+
+    return _act(request, version.deal, action)
+
+
+@login_required
+@require_POST
+def resend(request, pk: int):
+    version = _visible_version(request, pk)
+
+    def action():
+        services.contract_resend(version=version, by=request.user)
+        return f"Version {version.number} is being sent again."
+
+    return _act(request, version.deal, action)
+
+
+@login_required
+@require_POST
+def void(request, pk: int):
+    version = _visible_version(request, pk)
+
+    def action():
+        services.contract_void(
+            version=version, by=request.user, reason=request.POST.get("reason", "")
+        )
+        return f"Version {version.number} voided: it can no longer be signed."
+
+    return _act(request, version.deal, action)
+
+
+@login_required
+@require_GET
+def preview(request, pk: int):
+    version = _visible_version(request, pk)
+    return render(
+        request,
+        "contracts/preview.html",
+        {
+            "version": version,
+            "deal": version.deal,
+            "can_work": can_work_deal(version.deal, request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def document_html(request, pk: int):
+    """The rendered contract HTML, shown in a sandboxed frame on the preview page."""
+    version = _visible_version(request, pk)
+    return HttpResponse(version.html, content_type="text/html; charset=utf-8")
+
+
+def _pdf_response(file, filename: str, *, inline: bool = True) -> FileResponse:
+    if not file:
+        raise Http404("No document.")
+    return FileResponse(
+        file.open("rb"),
+        content_type="application/pdf",
+        as_attachment=not inline,
+        filename=filename,
+    )
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def document_pdf(request, pk: int):
+    version = _visible_version(request, pk)
+    return _pdf_response(version.pdf, f"contract-{version.deal_id}-v{version.number}.pdf")
+
+
+@login_required
+@require_GET
+def signed_pdf(request, pk: int):
+    version = _visible_version(request, pk)
+    return _pdf_response(
+        version.signed_pdf, f"contract-{version.deal_id}-v{version.number}-signed.pdf"
+    )
+
+
+@csrf_exempt
+@require_POST
+def docusign_webhook(request):
+    """DocuSign Connect: verify the HMAC, store the delivery, answer fast; a task processes it."""
+    provider = get_provider("docusign")
+    body = request.body
+    if not provider.verify_webhook(body, request.headers):
+        log.warning("DocuSign webhook with a missing or wrong signature refused.")
+        return JsonResponse({"error": "The HMAC signature is missing or wrong."}, status=401)
+    try:
+        event = provider.parse_webhook(body)
+    except MalformedWebhook as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    delivery = services.webhook_receive(
+        provider="docusign", event=event.event, envelope_id=event.envelope_id, body=body
+    )
+    return JsonResponse({"received": delivery.pk})

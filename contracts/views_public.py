@@ -1,0 +1,161 @@
+"""The buyer's signing page for the built-in provider: no account, a signed expiring link.
+
+Every request is throttled per IP and link (Django cache counter; 429 with a message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+
+from .esign.builtin import LinkRefused, version_for_token
+from .models import ContractVersion
+from .services import (
+    ContractError,
+    contract_decline_builtin,
+    contract_sign_builtin,
+    contract_view_builtin,
+)
+
+
+def _ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _user_agent(request) -> str:
+    return request.headers.get("User-Agent", "")[:300]
+
+
+def _throttled(request, token: str) -> bool:
+    """Count this request; True when the IP used this link too often in the window."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:20]
+    key = f"contracts:sign:{_ip(request)}:{digest}"
+    window = settings.CONTRACT_LINK_THROTTLE_WINDOW
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return count > settings.CONTRACT_LINK_THROTTLE
+
+
+def _refused(request, message: str, status: int) -> HttpResponse:
+    return render(request, "contracts/sign_refused.html", {"message": message}, status=status)
+
+
+def _guard(request, token: str):
+    """(version, None) for a good link, or (None, response) for a throttled or refused one."""
+    if _throttled(request, token):
+        return None, _refused(
+            request,
+            "Too many requests for this link. Wait a few minutes and try again.",
+            429,
+        )
+    try:
+        return version_for_token(token), None
+    except LinkRefused as exc:
+        return None, _refused(request, exc.message, 403)
+
+
+def _page(request, token: str, version: ContractVersion, *, error: str = "", status: int = 200):
+    return render(
+        request,
+        "contracts/sign.html",
+        {
+            "token": token,
+            "version": version,
+            "deal": version.deal,
+            "signable": version.is_out,
+            "error": error,
+            "form": request.POST if request.method == "POST" else {},
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_GET
+def sign_page(request, token: str):
+    version, refused = _guard(request, token)
+    if refused:
+        return refused
+    contract_view_builtin(version=version, ip=_ip(request), user_agent=_user_agent(request))
+    version.refresh_from_db()
+    return _page(request, token, version)
+
+
+@never_cache
+@require_GET
+@xframe_options_sameorigin
+def sign_document(request, token: str):
+    version, refused = _guard(request, token)
+    if refused:
+        return refused
+    response = HttpResponse(version.html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@never_cache
+@require_GET
+def sign_pdf(request, token: str):
+    version, refused = _guard(request, token)
+    if refused:
+        return refused
+    signed = version.status == ContractVersion.Status.COMPLETED and version.signed_pdf
+    file = version.signed_pdf if signed else version.pdf
+    if not file:
+        raise Http404("No document.")
+    suffix = "-signed" if signed else ""
+    return FileResponse(
+        file.open("rb"),
+        content_type="application/pdf",
+        filename=f"contract-{version.deal_id}-v{version.number}{suffix}.pdf",
+    )
+
+
+@never_cache
+@require_POST
+def sign_submit(request, token: str):
+    version, refused = _guard(request, token)
+    if refused:
+        return refused
+    try:
+        contract_sign_builtin(
+            version=version,
+            full_name=request.POST.get("full_name", ""),
+            consent=request.POST.get("consent") == "on",
+            ip=_ip(request),
+            user_agent=_user_agent(request),
+        )
+    except ContractError as exc:
+        version.refresh_from_db()
+        return _page(request, token, version, error=exc.message, status=400)
+    return redirect("contracts_public:sign", token=token)
+
+
+@never_cache
+@require_POST
+def decline_submit(request, token: str):
+    version, refused = _guard(request, token)
+    if refused:
+        return refused
+    try:
+        contract_decline_builtin(
+            version=version,
+            reason=request.POST.get("reason", ""),
+            ip=_ip(request),
+            user_agent=_user_agent(request),
+        )
+    except ContractError as exc:
+        version.refresh_from_db()
+        return _page(request, token, version, error=exc.message, status=400)
+    return redirect("contracts_public:sign", token=token)
