@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contracts.models import ContractVersion
+from contracts.models import ContractTemplate, ContractVersion
 from deals.models import (
     Account,
     Ask,
@@ -403,11 +403,37 @@ class ContractVersionSerializer(serializers.ModelSerializer):
             "provider",
             "envelope_id",
             "sha256",
+            "signer_name",
+            "signer_email",
+            "status_reason",
             "created_at",
             "sent_at",
+            "viewed_at",
             "completed_at",
+            "declined_at",
+            "voided_at",
         ]
         read_only_fields = fields
+
+
+class ContractGenerateSerializer(serializers.Serializer):
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=ContractTemplate.objects.all(),
+        required=False,
+        help_text="A contract template id; the default template when left out.",
+    )
+
+
+class ContractSendSerializer(serializers.Serializer):
+    expected_state = serializers.ChoiceField(
+        choices=DealState.choices,
+        required=False,
+        help_text="The deal state you saw; a different current state is a 409 conflict.",
+    )
+
+
+class ContractVoidSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why (the signer sees it).")
 
 
 # --- transitions ---------------------------------------------------------------------

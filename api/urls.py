@@ -36,6 +36,21 @@ deal_urls = [
         name="deal-stakeholder-remove",
     ),
     path("contracts/", views.ContractsView.as_view(), name="deal-contracts"),
+    path(
+        "contracts/<int:version_id>/",
+        views.ContractDetailView.as_view(),
+        name="deal-contract",
+    ),
+    path(
+        "contracts/<int:version_id>/send/",
+        views.ContractSendView.as_view(),
+        name="deal-contract-send",
+    ),
+    path(
+        "contracts/<int:version_id>/void/",
+        views.ContractVoidView.as_view(),
+        name="deal-contract-void",
+    ),
     path("transitions/", views.TransitionsView.as_view(), name="deal-transitions"),
     path(
         "transitions/<slug:name>/",

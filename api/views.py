@@ -14,6 +14,7 @@ from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from contracts import services as contract_services
 from contracts.models import ContractVersion
 from deals import services
 from deals.models import Concession, Deal, Objection, Stakeholder
@@ -356,12 +357,66 @@ class StakeholderRemoveView(DealScopedMixin, generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(summary="The deal's contract versions and their signature status")
-class ContractsView(DealScopedMixin, generics.ListAPIView):
+@extend_schema_view(
+    get=extend_schema(summary="The deal's contract versions and their signature status"),
+    post=extend_schema(
+        summary="Generate a new contract version (a draft) from the deal's terms",
+        request=s.ContractGenerateSerializer,
+        responses={201: s.ContractVersionSerializer, **WRITE_ERRORS},
+    ),
+)
+class ContractsView(DealScopedMixin, generics.ListCreateAPIView):
     serializer_class = s.ContractVersionSerializer
 
     def get_queryset(self):
         return ContractVersion.objects.filter(deal=self.get_deal())
+
+    def create(self, request, *args, **kwargs):
+        data = _valid(s.ContractGenerateSerializer, request)
+        version = contract_services.contract_generate(deal=self.get_deal(), by=request.user, **data)
+        return Response(s.ContractVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ContractActionView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.ContractVersionSerializer
+
+    def get_version(self, version_id: int) -> ContractVersion:
+        return get_object_or_404(ContractVersion, deal=self.get_deal(), pk=version_id)
+
+
+@extend_schema(
+    summary="One contract version",
+    responses={200: s.ContractVersionSerializer, **DEAL_NOT_FOUND},
+)
+class ContractDetailView(ContractActionView):
+    def get(self, request, deal_id: int, version_id: int):
+        return Response(s.ContractVersionSerializer(self.get_version(version_id)).data)
+
+
+@extend_schema(
+    summary="Send a draft for signature (the deal moves to agreement sent)",
+    request=s.ContractSendSerializer,
+    responses={200: s.ContractVersionSerializer, **WRITE_ERRORS},
+)
+class ContractSendView(ContractActionView):
+    def post(self, request, deal_id: int, version_id: int):
+        version = self.get_version(version_id)
+        data = _valid(s.ContractSendSerializer, request)
+        version = contract_services.contract_send(version=version, by=request.user, **data)
+        return Response(s.ContractVersionSerializer(version).data)
+
+
+@extend_schema(
+    summary="Void a contract that is out for signature",
+    request=s.ContractVoidSerializer,
+    responses={200: s.ContractVersionSerializer, **WRITE_ERRORS},
+)
+class ContractVoidView(ContractActionView):
+    def post(self, request, deal_id: int, version_id: int):
+        version = self.get_version(version_id)
+        data = _valid(s.ContractVoidSerializer, request)
+        version = contract_services.contract_void(version=version, by=request.user, **data)
+        return Response(s.ContractVersionSerializer(version).data)
 
 
 # --- transitions -------------------------------------------------------------------------

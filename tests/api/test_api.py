@@ -472,3 +472,59 @@ def test_schema_and_docs_are_served_locally(client):
     html = docs.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "<script>" not in html
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def contract_template(db, settings, tmp_path):
+    from contracts.models import ContractTemplate
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return ContractTemplate.objects.create(
+        name="API test MSA",
+        body="<h1>Agreement {{ contract_number }}</h1><p>{{ account.name }}</p>",
+        is_default=True,
+    )
+
+
+def test_generate_send_and_void_a_contract(rep, deal, contact, contract_template, api_client):
+    """A script generates the contract, sends it (the deal moves) and can void it, through the
+    contract services with their rules."""
+    services.stakeholder_add(deal=deal, by=rep, contact=contact, role="signer")
+    client = api_client(rep)
+    base = f"{DEALS}{deal.pk}/contracts/"
+    response = client.post(base, {}, format="json")
+    assert response.status_code == 201, response.json()
+    version = response.json()
+    assert (version["number"], version["status"]) == (1, "draft")
+    assert version["signer_email"] == "ann@acme.example" and len(version["sha256"]) == 64
+
+    response = client.post(f"{base}{version['id']}/send/", {}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "sent"
+    deal.refresh_from_db()
+    assert deal.state == DealState.AGREEMENT_SENT
+    response = client.post(f"{base}{version['id']}/send/", {}, format="json")
+    assert response.status_code == 400 and "only a draft" in response.json()["detail"]
+
+    response = client.post(f"{base}{version['id']}/void/", {}, format="json")
+    assert response.status_code == 400 and "reason" in response.json()
+    response = client.post(f"{base}{version['id']}/void/", {"reason": "Wrong terms"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "voided"
+    assert client.get(f"{base}{version['id']}/").json()["status_reason"] == "Wrong terms"
+
+
+def test_a_teammate_cannot_send_the_owners_contract(
+    rep, teammate, deal, contact, contract_template, api_client
+):
+    """Sending needs the same permission as on the deal page."""
+    services.stakeholder_add(deal=deal, by=rep, contact=contact, role="signer")
+    version = api_client(rep).post(f"{DEALS}{deal.pk}/contracts/", {}, format="json").json()
+    response = api_client(teammate).post(
+        f"{DEALS}{deal.pk}/contracts/{version['id']}/send/", {}, format="json"
+    )
+    assert response.status_code == 403
+    deal.refresh_from_db()
+    assert deal.state == DealState.INTENT_SPOTTED

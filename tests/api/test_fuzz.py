@@ -21,7 +21,7 @@ from deals import services
 
 #: Examples per operation: enough to hit bad types, huge numbers, odd text and unknown ids,
 #: small enough that the whole run stays well under two minutes on a shared machine.
-MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "25"))
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture
