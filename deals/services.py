@@ -316,6 +316,35 @@ def deal_activity_record(
     return _record(deal, by, kind, reason, **data)
 
 
+def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None = None) -> int:
+    """Many timeline events at once (a batch of follow-ups sent): one insert, one update.
+
+    Each entry has `deal`, `kind`, `reason` and optionally `data`. Call it inside the
+    caller's transaction, like `deal_activity_record`.
+    """
+    if not entries:
+        return 0
+    bad = {e["kind"] for e in entries} - set(DealEvent.Kind.values)
+    if bad:
+        raise DealError(f"Not timeline event kinds: {', '.join(sorted(bad))}.")
+    now = timezone.now()
+    Deal.objects.filter(pk__in={e["deal"].pk for e in entries}).update(last_activity_at=now)
+    DealEvent.objects.bulk_create(
+        [
+            DealEvent(
+                deal=e["deal"],
+                actor=by,
+                kind=e["kind"],
+                reason=e.get("reason", ""),
+                data=e.get("data", {}),
+                created_at=now,
+            )
+            for e in entries
+        ]
+    )
+    return len(entries)
+
+
 def _require_open(deal: Deal) -> None:
     if deal.state not in OPEN_STATES:
         raise DealError("This deal is closed. A manager can reopen a lost deal.")
