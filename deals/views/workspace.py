@@ -34,6 +34,7 @@ from ..selectors import (
     deals_visible,
     my_day,
     search_everything,
+    state_graph_edges,
 )
 
 DEAL_LIST_PAGE_SIZE = 25
@@ -83,6 +84,11 @@ def board(request: HttpRequest) -> HttpResponse:
     deals = deals_filtered(user, params)
     columns = board_columns(deals)
     filtered = any(params.values())
+    # Drag and drop between columns: which transition joins two open states (one at most).
+    edges: dict[str, dict[str, str]] = {}
+    for source, target, name in state_graph_edges():
+        if source in OPEN_STATES and target in OPEN_STATES:
+            edges.setdefault(source, {})[target] = name
     return render(
         request,
         "deals/board.html",
@@ -92,6 +98,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "filtered": filtered,
             "query": request.GET.urlencode(),
             "today": timezone.localdate(),
+            "edges": edges,
         },
     )
 

@@ -74,3 +74,65 @@
     }
   });
 })();
+
+/* Board drag and drop: dropping a card on another column fires the one transition that joins the
+   two states (the "Move to…" menu does the same from the keyboard). The server has the last word:
+   refusals come back in plain words in the dialog. */
+(function () {
+  "use strict";
+  var dragged = null;
+
+  function edges() {
+    var data = document.getElementById("board-edges");
+    return data ? JSON.parse(data.textContent) : {};
+  }
+
+  function say(card, text) {
+    var box = card.querySelector(".card-msg");
+    if (box) { box.innerHTML = ""; var p = document.createElement("p"); p.className = "form-error"; p.setAttribute("role", "alert"); p.textContent = text; box.appendChild(p); }
+  }
+
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest && event.target.closest(".deal-card[draggable=true]");
+    if (!card) { return; }
+    dragged = card;
+    card.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.id);
+  });
+
+  document.addEventListener("dragend", function () {
+    if (dragged) { dragged.classList.remove("dragging"); }
+    document.querySelectorAll(".column.drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+  });
+
+  document.addEventListener("dragover", function (event) {
+    var column = dragged && event.target.closest && event.target.closest(".column[data-state]");
+    if (!column) { return; }
+    event.preventDefault();
+    document.querySelectorAll(".column.drop-target").forEach(function (c) {
+      if (c !== column) { c.classList.remove("drop-target"); }
+    });
+    column.classList.add("drop-target");
+  });
+
+  document.addEventListener("drop", function (event) {
+    var column = dragged && event.target.closest && event.target.closest(".column[data-state]");
+    if (!column) { return; }
+    event.preventDefault();
+    column.classList.remove("drop-target");
+    var card = dragged;
+    dragged = null;
+    var from = card.dataset.state, to = column.dataset.state;
+    if (from === to) { return; }
+    var name = (edges()[from] || {})[to];
+    if (!name) {
+      var source = document.querySelector(".column[data-state='" + from + "']");
+      say(card, "A deal in “" + (source ? source.dataset.label : from) + "” cannot move straight to “" +
+        column.dataset.label + "”. Open “Move to…” to see the moves it can make.");
+      return;
+    }
+    var url = card.dataset.moveUrl.replace(/ask\/$/, name + "/");
+    window.htmx.ajax("POST", url, { source: card, target: "#modal-body", values: { expected_state: from } });
+  });
+})();

@@ -104,6 +104,23 @@ def test_board_moves_a_card_and_explains_refusals(page, login, snap, pipeline):
     assert rollout.state == DealState.ASKED
 
 
+def test_board_drag_and_drop_moves_a_card(page, login, snap, pipeline):
+    """Dragging a card to the next column fires the transition; an impossible drop says why."""
+    login(page, "rita")
+    page.goto("/board/")
+    rollout = pipeline["rollout"]
+    card(page, rollout).drag_to(page.locator("section[data-state='follow_up']"))
+    message = card(page, rollout).get_by_role("alert")
+    message.wait_for()
+    assert "cannot move straight to “Follow-up”" in message.inner_text()
+    rollout.refresh_from_db()
+    assert rollout.state == DealState.INTENT_SPOTTED
+    card(page, rollout).drag_to(page.locator("section[data-state='asked']"))
+    page.locator(f"section[data-state='asked'] #card-{rollout.pk}").wait_for()
+    rollout.refresh_from_db()
+    assert rollout.state == DealState.ASKED
+
+
 def test_a_stale_move_is_refused_in_plain_words(page, login, snap, pipeline, rep):
     """If the deal moved meanwhile, the board's move is refused with the reason, not applied."""
     login(page, "rita")
