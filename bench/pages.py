@@ -119,7 +119,8 @@ def main():
         f"# {connection.vendor} · {counts[0]:,} deals · {counts[1]:,} events · "
         f"{counts[2]:,} users · {args.repeat} requests per page · "
         f"python {platform.python_version()} · {platform.machine()}, "
-        f"{os.cpu_count()} CPUs · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"{os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     print(f"# manager {manager.username} (team {manager.team}), deal page: {deal.pk}")
     rows = []

@@ -211,7 +211,9 @@ def dashboard_filters(user: User, params) -> DashboardFilters:
             raise Http404("No such team.")
 
     if user.is_superuser or user.is_manager:
-        reps_qs = User.objects.filter(is_active=True, deals__isnull=False).distinct()
+        reps_qs = User.objects.filter(
+            Exists(Deal.objects.filter(owner=OuterRef("pk"))), is_active=True
+        )
         if team is not None:
             reps_qs = User.objects.filter(team=team, is_active=True)
         elif not user.is_superuser:
@@ -512,14 +514,22 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     placeholders = ", ".join(["%s"] * len(states))
     seconds = _seconds_between("left_at", "entered_at")
     ops = connection.ops
+    # Only deals with a transition in the period can have a stay that ended in it; their
+    # whole history is read (earlier stays in the same state add up).
     sql = f"""
-        WITH ev AS (
+        WITH moved AS (
+            SELECT DISTINCT deal_id FROM {table}
+            WHERE kind = %s AND created_at >= %s AND created_at < %s
+              AND deal_id IN ({ids_sql})
+        ),
+        ev AS (
             SELECT deal_id,
                    created_at AS entered_at,
                    CASE WHEN kind = %s THEN %s ELSE to_state END AS state,
                    LEAD(created_at) OVER (PARTITION BY deal_id ORDER BY created_at, id) AS left_at
             FROM {table}
-            WHERE kind IN (%s, %s) AND created_at < %s AND deal_id IN ({ids_sql})
+            WHERE kind IN (%s, %s) AND created_at < %s
+              AND deal_id IN (SELECT deal_id FROM moved)
         ),
         stays AS (
             SELECT deal_id, state, SUM({seconds}) AS secs, MAX(left_at) AS last_left
@@ -543,12 +553,15 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     end = ops.adapt_datetimefield_value(end_at)
     start = ops.adapt_datetimefield_value(start_at)
     params = [
+        DealEvent.Kind.TRANSITION,
+        start,
+        end,
+        *ids_params,
         DealEvent.Kind.CREATED,
         DealState.INTENT_SPOTTED,
         DealEvent.Kind.CREATED,
         DealEvent.Kind.TRANSITION,
         end,
-        *ids_params,
         end,
         *states,
         start,
@@ -592,7 +605,7 @@ def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> 
         .order_by()
     )
     rows = (
-        deals.values("owner", "owner__first_name", "owner__last_name", "owner__username")
+        deals.values("owner")
         .annotate(
             open=Count("id", filter=open_q),
             open_amount=Coalesce(Sum("amount", filter=open_q & in_currency), Value(ZERO)),
@@ -613,22 +626,30 @@ def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> 
             lost=Count("id", filter=Q(state=DealState.CLOSED_LOST) & in_period),
             stalled=Count("id", filter=_stalled_q(settings, timezone.now())),
         )
-        .order_by("owner__first_name", "owner__last_name", "owner__username")
+        .order_by()
     )
+    rows = list(rows)
+    # Names in a second small query: grouping on the owner id alone keeps the big
+    # aggregate free of a join.
+    names = {
+        user.pk: str(user)
+        for user in User.objects.filter(pk__in=[r["owner"] for r in rows]).only(
+            "first_name", "last_name", "username"
+        )
+    }
     result = []
     for r in rows:
-        name = f"{r['owner__first_name']} {r['owner__last_name']}".strip()
         closed = r["won"] + r["lost"]
         result.append(
             {
                 **r,
-                "name": name or r["owner__username"],
+                "name": names.get(r["owner"], ""),
                 "weighted": Decimal(r["weighted"]).quantize(Decimal("0.01")),
                 "rate": r["won"] / closed if closed else None,
                 "asks": asks.get(r["owner"], 0),
             }
         )
-    return result
+    return sorted(result, key=lambda r: (r["name"].lower(), r["owner"]))
 
 
 # --- coaching -----------------------------------------------------------------------
