@@ -1,0 +1,374 @@
+"""A small fake DocuSign the test suite starts on 127.0.0.1, for the real `docusign-esign` SDK.
+
+Two servers: plain HTTP REST under `/restapi/v2.1/accounts/{id}/…`, and TLS for `/oauth/token`
+and `/oauth/userinfo` (the SDK always calls the OAuth host over https) with a self-signed
+certificate made here with `cryptography`. Every request is recorded so tests can assert
+what DocuSign would have received; failures (HTTP 500, 429, slow answers) can be queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import ipaddress
+import json
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+ACCOUNT_ID = "fake-account-1"
+ACCESS_TOKEN = "fake-access-token"
+
+
+def rsa_key_pem() -> tuple[str, Any]:
+    """A fresh RSA private key (PEM text, as DOCUSIGN_PRIVATE_KEY) and its public key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return pem, key.public_key()
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (it is its own CA): (cert file, key file)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-docusign.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / "fake-docusign.pem"
+    key_path = directory / "fake-docusign.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Failure:
+    kind: str  # "500", "429", "slow" (before the work) or "slow_answer" (after it)
+    method: str | None = None
+    path_contains: str = ""
+    delay: float = 0.0
+
+
+@dataclass
+class Envelope:
+    envelope_id: str
+    definition: dict
+    status: str = "sent"
+    custom_fields: dict[str, str] = field(default_factory=dict)
+
+
+class FakeDocuSign:
+    def __init__(self, workdir: Path, public_key) -> None:
+        self.public_key = public_key
+        self.received: list[Received] = []
+        self.envelopes: dict[str, Envelope] = {}
+        self.failures: list[Failure] = []
+        self.lock = threading.Lock()
+        self.cert_path, key_path = self_signed_cert(workdir)
+        self.rest = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(tls=False))
+        self.oauth = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(tls=True))
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, key_path)
+        self.oauth.socket = context.wrap_socket(self.oauth.socket, server_side=True)
+        self.threads = [
+            threading.Thread(target=server.serve_forever, daemon=True)
+            for server in (self.rest, self.oauth)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    # --- what tests use -------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest.server_address[1]}/restapi"
+
+    @property
+    def oauth_host(self) -> str:
+        return f"127.0.0.1:{self.oauth.server_address[1]}"
+
+    def stop(self) -> None:
+        for server in (self.rest, self.oauth):
+            server.shutdown()
+            server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.received.clear()
+            self.envelopes.clear()
+            self.failures.clear()
+
+    def fail(self, kind: str, times: int = 1, *, method=None, path_contains="", delay=0.0):
+        with self.lock:
+            self.failures.extend(Failure(kind, method, path_contains, delay) for _ in range(times))
+
+    def requests(self, method: str | None = None, contains: str = "") -> list[Received]:
+        return [
+            r
+            for r in self.received
+            if (method is None or r.method == method) and contains in r.path
+        ]
+
+    def set_status(self, envelope_id: str, status: str) -> None:
+        self.envelopes[envelope_id].status = status
+
+    # --- the server -------------------------------------------------------------------
+
+    def _take_failure(self, method: str, path: str) -> Failure | None:
+        with self.lock:
+            for failure in self.failures:
+                if (failure.method in (None, method)) and failure.path_contains in path:
+                    self.failures.remove(failure)
+                    return failure
+        return None
+
+    def _handler(self, *, tls: bool):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def _answer(self, status: int, payload: Any = None, *, raw=None, ctype=None):
+                data = raw if raw is not None else json.dumps(payload or {}).encode()
+                if getattr(self, "delay_answer", 0):
+                    time.sleep(self.delay_answer)  # the work is done; the answer comes late
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                received = Received(
+                    method, parts.path, parse_qs(parts.query), dict(self.headers), body
+                )
+                fake.received.append(received)
+                failure = fake._take_failure(method, parts.path)
+                if failure is not None:
+                    if failure.kind == "slow":
+                        time.sleep(failure.delay)  # the client gave up; nothing is done
+                        self.close_connection = True
+                        return None
+                    elif failure.kind == "slow_answer":
+                        self.delay_answer = failure.delay
+                    elif failure.kind == "429":
+                        self.send_response(429)
+                        self.send_header("Retry-After", "0")
+                        data = b'{"errorCode":"HOURLY_APIINVOCATION_LIMIT_EXCEEDED"}'
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                        return
+                    else:
+                        return self._answer(
+                            500, {"errorCode": "UNSPECIFIED_ERROR", "message": "Boom"}
+                        )
+                try:
+                    if tls:
+                        return fake._oauth(self, received)
+                    return fake._rest(self, received)
+                except BrokenPipeError:
+                    return None
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+            def do_PUT(self):
+                self._handle("PUT")
+
+        return Handler
+
+    def _oauth(self, handler, received: Received):
+        if received.path == "/oauth/token" and received.method == "POST":
+            form = parse_qs(received.body.decode())
+            try:
+                claims = jwt.decode(
+                    form["assertion"][0],
+                    self.public_key,
+                    algorithms=["RS256"],
+                    audience=self.oauth_host,
+                )
+            except (KeyError, jwt.PyJWTError) as exc:
+                return handler._answer(400, {"error": "invalid_grant", "detail": str(exc)})
+            received.claims = claims  # type: ignore[attr-defined]
+            return handler._answer(
+                200,
+                {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600},
+            )
+        if received.path == "/oauth/userinfo" and received.method == "GET":
+            if received.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+                return handler._answer(401, {"error": "invalid_token"})
+            return handler._answer(
+                200,
+                {
+                    "sub": "user",
+                    "accounts": [
+                        {
+                            "account_id": "other-account",
+                            "is_default": "false",
+                            "base_uri": "http://unused",
+                        },
+                        {
+                            "account_id": ACCOUNT_ID,
+                            "is_default": "True",
+                            "base_uri": self.rest_url.removesuffix("/restapi"),
+                        },
+                    ],
+                },
+            )
+        return handler._answer(404, {"error": "not_found"})
+
+    def _rest(self, handler, received: Received):
+        if received.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            return handler._answer(401, {"errorCode": "AUTHORIZATION_INVALID_TOKEN"})
+        prefix = f"/restapi/v2.1/accounts/{ACCOUNT_ID}/envelopes"
+        path = received.path
+        if not path.startswith(prefix):
+            return handler._answer(404, {"errorCode": "ACCOUNT_LACKS_PERMISSIONS"})
+        rest = path[len(prefix) :].strip("/").split("/") if path != prefix else []
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        if not rest and received.method == "POST":
+            definition = received.json
+            envelope_id = str(uuid.uuid4())
+            fields = {
+                f["name"]: f["value"]
+                for f in (definition.get("customFields") or {}).get("textCustomFields", [])
+            }
+            self.envelopes[envelope_id] = Envelope(envelope_id, definition, "sent", fields)
+            return handler._answer(
+                201,
+                {
+                    "envelopeId": envelope_id,
+                    "status": "sent",
+                    "statusDateTime": now,
+                    "uri": f"/envelopes/{envelope_id}",
+                },
+            )
+        if not rest and received.method == "GET":
+            found = list(self.envelopes.values())
+            ids = received.query.get("envelope_ids")
+            if ids:
+                wanted = set(ids[0].split(","))
+                found = [e for e in found if e.envelope_id in wanted]
+            custom = received.query.get("custom_field")
+            if custom:
+                name, _, value = custom[0].partition("=")
+                found = [e for e in found if e.custom_fields.get(name) == value]
+            envelopes = [
+                {"envelopeId": e.envelope_id, "status": e.status, "statusChangedDateTime": now}
+                for e in found
+            ]
+            return handler._answer(
+                200,
+                {
+                    "envelopes": envelopes or None,
+                    "resultSetSize": str(len(envelopes)),
+                    "totalSetSize": str(len(envelopes)),
+                },
+            )
+        envelope = self.envelopes.get(rest[0])
+        if envelope is None:
+            return handler._answer(404, {"errorCode": "ENVELOPE_DOES_NOT_EXIST"})
+        if len(rest) == 1 and received.method == "GET":
+            return handler._answer(
+                200, {"envelopeId": envelope.envelope_id, "status": envelope.status}
+            )
+        if len(rest) == 1 and received.method == "PUT":
+            change = received.json
+            if change.get("status") == "voided":
+                if envelope.status == "completed":
+                    return handler._answer(
+                        400,
+                        {
+                            "errorCode": "ENVELOPE_CANNOT_VOID_INVALID_STATE",
+                            "message": "Only envelopes in the 'Sent' or 'Delivered' states "
+                            "may be voided.",
+                        },
+                    )
+                envelope.status = "voided"
+            return handler._answer(200, {"envelopeId": envelope.envelope_id})
+        if rest[1:] == ["documents", "combined"] and received.method == "GET":
+            return handler._answer(200, raw=self.signed_pdf(envelope), ctype="application/pdf")
+        if rest[1:] == ["views", "recipient"] and received.method == "POST":
+            return handler._answer(
+                201, {"url": f"http://127.0.0.1/fake-signing/{envelope.envelope_id}"}
+            )
+        return handler._answer(404, {"errorCode": "NOT_FOUND"})
+
+    def signed_pdf(self, envelope: Envelope) -> bytes:
+        """The document sent, with a page saying DocuSign completed it."""
+        from pypdf import PdfReader, PdfWriter
+        from reportlab.pdfgen import canvas
+
+        original = base64.b64decode(envelope.definition["documents"][0]["documentBase64"])
+        writer = PdfWriter()
+        for page in PdfReader(io.BytesIO(original)).pages:
+            writer.add_page(page)
+        certificate = io.BytesIO()
+        sheet = canvas.Canvas(certificate)
+        sheet.drawString(72, 720, f"Certificate of completion {envelope.envelope_id}")
+        sheet.save()
+        writer.add_page(PdfReader(io.BytesIO(certificate.getvalue())).pages[0])
+        out = io.BytesIO()
+        writer.write(out)
+        return out.getvalue()
