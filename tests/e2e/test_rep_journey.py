@@ -186,3 +186,6 @@ def test_manager_overrides_to_won_and_the_handoff_starts(page, login, snap, jour
     expect(page.locator("#panel-handoff")).to_contain_text("Acme EU rollout")
     snap(page, "deal-08-won-handoff")
     assert deal.follow_on_deals.get().title == "Acme EU rollout"
+    page.goto("/state-machine/")
+    expect(page.get_by_role("table")).to_contain_text("Override to won")
+    snap(page, "state-machine")
