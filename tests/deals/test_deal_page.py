@@ -480,3 +480,16 @@ def test_a_follow_on_from_an_open_deal_is_refused(rep_client, deal):
 
 def test_panels_only_accept_post(rep_client, deal):
     assert rep_client.get(panel_url(deal, "deal_note_add")).status_code == 405
+
+
+def test_a_refused_readiness_tick_says_why_in_the_htmx_answer(client, teammate, deal):
+    """The readiness form swaps nothing itself, so the refusal comes in the score box."""
+    client.force_login(teammate)
+    response = client.post(
+        panel_url(deal, "deal_readiness_set"), {"ready_solution_fits": "on"}, **HTMX
+    )
+    assert response.status_code == 403
+    assert re.search(r'id="readiness-meter"[^>]*hx-swap-oob="true"', text(response))
+    assert "Only the deal's owner" in text(response)
+    deal.refresh_from_db()
+    assert deal.readiness_score == 0
