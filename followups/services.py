@@ -161,7 +161,7 @@ def reminders_start(*, version, by: User | None = None) -> list[Reminder]:
     """
     deal = Deal.objects.select_related("owner").get(pk=version.deal_id)
     existing = list(Reminder.objects.filter(contract_version=version))
-    if existing:
+    if any(r.is_open for r in existing):
         return existing
     _cancel(
         Reminder.objects.filter(deal=deal).exclude(contract_version=version),
@@ -174,6 +174,14 @@ def reminders_start(*, version, by: User | None = None) -> list[Reminder]:
     if cadence is None:
         return []
     sent_at = version.sent_at or timezone.now()
+    if existing:
+        # The same version went out again (a failed send retried): its cancelled steps
+        # are planned afresh from now; what was already sent stays sent.
+        sent_at = timezone.now()
+    plan = cadence_expand(cadence=cadence, sent_at=sent_at, user=deal.owner)
+    done = {r.sequence for r in existing if r.status == Reminder.Status.SENT}
+    Reminder.objects.filter(contract_version=version).exclude(status=Reminder.Status.SENT).delete()
+    plan = [item for item in plan if item.sequence not in done]
     reminders = Reminder.objects.bulk_create(
         [
             Reminder(
@@ -188,7 +196,7 @@ def reminders_start(*, version, by: User | None = None) -> list[Reminder]:
                 due_at=item.due_at,
                 message_id=f"<followup-{uuid.uuid4().hex}@closing-crm>",
             )
-            for item in cadence_expand(cadence=cadence, sent_at=sent_at, user=deal.owner)
+            for item in plan
         ]
     )
     if reminders:
@@ -449,8 +457,33 @@ def _render(text: str, context: dict) -> str:
         raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
 
 
-def _buyer(deal: Deal) -> Contact | None:
-    """The person a follow-up speaks to: the signer first, then the rest of the buying group."""
+@dataclass(frozen=True)
+class Addressee:
+    """The contract's signer when no contact row matches their email."""
+
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+
+def _buyer(deal: Deal, version=None) -> Contact | Addressee | None:
+    """The person a follow-up speaks to: the contract's signer, else the buying group's
+    signer, decision maker and so on, else any contact of the account with an email."""
+    signer_email = (getattr(version, "signer_email", "") or "").strip()
+    if signer_email:
+        people = [s.contact for s in deal.stakeholders.all()] + list(deal.account.contacts.all())
+        for contact in people:
+            if contact.email and contact.email.lower() == signer_email.lower():
+                return contact
+        first, _, last = (getattr(version, "signer_name", "") or "").strip().partition(" ")
+        return Addressee(first_name=first, last_name=last, email=signer_email)
     rank = {role: i for i, role in enumerate(BUYER_ROLES)}
     stakeholders = sorted(
         (s for s in deal.stakeholders.all() if s.contact.email and not s.contact.archived_at),
@@ -467,7 +500,7 @@ def reminder_context(reminder: Reminder) -> dict:
     return {
         "deal": deal,
         "account": deal.account,
-        "contact": _buyer(deal),
+        "contact": _buyer(deal, reminder.contract_version),
         "rep": deal.owner,
         "contract": reminder.contract_version,
         "reminder": reminder,

@@ -167,3 +167,27 @@ def test_the_dispatcher_task_claims_in_batches(due, eager_celery):
     claimed = dispatch_due_reminders()
     assert claimed == 6
     assert Reminder.objects.filter(status=Reminder.Status.SENT).count() == 6
+
+
+def test_the_email_goes_to_the_contracts_signer(deal, signer, always_working, account, rep):
+    """The contract names its signer: follow-ups address them, even if not a contact yet."""
+    version = make_version(deal, sent_at=timezone.now() - dt.timedelta(days=3))
+    version.signer_name = "Sam Signer"
+    version.signer_email = "sam@acme.example"
+    version.save()
+    send_contract(version)
+    dispatch_all()
+    assert mail.outbox[0].to == ["sam@acme.example"]
+    assert mail.outbox[0].body.startswith("Hi Sam,")
+
+
+def test_a_failed_send_retried_restarts_the_cancelled_cadence(deal, signer, rep):
+    """A version withdrawn (send failed) and sent again gets its follow-ups planned afresh."""
+    from .conftest import withdraw_contract
+
+    version = make_version(deal)
+    send_contract(version)
+    withdraw_contract(version)
+    assert not Reminder.objects.filter(deal=deal).open().exists()
+    send_contract(version)
+    assert Reminder.objects.filter(deal=deal).open().count() == 6
