@@ -104,6 +104,23 @@ def test_board_moves_a_card_and_explains_refusals(page, login, snap, pipeline):
     assert rollout.state == DealState.ASKED
 
 
+def test_board_moves_work_from_the_keyboard(page, login, pipeline):
+    """The move menu opens with Enter and a move fires with the keyboard alone."""
+    login(page, "rita")
+    page.goto("/board/")
+    rollout = pipeline["rollout"]
+    summary = card(page, rollout).locator("summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    ask = page.locator(f"#moves-{rollout.pk}").get_by_role("button", name="Ask for the sale")
+    ask.wait_for()
+    ask.focus()
+    page.keyboard.press("Enter")
+    page.locator(f"section[data-state='asked'] #card-{rollout.pk}").wait_for()
+    rollout.refresh_from_db()
+    assert rollout.state == DealState.ASKED
+
+
 def test_board_drag_and_drop_moves_a_card(page, login, snap, pipeline):
     """Dragging a card to the next column fires the transition; an impossible drop says why."""
     login(page, "rita")
