@@ -721,6 +721,18 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
             raise Http404("No such state.")
         deals = deals.filter(state=state)
         said.append(f"state {DealState(state).label}")
+    left = params.get("left_state")
+    if left:
+        if left not in OPEN_STATES:
+            raise Http404("No such state.")
+        moves = DealEvent.objects.filter(
+            kind=DealEvent.Kind.TRANSITION,
+            from_state=left,
+            created_at__gte=filters.start_at,
+            created_at__lt=filters.end_at,
+        )
+        deals = deals.filter(pk__in=moves.values("deal_id"))
+        said.append(f"left {DealState(left).label} in the period")
     if params.get("open"):
         deals = deals.filter(state__in=OPEN_STATES)
         said.append("open")

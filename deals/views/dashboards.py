@@ -118,7 +118,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
     if want("stays"):
         stays = sel.time_in_state(deals, start, end)
         for row in stays:
-            row["href"] = _drill(filters, state=row["state"])
+            row["href"] = _drill(filters, left_state=row["state"])
         figures["stays"] = stays
     if want("reps"):
         reps = sel.reps_side_by_side(deals, start, end, cur, settings)

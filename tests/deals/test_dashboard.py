@@ -316,3 +316,12 @@ def test_coaching_answers_come_from_the_record(rep, manager, deal, contact):
     objection = deal.objections.get(status=Objection.Status.OPEN)
     services.objection_resolve(objection=objection, by=rep, resolution="Quarterly billing.")
     assert sel.coaching_deals(sel.dashboard_deals(filters)).get().coaching_score == 5
+
+
+def test_time_in_state_links_to_the_deals_that_left_the_state(history, manager):
+    """The drill-down behind “asked” lists the deals whose stay in asked ended in the period."""
+    filters = march(manager)
+    with at((2026, 4, 1)):
+        deals, said = sel.dashboard_drilldown(filters, {"left_state": DealState.ASKED})
+        assert {d.title for d in deals} == {"A", "C"}
+    assert said == ["left Asked in the period"]
