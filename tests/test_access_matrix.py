@@ -1,5 +1,8 @@
 """Who reaches what: every user-facing URL × every kind of user → the expected status, never 500.
 
+Covers the deals app (workspace, deal page, dashboards, imports) and the rep-facing URLs of
+contracts and follow-ups.
+
 The deal, its account and contact belong to Rita (a rep of Team North). Tim is her teammate
 (his team lets reps read each other's deals), Mona manages Team North, Otto is a rep of another
 team, and root is an admin. Another team's records are 404 (no hint that they exist); records a
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from deals import services
 
@@ -54,6 +58,11 @@ def owned(
         "manager": owner if manager is None else manager,
         "admin": owner if admin is None else admin,
     }
+
+
+def hidden() -> dict:
+    """Another team's records are 404; the other roles must simply not get a server error."""
+    return {"anonymous": REDIRECT, "other_team_rep": NOT_FOUND}
 
 
 CASES = [
@@ -189,11 +198,44 @@ CASES = [
     Case("deals:deal_concession_decide", ("deal", 999999), method="post", data={}),
     Case("deals:deal_stakeholder_remove", ("deal", 999999), method="post", data={}),
     Case("deals:deal_onboarding_complete", ("deal", 999999), method="post", data={}),
+    # --- dashboards and imports (scoped to what each user may see) ---
+    Case("deals:dashboard", expect=everyone(OK)),
+    Case("deals:coaching", expect=everyone(OK)),
+    Case("deals:dashboard_deals", query="state=intent_spotted", expect=everyone(OK)),
+    Case("deals:dashboard_csv", ("pipeline",), expect=everyone(OK)),
+    Case("deals:dashboard_csv", ("no-such-figure",), expect=everyone(NOT_FOUND)),
+    Case("deals:deal_list_csv", query="state=open", expect=everyone(OK)),
+    Case(
+        "deals:import",
+        expect=everyone(FORBIDDEN, manager=OK, admin=OK),
+    ),
+    Case("deals:import_job", ("no-such-job",)),
+    Case("deals:import_start", ("no-such-job",), method="post", data={}),
+    # --- contracts (rep-facing) ---
+    Case("contracts:preview", ("version",), expect=hidden()),
+    Case("contracts:document_html", ("version",), expect=hidden()),
+    Case("contracts:pdf", ("version",), expect=hidden()),
+    Case("contracts:signed_pdf", ("version",), expect=hidden()),
+    Case("contracts:generate", ("deal",), method="post", data={}, expect=hidden()),
+    Case("contracts:send", ("version",), method="post", data={}, expect=hidden()),
+    Case("contracts:resend", ("version",), method="post", data={}, expect=hidden()),
+    Case("contracts:void", ("version",), method="post", data={}, expect=hidden()),
+    # --- follow-ups ---
+    Case("followups:task_complete", ("task",), method="post", data={}, expect=hidden()),
+    Case("followups:review_meeting", ("deal",), method="post", data={}, expect=hidden()),
+    Case("followups:reminder_action", (999999, "skip"), method="post", data={}),
 ]
 
 
 @pytest.fixture
 def world(rep, teammate, manager, other_rep, admin_user, account, contact, deal):
+    from contracts.models import ContractVersion
+    from followups.models import RepTask
+
+    version = ContractVersion.objects.create(deal=deal, number=1, html="<p>Terms</p>")
+    task = RepTask.objects.create(
+        owner=rep, deal=deal, kind=RepTask.Kind.CALL, title="Call Ann", due_at=timezone.now()
+    )
     return {
         "users": {
             "anonymous": None,
@@ -206,6 +248,8 @@ def world(rep, teammate, manager, other_rep, admin_user, account, contact, deal)
         "deal": deal,
         "account": account,
         "contact": contact,
+        "version": version,
+        "task": task,
     }
 
 
