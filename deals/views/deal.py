@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -119,6 +120,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         "note_form": forms.NoteForm(),
         "follow_on_form": forms.FollowOnForm(),
         "resolve_error": None,
+        "today": timezone.localdate(),
         "panel_error": {},
     }
     context.update(_after_lost_context(request, deal))
