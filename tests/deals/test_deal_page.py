@@ -493,3 +493,38 @@ def test_a_refused_readiness_tick_says_why_in_the_htmx_answer(client, teammate, 
     assert "Only the deal's owner" in text(response)
     deal.refresh_from_db()
     assert deal.readiness_score == 0
+
+
+PANEL_POSTS = [
+    ("deal_signal_add", {"kind": "explicit", "channel": "call", "note": "When can we start?"}),
+    ("deal_readiness_set", {"ready_needs_understood": "on"}),
+    ("deal_technique_choose", {"technique": "soft"}),
+    (
+        "deal_ask_record",
+        {"channel": "email", "statement": "Shall we?", "answer": "yes"},
+    ),
+    ("deal_objection_add", {"category": "risk", "detail": "What if it fails?"}),
+    ("deal_concession_add", {"give": "Pilot price", "get": "Case study"}),
+    ("deal_stakeholder_add", {"first_name": "Nia", "last_name": "Signer", "role": "signer"}),
+    ("deal_next_step_update", {"next_step": "Send recap", "next_step_due": "2030-02-01"}),
+    ("deal_note_add", {"text": "Good call"}),
+]
+
+
+@pytest.mark.parametrize(("name", "data"), PANEL_POSTS, ids=[p[0] for p in PANEL_POSTS])
+def test_every_panel_answers_htmx_with_a_partial_and_plain_posts_with_a_redirect(
+    client, rep, account, name, data
+):
+    """The same URL serves htmx (panel + out-of-band parts) and the no-JavaScript fallback."""
+    client.force_login(rep)
+    first = services.deal_create(by=rep, account=account, title="First")
+    second = services.deal_create(by=rep, account=account, title="Second")
+    partial = client.post(panel_url(first, name), data, **HTMX)
+    assert partial.status_code == 200
+    assert "<html" not in text(partial) and 'hx-swap-oob="true"' in text(partial)
+    plain = client.post(panel_url(second, name), data)
+    assert plain.status_code == 302
+    assert plain["Location"].startswith(second.get_absolute_url())
+    first_events = first.events.exclude(kind=DealEvent.Kind.CREATED).count()
+    second_events = second.events.exclude(kind=DealEvent.Kind.CREATED).count()
+    assert first_events == second_events > 0
