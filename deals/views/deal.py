@@ -204,6 +204,23 @@ def _refusal(deal: Deal, name: str, user) -> tuple[int, str] | None:
     return None
 
 
+#: Whom to thank first when a deal ends: the people who decided.
+_THANK_FIRST = [
+    Stakeholder.Role.DECISION_MAKER,
+    Stakeholder.Role.SIGNER,
+    Stakeholder.Role.ECONOMIC_BUYER,
+    Stakeholder.Role.CHAMPION,
+    Stakeholder.Role.INFLUENCER,
+    Stakeholder.Role.USER,
+]
+
+
+def _buyer(deal: Deal) -> Stakeholder | None:
+    stakeholders = list(deal.stakeholders.select_related("contact"))
+    stakeholders.sort(key=lambda s: _THANK_FIRST.index(s.role))
+    return stakeholders[0] if stakeholders else None
+
+
 def _transition_render(request, deal, name, form, *, status=200, error=""):
     label = getattr(Deal, name)._django_fsm.transitions
     fsm = getattr(Deal, name)._django_fsm.get_transition(deal.state)
@@ -216,7 +233,7 @@ def _transition_render(request, deal, name, form, *, status=200, error=""):
         "form": form,
         "error": error,
         "blocked": bool(error) and request.method == "GET",
-        "buyer": deal.stakeholders.select_related("contact").first(),
+        "buyer": _buyer(deal),
     }
     template = "deals/deal/_transition_form.html" if request.htmx else "deals/transition_form.html"
     return render(request, template, context, status=status)
@@ -266,7 +283,7 @@ def deal_transition(request, pk: int, name: str):
         )
     next_url = _safe_next(request, data.get("next", ""))
     if name == "mark_lost":
-        buyer = deal.stakeholders.select_related("contact").first()
+        buyer = _buyer(deal)
         messages.success(
             request,
             f"“{deal}” is closed as lost ({deal.get_loss_reason_display()}). "

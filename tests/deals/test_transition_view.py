@@ -216,3 +216,19 @@ def test_amounts_are_untouched_by_a_failed_move(rep_client, deal):
     rep_client.post(url(deal, "send_agreement"), {"expected_state": "intent_spotted"})
     deal.refresh_from_db()
     assert deal.amount == Decimal("12000")
+
+
+def test_the_courteous_ending_thanks_the_decision_maker_first(rep_client, rep, deal, account):
+    """Of the buying group, the decision maker is the one to thank (not the champion)."""
+    champion = services.contact_create(by=rep, account=account, first_name="Carl", last_name="C")
+    boss = services.contact_create(by=rep, account=account, first_name="Dora", last_name="D")
+    services.stakeholder_add(deal=deal, by=rep, contact=champion, role="champion")
+    services.stakeholder_add(deal=deal, by=rep, contact=boss, role="decision_maker")
+    body = unescape(rep_client.get(url(deal, "mark_lost")).content.decode())
+    assert "Thank Dora before you close it" in body
+    response = rep_client.post(
+        url(deal, "mark_lost"),
+        {"expected_state": "intent_spotted", "loss_reason": "fit"},
+        follow=True,
+    )
+    assert "Thank Dora D for their time" in unescape(response.content.decode())
