@@ -244,6 +244,8 @@ CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "1
 # Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
 CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
 CONTRACT_LINK_THROTTLE_WINDOW = int(os.environ.get("CONTRACT_LINK_THROTTLE_WINDOW", "600"))
+# Built-in contracts left unsigned this many days after sending become "expired" (0: never).
+CONTRACT_EXPIRE_AFTER_DAYS = int(os.environ.get("CONTRACT_EXPIRE_AFTER_DAYS", "0"))
 # Provider calls that fail transiently are retried with exponential backoff, then marked failed.
 CONTRACTS_MAX_RETRIES = int(os.environ.get("CONTRACTS_MAX_RETRIES", "5"))
 CONTRACTS_RETRY_BACKOFF_SECONDS = int(os.environ.get("CONTRACTS_RETRY_BACKOFF_SECONDS", "30"))

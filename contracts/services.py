@@ -8,6 +8,7 @@ tasks started with `transaction.on_commit`, never inside a transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -123,6 +124,18 @@ def template_save_new_version(*, template: ContractTemplate, body: str) -> Contr
     return new
 
 
+def _shipped_default() -> ContractTemplate | None:
+    """With no template at all (e.g. a flushed database), put the shipped default back."""
+    if ContractTemplate.objects.exists():
+        return None
+    import importlib
+
+    shipped = importlib.import_module("contracts.migrations.0002_initial")
+    return ContractTemplate.objects.create(
+        name=shipped.DEFAULT_NAME, body=shipped.DEFAULT_BODY, is_default=True
+    )
+
+
 # --- generating ---------------------------------------------------------------
 
 
@@ -134,7 +147,7 @@ def contract_generate(
     _require_workable(deal, by)
     if deal.state not in OPEN_STATES:
         raise ContractError("This deal is closed: no new contract can be generated.")
-    template = template or default_template()
+    template = template or default_template() or _shipped_default()
     if template is None:
         raise ContractError("There is no contract template yet. An admin can add one.")
     Deal.objects.select_for_update().filter(pk=deal.pk).first()  # serialise numbering
@@ -647,9 +660,8 @@ def webhook_failed(*, delivery_id: int, message: str) -> None:
 
 
 def contracts_reconcile() -> dict[str, int]:
-    """Catch up on envelopes whose webhooks never came; expire old built-in links."""
+    """Catch up on envelopes whose webhooks never came; expire old built-in contracts."""
     from .esign import get_provider
-    from .esign.builtin import link_max_age
 
     counts = {"checked": 0, "applied": 0, "expired": 0}
     waiting = list(
@@ -670,14 +682,16 @@ def contracts_reconcile() -> dict[str, int]:
                 version=version, event=event, source="reconcile", signed_pdf=signed
             ):
                 counts["applied"] += 1
-    cutoff = timezone.now() - link_max_age()
+    if not settings.CONTRACT_EXPIRE_AFTER_DAYS:
+        return counts
+    cutoff = timezone.now() - dt.timedelta(days=settings.CONTRACT_EXPIRE_AFTER_DAYS)
     for version in ContractVersion.objects.filter(
         provider="builtin", status__in=OUT_STATUSES, sent_at__lt=cutoff
     ).select_related("deal"):
         with transaction.atomic():
             _locked(version)
             if version.status in OUT_STATUSES:
-                _withdraw(version, status=Status.EXPIRED, reason="The signing link expired.")
-                _timeline(version, None, f"The signing link for version {version.number} expired.")
+                _withdraw(version, status=Status.EXPIRED, reason="Not signed in time: it expired.")
+                _timeline(version, None, f"Version {version.number} expired unsigned.")
                 counts["expired"] += 1
     return counts

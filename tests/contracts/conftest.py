@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
@@ -38,6 +39,20 @@ def _media_and_celery(settings, tmp_path):
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = previous
     cache.clear()
     assert not failures, f"Celery tasks failed: {failures}"
+
+
+@pytest.fixture(autouse=True)
+def default_template(db):
+    """The template the data migration ships (transactional tests elsewhere flush it)."""
+    from contracts.models import ContractTemplate
+
+    shipped = importlib.import_module("contracts.migrations.0002_initial")
+    template, _ = ContractTemplate.objects.get_or_create(
+        name=shipped.DEFAULT_NAME,
+        version=1,
+        defaults={"body": shipped.DEFAULT_BODY, "is_default": True},
+    )
+    return template
 
 
 @pytest.fixture

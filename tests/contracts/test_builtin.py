@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import io
 
 import pytest
@@ -34,10 +36,17 @@ def _sent(run_on_commit, deal, rep) -> ContractVersion:
 
 
 def test_default_template_ships_with_anchor_strings(db):
-    """A data migration ships one default template carrying the DocuSign anchor strings."""
-    template = ContractTemplate.objects.get(is_default=True)
-    assert documents.SIGN_ANCHOR in template.body.replace("{{ sign_anchor }}", "/sn1/")
-    assert "sign_anchor" in template.body and "date_anchor" in template.body
+    """A data migration ships one default template that renders the DocuSign anchor strings."""
+    from django.apps import apps
+
+    shipped = importlib.import_module("contracts.migrations.0002_initial")
+    ContractTemplate.objects.all().delete()
+    shipped.add_default(apps, None)
+    shipped.add_default(apps, None)  # idempotent
+    template = ContractTemplate.objects.get()
+    assert template.is_default and template.is_active
+    html = documents.render_template(template.body, documents.SAMPLE_TERMS)
+    assert documents.SIGN_ANCHOR in html and documents.DATE_ANCHOR in html
 
 
 def test_pdf_contains_the_deal_terms_and_anchor_text(termed_deal, rep):
@@ -221,7 +230,7 @@ def test_tampered_and_expired_links_are_refused(termed_deal, rep, client, run_on
     assert tampered.status_code == 403
     assert b"not valid" in tampered.content
     settings.CONTRACT_LINK_MAX_AGE_DAYS = 3
-    with time_machine.travel(version.sent_at + __import__("datetime").timedelta(days=4)):
+    with time_machine.travel(version.sent_at + dt.timedelta(days=4)):
         expired = client.get(reverse("contracts_public:sign", args=[token]))
     assert expired.status_code == 403
     assert b"expired" in expired.content
@@ -301,12 +310,24 @@ def test_resend_emails_the_link_again(termed_deal, rep, run_on_commit):
     assert mail.outbox[1].to == ["ann@acme.example"]
 
 
-def test_expired_links_are_marked_by_reconcile(termed_deal, rep, run_on_commit, settings):
-    """The reconcile task marks built-in contracts whose link expired as expired."""
+def test_unsigned_contracts_expire_when_configured(termed_deal, rep, run_on_commit, settings):
+    """With CONTRACT_EXPIRE_AFTER_DAYS set, reconcile expires built-in contracts left unsigned."""
     version = _sent(run_on_commit, termed_deal, rep)
-    settings.CONTRACT_LINK_MAX_AGE_DAYS = 1
-    with time_machine.travel(version.sent_at + __import__("datetime").timedelta(days=2)):
+    assert services.contracts_reconcile()["expired"] == 0  # off by default
+    settings.CONTRACT_EXPIRE_AFTER_DAYS = 30
+    with time_machine.travel(version.sent_at + dt.timedelta(days=31)):
         counts = services.contracts_reconcile()
     version.refresh_from_db()
     assert counts["expired"] == 1
     assert version.status == Status.EXPIRED
+
+
+def test_the_panel_link_is_issued_fresh(termed_deal, rep, run_on_commit, client, settings):
+    """The signer's link on the deal page is issued when shown, so an old send still has one."""
+    settings.CONTRACT_LINK_MAX_AGE_DAYS = 3
+    version = _sent(run_on_commit, termed_deal, rep)
+    client.force_login(rep)
+    with time_machine.travel(version.sent_at + dt.timedelta(days=10)):
+        page = client.get(termed_deal.get_absolute_url()).content.decode()
+        link = page.split('data-testid="signing-link"')[0].rsplit('value="', 1)[1].split('"')[0]
+        assert client.get(link.replace(settings.SITE_URL, "")).status_code == 200

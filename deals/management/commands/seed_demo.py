@@ -392,28 +392,27 @@ class Command(BaseCommand):
                 self._complete_signature(deal)
 
     def _send_contract(self, deal, rep):
-        """Generate and send the contract through the contracts services when they exist."""
-        from contracts.models import ContractVersion
+        """Generate the contract PDF and send it with the built-in provider (no email: the
+        demo replays history; the deal page shows the signer's link)."""
+        from contracts import services as contract_services
 
-        number = deal.contract_versions.count() + 1
-        ContractVersion.objects.create(deal=deal, number=number, created_by=rep)
-        services.deal_transition(
-            deal=deal, transition="send_agreement", by=rep, reason="Contract sent for e-signature."
-        )
-        deal.contract_versions.filter(number=number).update(
-            status=ContractVersion.Status.SENT, sent_at=timezone.now(), provider="builtin"
-        )
+        version = contract_services.contract_generate(deal=deal, by=rep)
+        contract_services.contract_send(version=version, by=rep, notify=False)
+        deal.refresh_from_db()
 
     def _complete_signature(self, deal):
-        from contracts.models import ContractVersion
+        """The signer signs through the built-in signing service (stamped PDF, audit page)."""
+        from contracts import services as contract_services
+        from contracts.models import OUT_STATUSES
 
-        deal.contract_versions.filter(status=ContractVersion.Status.SENT).update(
-            status=ContractVersion.Status.COMPLETED, completed_at=timezone.now()
+        version = deal.contract_versions.filter(status__in=OUT_STATUSES).order_by("-number")[0]
+        contract_services.contract_view_builtin(
+            version=version, ip="203.0.113.24", user_agent="Mozilla/5.0 (demo seed)"
         )
-        services.deal_transition(
-            deal=deal,
-            transition="mark_won",
-            by=None,
-            as_system=True,
-            reason="The buyer signed the contract.",
+        contract_services.contract_sign_builtin(
+            version=version,
+            full_name=version.signer_name,
+            consent=True,
+            ip="203.0.113.24",
+            user_agent="Mozilla/5.0 (demo seed)",
         )
