@@ -416,3 +416,4 @@ class Command(BaseCommand):
             ip="203.0.113.24",
             user_agent="Mozilla/5.0 (demo seed)",
         )
+        deal.refresh_from_db()
