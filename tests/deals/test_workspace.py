@@ -103,6 +103,19 @@ def test_navigation_marks_the_current_page(client, rep):
     assert 'role="search"' in html
 
 
+def test_navigation_marks_the_deals_section_on_a_deal_page(client, rep, deal):
+    """On a deal's own page the Deals item is marked as the current section."""
+    login(client, rep)
+    html = client.get(deal.get_absolute_url()).content.decode()
+    assert f'<a href="{reverse("deals:deal_list")}" aria-current="true">Deals</a>' in html
+
+
+def test_not_found_pages_render_in_the_shell(client, rep):
+    """An unknown URL is a plain 404 for a signed-in user, not a server error."""
+    login(client, rep)
+    assert client.get("/no-such-page/").status_code == 404
+
+
 # --- My day ----------------------------------------------------------------------------
 
 
