@@ -9,11 +9,9 @@ STEPS = [
         "Any questions on the {{ deal.title }} agreement?",
         """Hi {{ contact.first_name|default:"there" }},
 
-I hope the agreement for {{ deal.title }} reached you well. Contracts often raise a question or
-two, and it is usually quicker to talk them through than to write back and forth.
+I hope the agreement for {{ deal.title }} reached you well. Contracts often raise a question or two, and it is usually quicker to talk them through than to write back and forth.
 
-Would a 15-minute call this week help? Just reply with a time that suits you, and I will make
-it work.
+Would a 15-minute call this week help? Just reply with a time that suits you, and I will make it work.
 
 Best regards,
 {{ rep.get_full_name|default:rep.username }}""",
@@ -22,8 +20,7 @@ Best regards,
         5,
         "call",
         "Call {{ contact.first_name|default:\"the buyer\" }} about the {{ deal.title }} contract",
-        """Ask whether anything in the contract is unclear or needs a change, and who else needs
-to review it. Offer a short contract review meeting with everyone involved.""",
+        """Ask whether anything in the contract is unclear or needs a change, and who else needs to review it. Offer a short contract review meeting with everyone involved.""",
     ),
     (
         10,
@@ -31,9 +28,7 @@ to review it. Offer a short contract review meeting with everyone involved.""",
         "Happy to walk you through the {{ deal.title }} contract",
         """Hi {{ contact.first_name|default:"there" }},
 
-I know reviewing a contract takes time alongside everything else. If it helps, I can walk you
-and your colleagues through it in a short meeting: we go over the terms together, I answer
-questions on the spot, and we can adjust anything that does not fit {{ account.name }}.
+I know reviewing a contract takes time alongside everything else. If it helps, I can walk you and your colleagues through it in a short meeting: we go over the terms together, I answer questions on the spot, and we can adjust anything that does not fit {{ account.name }}.
 
 Would you like me to send a few times for a review meeting?
 
@@ -46,9 +41,7 @@ Best regards,
         "Checking in on {{ deal.title }}",
         """Hi {{ contact.first_name|default:"there" }},
 
-Just checking in on the agreement for {{ deal.title }}. If the timing has changed or something
-is holding things up, tell me: I am glad to help, whether that is a quick call, a meeting with
-your team, or simply a later date.
+Just checking in on the agreement for {{ deal.title }}. If the timing has changed or something is holding things up, tell me: I am glad to help, whether that is a quick call, a meeting with your team, or simply a later date.
 
 Best regards,
 {{ rep.get_full_name|default:rep.username }}""",
