@@ -62,13 +62,49 @@ class AccountAdmin(admin.ModelAdmin):
     list_filter = ["status", "team"]
     search_fields = ["name", "website"]
     list_select_related = ["team", "owner", "account_manager"]
+    actions = ["archive_accounts"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Accounts are archived, never deleted (see deals.services.account_archive).
+        return False
+
+    @admin.action(description="Archive selected accounts (nothing is deleted)")
+    def archive_accounts(self, request, queryset):
+        _archive_each(
+            self, request, queryset, lambda a: services.account_archive(account=a, by=request.user)
+        )
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "email", "job_title", "account"]
+    list_display = ["full_name", "email", "job_title", "account", "archived_at"]
     search_fields = ["first_name", "last_name", "email", "account__name"]
     list_select_related = ["account"]
+    actions = ["archive_contacts"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Contacts are archived, never deleted (see deals.services.contact_archive).
+        return False
+
+    @admin.action(description="Archive selected contacts (nothing is deleted)")
+    def archive_contacts(self, request, queryset):
+        _archive_each(
+            self, request, queryset, lambda c: services.contact_archive(contact=c, by=request.user)
+        )
+
+
+def _archive_each(modeladmin, request, queryset, archive) -> None:
+    """Archive each selected row through its service; refusals are reported per row."""
+    done = 0
+    for obj in queryset:
+        try:
+            archive(obj)
+        except services.DealError as error:
+            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        modeladmin.message_user(request, f"{done} archived.", messages.SUCCESS)
 
 
 class ReasonForm(forms.Form):
@@ -252,16 +288,9 @@ class DealAdmin(admin.ModelAdmin):
 
     @admin.action(description="Archive selected deals (nothing is deleted)")
     def archive_deals(self, request, queryset):
-        archived = 0
-        for deal in queryset:
-            try:
-                services.deal_archive(deal=deal, by=request.user)
-            except services.DealError as error:
-                self.message_user(request, f"{deal}: {error.message}", messages.ERROR)
-            else:
-                archived += 1
-        if archived:
-            self.message_user(request, f"{archived} deal(s) archived.", messages.SUCCESS)
+        _archive_each(
+            self, request, queryset, lambda d: services.deal_archive(deal=d, by=request.user)
+        )
 
 
 @admin.register(DealEvent)

@@ -284,3 +284,52 @@ def test_follow_up_templates_reach_no_secret(rep, deal):
     assert _render("{{ rep.password }}{{ deal.owner.password }}", context) == ""
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do
         _render("{% load static %}{% debug %}", context)
+
+
+# --- nothing lost ---------------------------------------------------------------------------
+
+
+def test_the_admin_deletes_no_deal_account_contact_or_event(client, admin_user, deal, contact):
+    """Deals, accounts, contacts and events have no delete in the admin; archiving keeps rows."""
+    from deals.models import Account, Contact, Deal, DealEvent
+
+    client.force_login(admin_user)
+    for model, obj in [
+        ("deal", deal),
+        ("account", deal.account),
+        ("contact", contact),
+        ("dealevent", deal.events.first()),
+    ]:
+        response = client.post(f"/admin/deals/{model}/{obj.pk}/delete/", {"post": "yes"})
+        assert response.status_code == 403, model
+    response = client.post(
+        "/admin/deals/deal/",
+        {"action": "archive_deals", "_selected_action": [deal.pk]},
+    )
+    assert response.status_code == 302
+    response = client.post(
+        "/admin/deals/contact/",
+        {"action": "archive_contacts", "_selected_action": [contact.pk]},
+    )
+    assert response.status_code == 302
+    assert Deal.objects.get(pk=deal.pk).archived_at is not None
+    assert Contact.objects.get(pk=contact.pk).archived_at is not None
+    assert Account.objects.filter(pk=deal.account_id).exists()
+    assert DealEvent.objects.filter(deal=deal, data__archived=True).count() == 1
+
+
+def test_events_refuse_update_and_delete_in_code(deal):
+    """The audit log is append-only in the model and its queryset too."""
+    from deals.models import AppendOnlyError, DealEvent
+
+    event = DealEvent.objects.filter(deal=deal).first()
+    event.reason = "rewritten"
+    for attempt in (
+        event.save,
+        event.delete,
+        lambda: DealEvent.objects.filter(pk=event.pk).update(reason="x"),
+        lambda: DealEvent.objects.filter(pk=event.pk).delete(),
+    ):
+        with pytest.raises(AppendOnlyError):
+            attempt()
+    assert DealEvent.objects.get(pk=event.pk).reason == ""

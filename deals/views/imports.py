@@ -73,10 +73,9 @@ def _context(request: HttpRequest, admin: bool, **extra) -> dict:
     admin_context = site.each_context(request) if admin else {}
     return {
         **admin_context,
-        "title": "Import CSV",
+        "title": "Import from CSV",
         "base_template": "imports/admin_base.html" if admin else "base.html",
         "admin_mode": admin,
-        "view": "deals:import",
         "columns": {
             kind: {"required": cols[0], "optional": cols[1]}
             for kind, cols in imports.COLUMNS.items()
