@@ -93,7 +93,14 @@ def _enqueue(task_name: str, *args: Any) -> None:
     from . import tasks
 
     task = getattr(tasks, task_name)
-    transaction.on_commit(lambda: task.delay(*args))
+
+    def enqueue() -> None:
+        try:
+            task.delay(*args)
+        except Exception:  # broker down: the work is recorded; reconcile picks it up
+            log.exception("Could not enqueue %s%r", task_name, args)
+
+    transaction.on_commit(enqueue)
 
 
 # --- templates ------------------------------------------------------------------
@@ -663,7 +670,13 @@ def contracts_reconcile() -> dict[str, int]:
     """Catch up on envelopes whose webhooks never came; expire old built-in contracts."""
     from .esign import get_provider
 
-    counts = {"checked": 0, "applied": 0, "expired": 0}
+    counts = {"checked": 0, "applied": 0, "expired": 0, "inbox": 0}
+    stale = timezone.now() - dt.timedelta(minutes=5)
+    for delivery_id in WebhookDelivery.objects.filter(
+        processed_at__isnull=True, received_at__lt=stale
+    ).values_list("pk", flat=True)[:500]:
+        webhook_process(delivery_id=delivery_id)  # deliveries whose task never ran
+        counts["inbox"] += 1
     waiting = list(
         ContractVersion.objects.filter(provider="docusign", status__in=OUT_STATUSES)
         .exclude(envelope_id="")

@@ -19,7 +19,7 @@ from deals.models import Deal, can_work_deal
 from deals.services import DealError, NotPermitted
 
 from . import services
-from .esign import MalformedWebhook, get_provider
+from .esign import MalformedWebhook, ProviderError, get_provider
 from .models import ContractVersion
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,29 @@ def void(request, pk: int):
         return f"Version {version.number} voided: it can no longer be signed."
 
     return _act(request, version.deal, action)
+
+
+@login_required
+@require_POST
+def signing_view(request, pk: int):
+    """Embedded DocuSign signing (in person): a fresh recipient view URL, then a redirect."""
+    version = _visible_version(request, pk)
+    if not can_work_deal(version.deal, request.user):
+        return _forbidden(request, can_work_deal.denied_message)
+    if not (version.provider == "docusign" and version.embedded_signing and version.is_out):
+        messages.error(request, "This contract is not set up for signing in person.")
+        return redirect(_deal_url(version.deal))
+    if not version.envelope_id:
+        messages.error(request, "DocuSign has not accepted the envelope yet. Try again shortly.")
+        return redirect(_deal_url(version.deal))
+    try:
+        url = get_provider("docusign").signing_view_url(
+            version, request.build_absolute_uri(_deal_url(version.deal))
+        )
+    except ProviderError as exc:
+        messages.error(request, exc.message)
+        return redirect(_deal_url(version.deal))
+    return redirect(url)
 
 
 @login_required

@@ -1,6 +1,7 @@
 """Template tags that put contract information on other apps' pages."""
 
 from django import template
+from django.conf import settings
 
 from deals.models import DealEvent, can_work_deal
 
@@ -28,6 +29,7 @@ def contract_panel(context, deal):
     )[:8]
     return {
         "deal": deal,
+        "docusign": settings.ESIGN_PROVIDER == "docusign",
         "rows": rows,
         "has_draft": any(v.status == ContractVersion.Status.DRAFT for v in versions),
         "events": events,

@@ -180,3 +180,29 @@ def test_a_wrong_ca_bundle_is_a_provider_error(docusign, termed_deal, rep, setti
         get_provider("docusign").send(version)
     assert caught.value.transient
     assert "connection failed" in caught.value.message
+
+
+def test_in_person_signing_redirects_to_the_recipient_view(
+    docusign, termed_deal, rep, client, django_capture_on_commit_callbacks
+):
+    """The rep chooses 'in person'; the panel offers the DocuSign signing view for the buyer."""
+    client.force_login(rep)
+    version = services.contract_generate(deal=termed_deal, by=rep)
+    page = client.get(termed_deal.get_absolute_url()).content.decode()
+    assert "in person" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/contracts/versions/{version.pk}/send/",
+            {"embedded": "1", "expected_state": termed_deal.state},
+        )
+    version.refresh_from_db()
+    assert version.embedded_signing and version.status == Status.SENT
+    page = client.get(termed_deal.get_absolute_url()).content.decode()
+    assert "Open signing (in person)" in page
+    response = client.post(f"/contracts/versions/{version.pk}/signing-view/")
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/fake-signing/{version.envelope_id}")
+    docusign.fail("500", times=10, path_contains="/views/recipient")
+    failed = client.post(f"/contracts/versions/{version.pk}/signing-view/", follow=True)
+    assert failed.status_code == 200
+    assert "Could not open the signing view" in failed.content.decode()

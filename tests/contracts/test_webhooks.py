@@ -234,3 +234,23 @@ def test_reconcile_command(sent, docusign, capsys):
     assert "1 applied" in capsys.readouterr().out
     sent.refresh_from_db()
     assert sent.status == Status.DECLINED
+
+
+def test_reconcile_processes_inbox_deliveries_whose_task_never_ran(sent):
+    """A stored delivery left pending (the broker was down) is processed by reconcile."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    delivery = WebhookDelivery.objects.create(
+        provider="docusign",
+        event="envelope-delivered",
+        envelope_id=sent.envelope_id,
+        body="{}",
+        received_at=timezone.now() - dt.timedelta(minutes=10),
+    )
+    assert services.contracts_reconcile()["inbox"] == 1
+    delivery.refresh_from_db()
+    sent.refresh_from_db()
+    assert delivery.outcome == WebhookDelivery.Outcome.APPLIED
+    assert sent.status == Status.DELIVERED
