@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
@@ -564,8 +565,12 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
         .order_by("due_at", "pk")
     )
     result.not_owned = len(ids) - len(reminders)
-    # Stop early enough that no other dispatcher can reclaim a row we are still sending.
+    # Stop early enough that no other dispatcher can reclaim a row we are still sending,
+    # and before Celery's soft time limit interrupts the batch.
     budget = lease.total_seconds() * 0.75
+    soft_limit = getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
+    if soft_limit:
+        budget = min(budget, soft_limit * 0.8)
     handled: set[int] = set()
     pending: list[tuple[Reminder, dict]] = []
     mail = get_connection()
@@ -655,6 +660,8 @@ def _send_one(reminder: Reminder, token: uuid.UUID, mail, result: BatchResult) -
         }
     except PermanentSendError as exc:
         _record_error(reminder, token, str(exc), permanent=True, result=result)
+    except SoftTimeLimitExceeded:
+        raise  # the batch stops; what was sent is committed, the rest goes back to the queue
     except Exception as exc:  # provider errors: retried with backoff, then failed
         logger.warning("Follow-up %s could not be sent: %s", reminder.pk, exc)
         _record_error(

@@ -191,3 +191,46 @@ def test_a_failed_send_retried_restarts_the_cancelled_cadence(deal, signer, rep)
     assert not Reminder.objects.filter(deal=deal).open().exists()
     send_contract(version)
     assert Reminder.objects.filter(deal=deal).open().count() == 6
+
+
+@override_settings(FOLLOWUPS_LEASE_SECONDS=0)
+def test_a_batch_out_of_time_puts_the_rest_back_in_the_queue(due):
+    """Past its time budget a batch stops; the rows it did not reach are due again at once,
+    without counting an attempt."""
+    token, ids = services.reminders_claim()
+    result = services.reminder_batch_send(ids=ids, token=token)
+    assert result.sent == []
+    assert set(Reminder.objects.values_list("status", "attempts")) == {("scheduled", 0)}
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_dispatcher_skips_rows_locked_by_the_first(postgres, deal, signer, always_working):
+    """SELECT … FOR UPDATE SKIP LOCKED: while one dispatcher holds rows, another claims the
+    rest instead of waiting or taking the same ones."""
+    import threading
+
+    from django.db import connection, transaction
+
+    send_contract(make_version(deal, sent_at=timezone.now() - dt.timedelta(days=40)))
+    first_three = list(Reminder.objects.order_by("due_at", "pk").values_list("pk", flat=True)[:3])
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_locks():
+        try:
+            with transaction.atomic():
+                list(Reminder.objects.select_for_update().filter(pk__in=first_three))
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_locks)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        _, ids = services.reminders_claim()
+    finally:
+        release.set()
+        holder.join(10)
+    assert len(ids) == 3 and not set(ids) & set(first_three)
