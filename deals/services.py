@@ -783,6 +783,11 @@ def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Co
         concession_id=concession.pk,
         status=concession.status,
     )
+    if accepted:
+        # An accepted concession on a deal that has a contract produces a new version.
+        from contracts.services import contract_revise_for_concession
+
+        contract_revise_for_concession(concession=concession, by=by)
     return concession
 
 
@@ -812,11 +817,6 @@ def stakeholder_add(
 
 
 @transaction.atomic
-    if accepted:
-        # An accepted concession on a deal that has a contract produces a new version.
-        from contracts.services import contract_revise_for_concession
-
-        contract_revise_for_concession(concession=concession, by=by)
 def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
     deal = stakeholder.deal
     _require_workable(deal, by)
