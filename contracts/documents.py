@@ -248,21 +248,25 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     target = writer.pages[target_index]
     width = float(target.mediabox.width)
     height = float(target.mediabox.height)
-    x, y = position or (20 * mm, 30 * mm)
-    x = min(max(x, 10 * mm), width - 95 * mm)
-    y = min(max(y - 4 * mm, 12 * mm), height - 30 * mm)
+    # The block sits in the blank space under the anchor (the template leaves room for it).
+    box_w, box_h = 80 * mm, 13 * mm
+    x, y = position or (20 * mm, 40 * mm)
+    x = min(max(x, 10 * mm), width - box_w - 10 * mm)
+    y = min(max(y + 6 - box_h, 10 * mm), height - box_h - 10 * mm)
 
     block = io.BytesIO()
     sheet = canvas.Canvas(block, pagesize=(width, height))
     sheet.setStrokeColorRGB(0.1, 0.3, 0.6)
     sheet.setFillColorRGB(0.94, 0.96, 1)
-    sheet.roundRect(x, y, 85 * mm, 18 * mm, 2 * mm, stroke=1, fill=1)
+    sheet.roundRect(x, y, box_w, box_h, 1.5 * mm, stroke=1, fill=1)
     sheet.setFillColorRGB(0.1, 0.2, 0.45)
-    sheet.setFont("Helvetica-Oblique", 13)
-    sheet.drawString(x + 3 * mm, y + 10.5 * mm, audit["name"][:40])
-    sheet.setFont("Helvetica", 7)
-    sheet.drawString(x + 3 * mm, y + 6 * mm, f"Signed electronically {audit['signed_at']}")
-    sheet.drawString(x + 3 * mm, y + 2.5 * mm, f"Document SHA-256 {audit['document_sha256'][:32]}…")
+    sheet.setFont("Helvetica-Oblique", 12)
+    sheet.drawString(x + 2.5 * mm, y + 7.8 * mm, audit["name"][:40])
+    sheet.setFont("Helvetica", 6.5)
+    sheet.drawString(x + 2.5 * mm, y + 4.4 * mm, f"Signed electronically {audit['signed_at']}")
+    sheet.drawString(
+        x + 2.5 * mm, y + 1.6 * mm, f"Document SHA-256 {audit['document_sha256'][:32]}…"
+    )
     sheet.save()
     target.merge_page(PdfReader(io.BytesIO(block.getvalue())).pages[0])
 

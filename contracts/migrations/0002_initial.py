@@ -19,6 +19,7 @@ DEFAULT_BODY = """\
   td.num, th.num { text-align: right; }
   .anchor { color: #ffffff; font-size: 6pt; }
   .sig td { padding: 2pt 0; vertical-align: top; }
+  .sig td.space { height: 44pt; }
 </style>
 </head>
 <body>
@@ -59,7 +60,7 @@ the law of the Supplier's seat. Electronic signatures are binding.</p>
 <h2>Signature</h2>
 <table class="sig">
   <tr><td width="50%">For {{ account.name }}:</td><td width="50%">Date:</td></tr>
-  <tr><td><span class="anchor">{{ sign_anchor }}</span></td><td><span class="anchor">{{ date_anchor }}</span></td></tr>
+  <tr><td class="space"><span class="anchor">{{ sign_anchor }}</span></td><td class="space"><span class="anchor">{{ date_anchor }}</span></td></tr>
   <tr><td>______________________________</td><td>______________________________</td></tr>
   <tr><td>{{ signer.name }}{% if signer.title %}, {{ signer.title }}{% endif %}</td><td></td></tr>
 </table>
