@@ -15,3 +15,9 @@ class TimelinePagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+class OldestFirstPagination(NewestFirstPagination):
+    """For lists read in order of creation: checklists, asks."""
+
+    ordering = "id"

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from contracts.models import ContractTemplate, ContractVersion
 from deals.models import (
+    READINESS_ITEMS,
     Account,
     Ask,
     BuyingSignal,
@@ -26,6 +27,7 @@ from deals.models import (
     DealState,
     LossReason,
     Objection,
+    OnboardingStep,
     Stakeholder,
     User,
 )
@@ -471,3 +473,52 @@ class ArchiveRequestSerializer(serializers.Serializer):
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+# --- more of what a rep does on the deal page -----------------------------------------------
+
+
+class ReadinessSerializer(serializers.Serializer):
+    """Tick (true) or untick (false) checklist items; items left out stay as they are."""
+
+    def get_fields(self):
+        return {
+            name: serializers.BooleanField(required=False, help_text=label)
+            for name, label in READINESS_ITEMS
+        }
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one checklist item.")
+        return attrs
+
+
+class TechniqueSerializer(serializers.Serializer):
+    technique = serializers.ChoiceField(
+        choices=ClosingTechnique.choices, allow_blank=True, help_text="Blank clears it."
+    )
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=10000)
+
+
+class FollowOnSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    need = serializers.CharField(max_length=5000, help_text="The need found during the sale.")
+    amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=MAX_AMOUNT,
+        required=False,
+    )
+
+
+class OnboardingStepSerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = OnboardingStep
+        fields = ["id", "kind", "kind_label", "assignee", "due_date", "done_at", "done_by"]
+        read_only_fields = fields

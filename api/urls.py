@@ -51,6 +51,16 @@ deal_urls = [
         views.ContractVoidView.as_view(),
         name="deal-contract-void",
     ),
+    path("readiness/", views.ReadinessView.as_view(), name="deal-readiness"),
+    path("technique/", views.TechniqueView.as_view(), name="deal-technique"),
+    path("notes/", views.NoteView.as_view(), name="deal-notes"),
+    path("follow-ons/", views.FollowOnView.as_view(), name="deal-follow-ons"),
+    path("onboarding/", views.OnboardingView.as_view(), name="deal-onboarding"),
+    path(
+        "onboarding/<int:step_id>/done/",
+        views.OnboardingDoneView.as_view(),
+        name="deal-onboarding-done",
+    ),
     path("transitions/", views.TransitionsView.as_view(), name="deal-transitions"),
     path(
         "transitions/<slug:name>/",

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from contracts import services as contract_services
 from contracts.models import ContractVersion
 from deals import services
-from deals.models import Concession, Deal, Objection, Stakeholder
+from deals.models import Concession, Deal, Objection, OnboardingStep, Stakeholder
 from deals.selectors import (
     accounts_visible,
     contacts_visible,
@@ -26,7 +26,7 @@ from deals.selectors import (
 )
 
 from . import serializers as s
-from .pagination import NewestFirstPagination, TimelinePagination
+from .pagination import NewestFirstPagination, OldestFirstPagination, TimelinePagination
 
 DEAL_NOT_FOUND = {404: s.DetailSerializer}
 WRITE_ERRORS = {
@@ -417,6 +417,88 @@ class ContractVoidView(ContractActionView):
         data = _valid(s.ContractVoidSerializer, request)
         version = contract_services.contract_void(version=version, by=request.user, **data)
         return Response(s.ContractVersionSerializer(version).data)
+
+
+# --- the rest of the deal page: readiness, technique, notes, follow-ons, onboarding ------------
+
+
+@extend_schema(
+    summary="Tick or untick readiness checklist items",
+    request=s.ReadinessSerializer,
+    responses={200: s.DealSerializer, **WRITE_ERRORS},
+)
+class ReadinessView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.ReadinessSerializer
+
+    def post(self, request, deal_id: int):
+        items = _valid(s.ReadinessSerializer, request)
+        deal = services.deal_readiness_set(deal=self.get_deal(), by=request.user, items=items)
+        return Response(s.DealSerializer(deal).data)
+
+
+@extend_schema(
+    summary="Choose the closing technique",
+    request=s.TechniqueSerializer,
+    responses={200: s.DealSerializer, **WRITE_ERRORS},
+)
+class TechniqueView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.TechniqueSerializer
+
+    def post(self, request, deal_id: int):
+        data = _valid(s.TechniqueSerializer, request)
+        deal = services.deal_technique_choose(deal=self.get_deal(), by=request.user, **data)
+        return Response(s.DealSerializer(deal).data)
+
+
+@extend_schema(
+    summary="Add a note to the deal's timeline",
+    request=s.NoteSerializer,
+    responses={201: s.DealEventSerializer, **WRITE_ERRORS},
+)
+class NoteView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.NoteSerializer
+
+    def post(self, request, deal_id: int):
+        data = _valid(s.NoteSerializer, request)
+        event = services.deal_note_add(deal=self.get_deal(), by=request.user, **data)
+        return Response(s.DealEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    summary="Open a follow-on deal from a need found during this won sale",
+    request=s.FollowOnSerializer,
+    responses={201: s.DealSerializer, **WRITE_ERRORS},
+)
+class FollowOnView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.FollowOnSerializer
+
+    def post(self, request, deal_id: int):
+        data = _valid(s.FollowOnSerializer, request)
+        deal = services.deal_follow_on_create(parent=self.get_deal(), by=request.user, **data)
+        return Response(s.DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="The won deal's onboarding checklist (customer handoff)")
+class OnboardingView(DealScopedMixin, generics.ListAPIView):
+    serializer_class = s.OnboardingStepSerializer
+    pagination_class = OldestFirstPagination
+
+    def get_queryset(self):
+        return self.get_deal().onboarding_steps.all()
+
+
+@extend_schema(
+    summary="Mark an onboarding step done",
+    request=None,
+    responses={200: s.OnboardingStepSerializer, **WRITE_ERRORS},
+)
+class OnboardingDoneView(DealScopedMixin, generics.GenericAPIView):
+    serializer_class = s.OnboardingStepSerializer
+
+    def post(self, request, deal_id: int, step_id: int):
+        step = get_object_or_404(OnboardingStep, deal=self.get_deal(), pk=step_id)
+        step = services.onboarding_step_complete(step=step, by=request.user)
+        return Response(s.OnboardingStepSerializer(step).data)
 
 
 # --- transitions -------------------------------------------------------------------------

@@ -528,3 +528,58 @@ def test_a_teammate_cannot_send_the_owners_contract(
     assert response.status_code == 403
     deal.refresh_from_db()
     assert deal.state == DealState.INTENT_SPOTTED
+
+
+# --- the rest of the deal page ----------------------------------------------------------------
+
+
+def test_readiness_technique_and_notes(rep, deal, api_client):
+    """Checklist, technique and notes go through their services and onto the timeline."""
+    client = api_client(rep)
+    base = f"{DEALS}{deal.pk}"
+    response = client.post(
+        f"{base}/readiness/",
+        {"ready_needs_understood": True, "ready_signer_known": True},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["readiness_score"] == 2
+    assert client.post(f"{base}/readiness/", {}, format="json").status_code == 400
+    response = client.post(f"{base}/technique/", {"technique": "summary"}, format="json")
+    assert response.json()["closing_technique"] == "summary"
+    response = client.post(f"{base}/technique/", {"technique": "shouting"}, format="json")
+    assert response.status_code == 400
+    response = client.post(f"{base}/notes/", {"text": "CFO back on Monday"}, format="json")
+    assert response.status_code == 201 and response.json()["kind"] == "note"
+    kinds = [e["kind"] for e in client.get(f"{base}/timeline/").json()["results"]]
+    assert kinds[:3] == ["note", "technique", "readiness"]
+
+
+def test_won_deal_onboarding_and_follow_on(rep, manager, deal, api_client):
+    """After a (manager's override) win: the onboarding checklist and a follow-on deal."""
+    _transition(api_client(manager), deal, "override_won", reason="Signed on paper")
+    client = api_client(rep)
+    base = f"{DEALS}{deal.pk}"
+    steps = client.get(f"{base}/onboarding/").json()["results"]
+    assert [s["kind"] for s in steps] == [
+        "intro",
+        "kickoff",
+        "first_delivery",
+        "value_verification",
+    ]
+    response = client.post(f"{base}/onboarding/{steps[0]['id']}/done/")
+    assert response.status_code == 200 and response.json()["done_at"]
+    response = client.post(
+        f"{base}/follow-ons/", {"title": "EMEA rollout", "need": "Second region"}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["parent_deal"] == deal.pk
+    assert response.json()["state"] == "intent_spotted"
+
+
+def test_follow_on_needs_a_won_deal(rep, deal, api_client):
+    """A follow-on from an open deal is refused in plain words."""
+    response = api_client(rep).post(
+        f"{DEALS}{deal.pk}/follow-ons/", {"title": "x", "need": "y"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Follow-on deals start from a won deal."
