@@ -62,7 +62,10 @@ class DealForm(forms.ModelForm):
             "term_months": "Term (months)",
             "review_meeting_at": "Contract review meeting",
         }
-        help_texts = {"next_step": "The one thing that moves this deal forward."}
+        help_texts = {
+            "next_step": "The one thing that moves this deal forward.",
+            "review_meeting_at": "Going through the contract with the buyers; the deal's deadline.",
+        }
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
