@@ -195,11 +195,22 @@ def contract_revise_for_concession(*, concession: Concession, by) -> ContractVer
     deal = concession.deal
     if deal.state not in OPEN_STATES or not deal.contract_versions.exists():
         return None
-    return contract_generate(
-        deal=deal,
-        by=by,
-        reason=f"Contract revised for the accepted concession: {concession}.",
-    )
+    try:
+        with transaction.atomic():
+            return contract_generate(
+                deal=deal,
+                by=by,
+                reason=f"Contract revised for the accepted concession: {concession}.",
+            )
+    except ContractError as exc:
+        # A broken template must not block deciding the concession: say so on the timeline.
+        deal_services.deal_activity_record(
+            deal=deal,
+            by=by,
+            kind=DealEvent.Kind.CONTRACT,
+            reason=f"The contract could not be revised for the concession: {exc.message}",
+        )
+        return None
 
 
 # --- sending ------------------------------------------------------------------

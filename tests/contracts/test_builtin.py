@@ -331,3 +331,21 @@ def test_the_panel_link_is_issued_fresh(termed_deal, rep, run_on_commit, client,
         page = client.get(termed_deal.get_absolute_url()).content.decode()
         link = page.split('data-testid="signing-link"')[0].rsplit('value="', 1)[1].split('"')[0]
         assert client.get(link.replace(settings.SITE_URL, "")).status_code == 200
+
+
+def test_a_broken_template_does_not_block_a_concession(
+    termed_deal, rep, run_on_commit, default_template
+):
+    """If the revision cannot be rendered, the concession is still decided and the rep told."""
+    _sent(run_on_commit, termed_deal, rep)
+    broken = ContractTemplate.objects.create(
+        name="Broken", body="{% for x in %}", version=1, is_default=True
+    )
+    ContractTemplate.objects.exclude(pk=broken.pk).update(is_default=False, is_active=False)
+    deal_services.deal_transition(deal=termed_deal, transition="negotiate", by=rep)
+    concession = deal_services.concession_propose(deal=termed_deal, by=rep, give="a", get="b")
+    deal_services.concession_decide(concession=concession, by=rep, accepted=True)
+    concession.refresh_from_db()
+    assert concession.status == "accepted"
+    assert termed_deal.contract_versions.count() == 1
+    assert termed_deal.events.filter(reason__contains="could not be revised").exists()
