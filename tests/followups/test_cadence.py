@@ -225,3 +225,19 @@ class TestRepControls:
             1,
             2,
         }
+
+
+def test_the_fast_forward_command_refuses_a_bad_number_of_days(deal, signer, rep):
+    """The demo command says what is wrong instead of moving anything."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    send_contract(make_version(deal, sent_at=timezone.now()), by=rep)
+    before = sorted(Reminder.objects.values_list("due_at", flat=True))
+    with pytest.raises(CommandError, match="positive number of days"):
+        call_command("followups_fast_forward", "--days", "0")
+    assert sorted(Reminder.objects.values_list("due_at", flat=True)) == before
+    out = StringIO()
+    call_command("followups_fast_forward", "--days", "2", "--deal", str(deal.pk), stdout=out)
+    assert "6 scheduled follow-up(s) moved 2 day(s) earlier" in out.getvalue()
