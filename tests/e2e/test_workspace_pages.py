@@ -240,3 +240,24 @@ def test_manager_sees_the_team_and_narrows_to_own(page, login, snap, pipeline, m
     page.get_by_role("link", name="Only mine").click()
     page.wait_for_url(lambda url: "mine=1" in url)
     assert page.locator("#next-steps").get_by_text("Acme rollout").count() == 0
+
+
+def test_password_reset_by_email(page, snap, rep, mailoutbox):
+    """A rep who forgot the password gets a link by email, sets a new one and logs in with it."""
+    page.goto("/accounts/login/")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(rep.email)
+    snap(page, "password-reset")
+    page.get_by_role("button", name="Send the reset link").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    link = next(line for line in mailoutbox[0].body.splitlines() if "/accounts/reset/" in line)
+    page.goto(link.strip())
+    page.get_by_label("New password", exact=True).fill("a-Long-new-pass-42")
+    page.get_by_label("New password again").fill("a-Long-new-pass-42")
+    page.get_by_role("button", name="Set the new password").click()
+    page.get_by_role("heading", name="Your password is changed").wait_for()
+    page.get_by_role("link", name="Log in").click()
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill("a-Long-new-pass-42")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="My day").wait_for()
