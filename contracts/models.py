@@ -33,6 +33,10 @@ class ContractTemplate(models.Model):
         return f"{self.name} v{self.version}"
 
 
+class ImmutableContract(Exception):
+    """A sent version's document never changes (its hash is what the signer agreed to)."""
+
+
 class ContractVersion(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -89,6 +93,27 @@ class ContractVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deal} contract v{self.number}"
+
+    #: What the signer is shown: fixed once the version left draft.
+    DOCUMENT_FIELDS = ("html", "pdf", "sha256", "terms", "signer_name", "signer_email")
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        touches_document = update_fields is None or set(update_fields) & set(self.DOCUMENT_FIELDS)
+        if self.pk is not None and touches_document:
+            stored = (
+                ContractVersion.objects.filter(pk=self.pk)
+                .values("status", *self.DOCUMENT_FIELDS)
+                .first()
+            )
+            if stored and stored["status"] != self.Status.DRAFT:
+                current = {f: getattr(self, f) for f in self.DOCUMENT_FIELDS}
+                current["pdf"] = self.pdf.name
+                if any(stored[f] != current[f] for f in self.DOCUMENT_FIELDS):
+                    raise ImmutableContract(
+                        "A sent contract version cannot be changed; generate a new version."
+                    )
+        super().save(*args, **kwargs)
 
     @property
     def is_out(self) -> bool:

@@ -349,3 +349,16 @@ def test_a_broken_template_does_not_block_a_concession(
     assert concession.status == "accepted"
     assert termed_deal.contract_versions.count() == 1
     assert termed_deal.events.filter(reason__contains="could not be revised").exists()
+
+
+def test_a_sent_versions_document_cannot_be_changed(termed_deal, rep, run_on_commit):
+    """The model refuses to change the HTML, PDF or hash of a version that left draft."""
+    from contracts.models import ImmutableContract
+
+    version = _sent(run_on_commit, termed_deal, rep)
+    version.html = "<p>Other terms</p>"
+    with pytest.raises(ImmutableContract):
+        version.save()
+    version.refresh_from_db()
+    version.status_reason = "a note"
+    version.save(update_fields=["status_reason"])  # status fields still move
