@@ -89,4 +89,4 @@ def test_no_generated_request_gets_a_server_error(seeded, rep, settings, keep_te
             failures.append(f"{operation.label}: {error}")
     assert not failures, "\n".join(failures)
     # The run reached real data (2xx) and was refused cleanly where input was bad (4xx).
-    assert statuses[200] > 50 and statuses[400] > 50, statuses
+    assert statuses[200] > 20 and statuses[400] > 50, statuses
