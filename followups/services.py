@@ -258,6 +258,36 @@ def reminders_cancel_for_deal(*, deal: Deal, reason: str, by: User | None = None
     return count
 
 
+@transaction.atomic
+def reminders_settle_past(*, before: dt.datetime, reason: str) -> int:
+    """Skip scheduled follow-ups that fell due before `before`, with one timeline line per deal.
+
+    For data replayed into the past (the demo seed): without this, every follow-up the
+    replayed history planned would go out at once on the dispatcher's first tick.
+    """
+    overdue = Reminder.objects.filter(status=Reminder.Status.SCHEDULED, due_at__lt=before)
+    by_deal: dict[int, list[int]] = {}
+    for pk, deal_id in overdue.values_list("pk", "deal_id"):
+        by_deal.setdefault(deal_id, []).append(pk)
+    total = 0
+    for deal in Deal.objects.filter(pk__in=by_deal):
+        count = Reminder.objects.filter(
+            pk__in=by_deal[deal.pk], status=Reminder.Status.SCHEDULED
+        ).update(status=Reminder.Status.SKIPPED, closed_reason=reason, updated_at=timezone.now())
+        RepTask.objects.filter(
+            reminder_id__in=by_deal[deal.pk], completed_at__isnull=True, cancelled_at__isnull=True
+        ).update(cancelled_at=timezone.now())
+        deal_activity_record(
+            deal=deal,
+            by=None,
+            kind=DealEvent.Kind.REMINDER,
+            reason=f"{count} past follow-up{'s' if count != 1 else ''} skipped: {reason}.",
+            skipped=count,
+        )
+        total += count
+    return total
+
+
 def on_deal_state_changed(*, deal: Deal, by: User | None) -> None:
     if deal.state == DealState.CLOSED_WON:
         reminders_cancel_for_deal(deal=deal, reason="the deal is won", by=by)

@@ -33,6 +33,20 @@ def test_demo_seed_is_idempotent_and_covers_every_state():
     assert User.objects.get(username="manager1").team != User.objects.get(username="manager2").team
 
 
+@pytest.mark.django_db
+def test_demo_seed_leaves_no_backlog_of_follow_ups():
+    """Replayed history must not flood buyers: nothing is due the moment the demo starts."""
+    from django.utils import timezone
+
+    from followups.models import Reminder
+
+    call_command("seed_demo")
+    scheduled = Reminder.objects.filter(status=Reminder.Status.SCHEDULED)
+    assert scheduled.exists()
+    assert not scheduled.filter(due_at__lte=timezone.now()).exists()
+    assert Reminder.objects.filter(status=Reminder.Status.SKIPPED).exists()
+
+
 def test_readme_embeds_the_generated_state_diagram():
     """The README's diagram is the model's graph: regenerate with `make graph` if this fails."""
     readme = (ROOT / "README.md").read_text()

@@ -166,6 +166,10 @@ class Command(BaseCommand):
             started = now - dt.timedelta(days=rng.randint(25, 110), hours=rng.randint(0, 8))
             with transaction.atomic():
                 self._deal(i, target, rep, manager, started, rng)
+        # The replayed history planned follow-ups in the past; only future ones should go out.
+        from followups.services import reminders_settle_past
+
+        reminders_settle_past(before=now, reason="planned before the demo data was created")
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(PLAN)} demo deals."))
 
     # --- people --------------------------------------------------------------
