@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -54,6 +55,7 @@ _TOKEN_LOCK = threading.Lock()
 _TOKEN_CACHE: dict[tuple, tuple[str, float]] = {}
 
 
+@functools.cache
 def _api_client_class():
     from docusign_esign import ApiClient
 
