@@ -82,9 +82,12 @@ class DealForm(forms.ModelForm):
         self.fields["account"].queryset = accounts_visible(user).select_related("team")
         owners = deal_filter_owners(user).filter(team__isnull=False)
         self.fields["owner"].queryset = owners
-        if user.is_manager or user.is_superuser:
+        if user.is_manager or (user.is_superuser and user.team_id):
             self.fields["owner"].help_text = "Whose deal this is. Empty: yours."
             self.fields["owner"].empty_label = "Me"
+        elif user.is_superuser:
+            self.fields["owner"].help_text = "Whose deal this is. Empty: the account's owner."
+            self.fields["owner"].empty_label = "The account's owner"
         else:
             del self.fields["owner"]
         if user.team_id:

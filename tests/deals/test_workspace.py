@@ -417,6 +417,17 @@ def test_manager_creates_a_deal_for_a_rep(client, manager, rep, account):
     assert Deal.objects.get(title="For Rita").owner == rep
 
 
+def test_admin_creates_a_deal_owned_by_the_accounts_owner(client, admin_user, rep, account):
+    """An admin (no team of their own) creates a deal that goes to the account's owner."""
+    data = {"title": "Admin-made", "account": account.pk, "amount": "10", "currency": "EUR"}
+    data |= {"term_months": "12", "billing": "annually"}
+    response = login(client, admin_user).post(reverse("deals:deal_create"), data)
+    assert response.status_code == 302
+    deal = Deal.objects.get(title="Admin-made")
+    assert deal.owner == rep
+    assert deal.team == rep.team
+
+
 def test_rep_edits_a_deal_and_the_timeline_records_it(client, rep, deal):
     """Editing a deal saves the change through the service, which records it on the timeline."""
     response = login(client, rep).get(reverse("deals:deal_edit", args=[deal.pk]))
