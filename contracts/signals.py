@@ -8,5 +8,6 @@ from django.dispatch import Signal
 
 # A contract version went out for signature. kwargs: version, by (User or None)
 contract_sent = Signal()
-# A version stopped being signable (voided, declined, expired or superseded). kwargs: version
+# A version stopped being signable (voided, declined, expired, superseded, or sending it
+# failed for good; a retry sends contract_sent again). kwargs: version
 contract_withdrawn = Signal()

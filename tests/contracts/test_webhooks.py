@@ -254,3 +254,13 @@ def test_reconcile_processes_inbox_deliveries_whose_task_never_ran(sent):
     sent.refresh_from_db()
     assert delivery.outcome == WebhookDelivery.Outcome.APPLIED
     assert sent.status == Status.DELIVERED
+
+
+def test_beat_runs_the_reconcile_task(settings):
+    """Celery beat polls for missed webhooks every 15 minutes by default."""
+    from closing_crm.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["contracts-reconcile"]
+    assert entry["task"] == "contracts.reconcile" == tasks.reconcile.name
+    assert entry["schedule"] == 900
+    assert "contracts.send_version" in app.tasks
