@@ -43,12 +43,13 @@ def signer(rep, deal, contact):
     return contact
 
 
-def make_version(deal, number: int = 1, sent_at=None) -> ContractVersion:
+def make_version(deal, number: int = 1, sent_at=None, **fields) -> ContractVersion:
     return ContractVersion.objects.create(
         deal=deal,
         number=number,
         status=ContractVersion.Status.SENT,
         sent_at=sent_at or timezone.now(),
+        **fields,
     )
 
 

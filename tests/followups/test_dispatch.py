@@ -171,10 +171,12 @@ def test_the_dispatcher_task_claims_in_batches(due, eager_celery):
 
 def test_the_email_goes_to_the_contracts_signer(deal, signer, always_working, account, rep):
     """The contract names its signer: follow-ups address them, even if not a contact yet."""
-    version = make_version(deal, sent_at=timezone.now() - dt.timedelta(days=3))
-    version.signer_name = "Sam Signer"
-    version.signer_email = "sam@acme.example"
-    version.save()
+    version = make_version(
+        deal,
+        sent_at=timezone.now() - dt.timedelta(days=3),
+        signer_name="Sam Signer",
+        signer_email="sam@acme.example",
+    )
     send_contract(version)
     dispatch_all()
     assert mail.outbox[0].to == ["sam@acme.example"]
