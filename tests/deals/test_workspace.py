@@ -91,6 +91,24 @@ def test_password_reset_with_a_bad_link_says_so(client):
     assert b"This link no longer works" in response.content
 
 
+def test_password_change_refuses_a_wrong_old_password(client, rep):
+    """Changing the password with a wrong current one is refused clearly; nothing changes."""
+    login(client, rep)
+    assert client.get(reverse("password_change")).status_code == 200
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "nope",
+            "new_password1": "x-Long-pass-77",
+            "new_password2": "x-Long-pass-77",
+        },
+    )
+    assert response.status_code == 200
+    assert "Your old password was entered incorrectly" in response.content.decode()
+    rep.refresh_from_db()
+    assert rep.check_password("pw")
+
+
 # --- the shell ----------------------------------------------------------------------
 
 
