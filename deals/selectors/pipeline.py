@@ -173,19 +173,22 @@ def _parse_date(value) -> dt.date | None:
 
 
 def _period_dates(period: str, params, today: dt.date) -> tuple[str, dt.date, dt.date]:
+    """The period's first and last day. Dates typed into the form that differ from the
+    named period's own dates make it a custom period (no JavaScript needed)."""
     if period == "30d":
-        return period, today - dt.timedelta(days=29), today
-    if period == "quarter":
+        named = (period, today - dt.timedelta(days=29), today)
+    elif period == "quarter":
         first_month = 3 * ((today.month - 1) // 3) + 1
-        return period, today.replace(month=first_month, day=1), today
-    if period == "year":
-        return period, today.replace(month=1, day=1), today
-    if period == "custom":
-        start = _parse_date(params.get("start"))
-        end = _parse_date(params.get("end"))
-        if start and end and start <= end:
-            return period, start, end
-    return "90d", today - dt.timedelta(days=89), today
+        named = (period, today.replace(month=first_month, day=1), today)
+    elif period == "year":
+        named = (period, today.replace(month=1, day=1), today)
+    else:
+        named = ("90d", today - dt.timedelta(days=89), today)
+    start = _parse_date(params.get("start"))
+    end = _parse_date(params.get("end"))
+    if start and end and start <= end and (period == "custom" or (start, end) != named[1:]):
+        return "custom", start, end
+    return named
 
 
 def dashboard_filters(user: User, params) -> DashboardFilters:

@@ -325,3 +325,35 @@ def test_time_in_state_links_to_the_deals_that_left_the_state(history, manager):
         deals, said = sel.dashboard_drilldown(filters, {"left_state": DealState.ASKED})
         assert {d.title for d in deals} == {"A", "C"}
     assert said == ["left Asked in the period"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ("90d", dt.date(2026, 1, 1), dt.date(2026, 3, 31))),
+        ({"period": "30d"}, ("30d", dt.date(2026, 3, 2), dt.date(2026, 3, 31))),
+        ({"period": "quarter"}, ("quarter", dt.date(2026, 1, 1), dt.date(2026, 3, 31))),
+        ({"period": "year"}, ("year", dt.date(2026, 1, 1), dt.date(2026, 3, 31))),
+        (
+            {"period": "year", "start": "2026-01-01", "end": "2026-03-31"},
+            ("year", dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+        ),
+        (
+            {"period": "90d", "start": "2025-12-01", "end": "2025-12-31"},
+            ("custom", dt.date(2025, 12, 1), dt.date(2025, 12, 31)),
+        ),
+        (
+            {"period": "custom", "start": "2026-03-31", "end": "2026-03-01"},
+            ("90d", dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+        ),
+        (
+            {"period": "custom", "start": "nonsense"},
+            ("90d", dt.date(2026, 1, 1), dt.date(2026, 3, 31)),
+        ),
+    ],
+)
+def test_period_filter(manager, params, expected):
+    """Named periods end today; edited dates make a custom period; bad dates fall back."""
+    with at((2026, 3, 31)):
+        filters = sel.dashboard_filters(manager, params)
+    assert (filters.period, filters.start, filters.end) == expected
