@@ -319,6 +319,18 @@ def seed(args):
                         events.append(
                             DealEvent(deal_id=deal.pk, actor_id=owner, kind="ask", created_at=at)
                         )
+                        if rng.random() < 0.3:  # a "not yet" objection, resolved if it moved on
+                            resolved = state not in (S.ASKED, S.CLOSED_LOST)
+                            objections.append(
+                                Objection(
+                                    deal_id=deal.pk,
+                                    category=rng.choice(OBJECTION_CATEGORIES),
+                                    detail="Raised when asked.",
+                                    status="resolved" if resolved else "open",
+                                    raised_at=at,
+                                    resolved_at=at if resolved else None,
+                                )
+                            )
                     if name == "negotiate":
                         objections.append(
                             Objection(
