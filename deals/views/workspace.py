@@ -136,9 +136,10 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    template = "deals/_deal_table.html" if request.htmx else "deals/deal_list.html"
     return render(
         request,
-        "deals/deal_list.html",
+        template,
         {
             "form": form,
             "page": page,

@@ -313,6 +313,19 @@ def test_deal_list_sorts_and_paginates(client, rep, make_deal):
     assert [d.title for d in response.context["page"]][-1] == "Deal 00"
 
 
+def test_deal_list_filters_answer_htmx_with_the_table_only(client, rep, make_deal):
+    """Typing in the filter (htmx) re-renders just the table, already filtered."""
+    make_deal(title="Widget rollout")
+    make_deal(title="Gadget pilot")
+    response = login(client, rep).get(
+        reverse("deals:deal_list"), {"q": "widget"}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "Widget rollout" in html
+    assert "Gadget pilot" not in html
+
+
 def test_deal_list_shows_only_visible_deals(client, rep, other_rep, make_deal):
     """Another team's deals never appear in the list."""
     other_account = services.account_create(by=other_rep, team=other_rep.team, name="Other Co")

@@ -184,6 +184,11 @@ def test_deal_list_filters_and_sorts(page, login, snap, pipeline):
     assert rows.count() == 1
     assert "Acme pilot" in rows.first.inner_text()
     page.goto("/deals/")
+    page.locator("#id_q").fill("licen")  # filters as you type, no submit
+    page.wait_for_url(lambda url: "q=licen" in url)
+    rows.filter(has_text="Acme licences").wait_for()
+    assert rows.count() == 1
+    page.goto("/deals/")
     page.get_by_role("link", name="Amount").click()
     page.wait_for_url(lambda url: "sort=amount" in url)
     assert "Acme licences" in rows.first.inner_text()
