@@ -8,7 +8,6 @@ from .models import Account, BillingFrequency, Contact, Currency, Deal, DealStat
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 MONTH = forms.DateInput(attrs={"type": "month"})
 
 
@@ -19,7 +18,11 @@ class UserChoiceField(forms.ModelChoiceField):
 
 
 class DealForm(forms.ModelForm):
-    """A deal's details. On creation also its account and owner; never its state."""
+    """A deal's details. On creation also its account and owner; never its state.
+
+    The contract review meeting is scheduled from the deal page (follow-ups), which also
+    books the rep's meeting task: one way to set it.
+    """
 
     account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
     owner = UserChoiceField(queryset=Deal.owner.field.related_model.objects.none(), required=False)
@@ -38,7 +41,6 @@ class DealForm(forms.ModelForm):
             "term_months",
             "start_date",
             "billing",
-            "review_meeting_at",
             "metrics",
             "identified_pain",
             "decision_criteria",
@@ -49,7 +51,6 @@ class DealForm(forms.ModelForm):
             "expected_close_date": DATE,
             "next_step_due": DATE,
             "start_date": DATE,
-            "review_meeting_at": DATETIME,
             "metrics": forms.Textarea(attrs={"rows": 2}),
             "identified_pain": forms.Textarea(attrs={"rows": 2}),
             "decision_criteria": forms.Textarea(attrs={"rows": 2}),
@@ -60,12 +61,8 @@ class DealForm(forms.ModelForm):
             "expected_close_date": "Expected close",
             "next_step_due": "Next step due",
             "term_months": "Term (months)",
-            "review_meeting_at": "Contract review meeting",
         }
-        help_texts = {
-            "next_step": "The one thing that moves this deal forward.",
-            "review_meeting_at": "Going through the contract with the buyers; the deal's deadline.",
-        }
+        help_texts = {"next_step": "The one thing that moves this deal forward."}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,7 +70,6 @@ class DealForm(forms.ModelForm):
         self.fields["title"].widget.attrs["autofocus"] = True
         self.fields["currency"].choices = Currency.choices
         self.fields["billing"].choices = BillingFrequency.choices
-        self.fields["review_meeting_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
         if self.instance.pk:
             # Account and owner are fixed once the deal exists.
             del self.fields["account"]
