@@ -97,13 +97,20 @@ def test_template_output_is_escaped(deal, signer, rep):
 def test_send_emails_a_signed_link_and_moves_the_deal(termed_deal, rep, run_on_commit):
     """Sending marks the version sent, emails the signer a link and moves to agreement_sent."""
     sent_signals, withdrawn = [], []
-    contract_sent.connect(lambda **kw: sent_signals.append(kw["version"]), weak=False)
-    contract_withdrawn.connect(lambda **kw: withdrawn.append(kw["version"]), weak=False)
+
+    def on_sent(**kw):
+        sent_signals.append(kw["version"])
+
+    def on_withdrawn(**kw):
+        withdrawn.append(kw["version"])
+
+    contract_sent.connect(on_sent)
+    contract_withdrawn.connect(on_withdrawn)
     try:
         version = _sent(run_on_commit, termed_deal, rep)
     finally:
-        contract_sent.receivers.clear()
-        contract_withdrawn.receivers.clear()
+        contract_sent.disconnect(on_sent)
+        contract_withdrawn.disconnect(on_withdrawn)
     termed_deal.refresh_from_db()
     assert termed_deal.state == DealState.AGREEMENT_SENT
     assert version.status == Status.SENT and version.provider == "builtin"
@@ -263,11 +270,15 @@ def test_accepted_concession_makes_a_new_version_and_sending_it_voids_the_old(
     assert v2.status == Status.DRAFT
     assert "Net 60 payment" in documents.pdf_text(_read(v2.pdf))
     withdrawn = []
-    contract_withdrawn.connect(lambda **kw: withdrawn.append(kw["version"].pk), weak=False)
+
+    def on_withdrawn(**kw):
+        withdrawn.append(kw["version"].pk)
+
+    contract_withdrawn.connect(on_withdrawn)
     try:
         run_on_commit(services.contract_send, version=v2, by=rep)
     finally:
-        contract_withdrawn.receivers.clear()
+        contract_withdrawn.disconnect(on_withdrawn)
     v1.refresh_from_db()
     termed_deal.refresh_from_db()
     assert v1.status == Status.VOIDED and "Replaced by version 2" in v1.status_reason
