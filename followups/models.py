@@ -82,11 +82,14 @@ class CadenceStep(models.Model):
         return f"Day {self.offset_days}: {self.get_channel_display()}"
 
     def clean(self) -> None:
-        from django.template import Template, TemplateSyntaxError
+        # Validate with the same sandbox that renders the texts (no {% load %}, {% debug %}…).
+        from django.template import TemplateSyntaxError
+
+        from contracts.documents import SANDBOX
 
         for field in ("subject", "body"):
             try:
-                Template(getattr(self, field))
+                SANDBOX.from_string(getattr(self, field))
             except TemplateSyntaxError as exc:
                 raise ValidationError({field: f"Template error: {exc}"}) from None
 

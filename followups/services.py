@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -28,10 +29,19 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.template import Context, Template, TemplateSyntaxError
+from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 
-from deals.models import CLOSED_STATES, Contact, Deal, DealEvent, DealState, Stakeholder, User
+from deals.models import (
+    CLOSED_STATES,
+    Account,
+    Contact,
+    Deal,
+    DealEvent,
+    DealState,
+    Stakeholder,
+    User,
+)
 from deals.services import (
     DealError,
     NotPermitted,
@@ -477,13 +487,56 @@ class BatchResult:
 
 
 @functools.lru_cache(maxsize=256)
-def _template(text: str) -> Template:
-    return Template(text)
+def _template(text: str):
+    # Cadence texts are written by admins: the contracts sandbox engine (no {% load %},
+    # {% debug %}, includes or URL tags) renders them.
+    from contracts.documents import SANDBOX
+
+    return SANDBOX.from_string(text)
+
+
+def _person(person) -> dict[str, str]:
+    first, last = getattr(person, "first_name", ""), getattr(person, "last_name", "")
+    full = f"{first} {last}".strip()
+    return {
+        "first_name": first,
+        "last_name": last,
+        "full_name": full,
+        "get_full_name": full,
+        "username": getattr(person, "username", ""),
+        "email": getattr(person, "email", ""),
+    }
+
+
+def _template_data(context: dict) -> dict:
+    """The plain strings a follow-up template may use: no model instance ever reaches it,
+    so a template cannot print a password hash or follow a relation to the database."""
+    data: dict = {}
+    for key, value in context.items():
+        if value is None or isinstance(value, (str, int, float, Decimal)):
+            data[key] = value
+        elif isinstance(value, Deal):
+            data[key] = {
+                "title": value.title,
+                "amount": f"{value.amount:,.2f}",
+                "currency": value.currency,
+                "expected_close_date": value.expected_close_date,
+                "next_step": value.next_step,
+            }
+        elif isinstance(value, Account):
+            data[key] = {"name": value.name}
+        elif isinstance(value, (User, Contact, Addressee)):
+            data[key] = _person(value)
+        elif isinstance(value, Reminder):
+            data[key] = {"sequence": value.sequence, "due_at": value.due_at}
+        elif hasattr(value, "number") and hasattr(value, "sent_at"):  # a contract version
+            data[key] = {"number": value.number, "sent_at": value.sent_at}
+    return data
 
 
 def _render(text: str, context: dict) -> str:
     try:
-        return _template(text).render(Context(context, autoescape=False)).strip()
+        return _template(text).render(Context(_template_data(context), autoescape=False)).strip()
     except TemplateSyntaxError as exc:
         raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
 

@@ -268,14 +268,6 @@ def test_contract_template_context_reaches_no_model_or_setting(rep, deal, contac
     assert settings.SECRET_KEY not in render_template("{{ SECRET_KEY }}{{ settings }}", terms)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "followups.services renders cadence templates with Django's full engine over model "
-        "instances: {{ rep.password }} and related managers reach the database. Reported to "
-        "the follow-ups owner; render with contracts.documents' sandbox over plain data."
-    ),
-)
 def test_follow_up_templates_reach_no_secret(rep, deal):
     """A follow-up template cannot print a user's password hash or load tag libraries."""
     from followups.services import _render

@@ -241,3 +241,20 @@ def test_the_fast_forward_command_refuses_a_bad_number_of_days(deal, signer, rep
     out = StringIO()
     call_command("followups_fast_forward", "--days", "2", "--deal", str(deal.pk), stdout=out)
     assert "6 scheduled follow-up(s) moved 2 day(s) earlier" in out.getvalue()
+
+
+def test_a_cadence_step_with_a_forbidden_tag_is_refused_on_save_in_the_admin(db):
+    """Admins get a form error for tags the sandbox does not offer, not a failing send later."""
+    from django.core.exceptions import ValidationError
+
+    from followups.models import Cadence, CadenceStep
+
+    step = CadenceStep(
+        cadence=Cadence.objects.first(),
+        offset_days=1,
+        channel="email",
+        subject="Hello",
+        body="{% load static %}{% debug %}",
+    )
+    with pytest.raises(ValidationError, match="Template error"):
+        step.clean()
