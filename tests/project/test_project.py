@@ -111,3 +111,16 @@ def test_make_run_serves_the_login_page(tmp_path):
     assert "Log in" in body, out[-3000:]
     assert "manager1" in out and "rep4" in out
     assert "worker" in out and "beat" in out
+
+
+def test_env_example_lists_every_setting_read_from_the_environment():
+    """A deployment can rely on .env.example: every variable the settings read is in it."""
+    settings_text = (ROOT / "closing_crm" / "settings.py").read_text()
+    read = set(
+        re.findall(
+            r'(?:environ(?:\.get)?\(|environ\[|env_bool\(|env_list\()"([A-Z_]+)"', settings_text
+        )
+    )
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    internal = {"CLOSING_VAR_DIR", "CELERY_TASK_ALWAYS_EAGER", "DEMO_MODE"}
+    assert read - listed - internal == set()
