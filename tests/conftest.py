@@ -28,6 +28,12 @@ def require_service(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available on this machine")
 
 
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Uploaded and generated files (contract PDFs) go to a temporary folder, not var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture
 def postgres(db):
     """Skip (or fail in CI) unless the test database is PostgreSQL."""
