@@ -395,9 +395,9 @@ def seed(args):
                 f"{done:,} deals, {totals['events']:,} events ({time.monotonic() - started:.0f}s)",
                 flush=True,
             )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    # Fresh statistics: without them SQLite's planner ignores the partial indexes.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(
         f"Seeded {done:,} deals, "
         + ", ".join(f"{v:,} {k}" for k, v in totals.items())
