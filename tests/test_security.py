@@ -157,6 +157,8 @@ PRODUCTION_ENV = {
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECRET_KEY"))}
     clean.pop("PYTEST_CURRENT_TEST", None)
+    # The browser tests set this for Playwright in the test process; production never does.
+    clean.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
