@@ -32,6 +32,7 @@ from deals.models import (
     User,
 )
 from deals.selectors import accounts_visible, contacts_visible
+from deals.services import DEAL_EDITABLE_FIELDS
 
 MAX_TERM_MONTHS = 600
 MAX_AMOUNT = Decimal("999999999999.99")
@@ -189,23 +190,8 @@ class DealEditSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deal
-        fields = [
-            "title",
-            "amount",
-            "currency",
-            "expected_close_date",
-            "next_step",
-            "next_step_due",
-            "metrics",
-            "identified_pain",
-            "decision_criteria",
-            "decision_process",
-            "competition",
-            "term_months",
-            "start_date",
-            "billing",
-            "review_meeting_at",
-        ]
+        # The same fields the service lets anyone edit, in the model's order.
+        fields = [f.name for f in Deal._meta.fields if f.name in DEAL_EDITABLE_FIELDS]
         extra_kwargs = {"title": {"allow_blank": False}}
 
     def to_internal_value(self, data):
