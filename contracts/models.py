@@ -131,6 +131,12 @@ OUT_STATUSES = [
     ContractVersion.Status.DELIVERED,
     ContractVersion.Status.VIEWED,
 ]
+#: Out with the buyer and not signed yet (a version still `sending` has not reached them).
+WITH_BUYER_STATUSES = [
+    ContractVersion.Status.SENT,
+    ContractVersion.Status.DELIVERED,
+    ContractVersion.Status.VIEWED,
+]
 FINAL_STATUSES = [
     ContractVersion.Status.COMPLETED,
     ContractVersion.Status.DECLINED,

@@ -35,6 +35,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.http import Http404
 from django.utils import timezone
 
+from contracts.models import WITH_BUYER_STATUSES
+
 from ..models import (
     OPEN_STATES,
     Ask,
@@ -92,7 +94,7 @@ CONTRACT_AGE_BUCKETS = [
     ("15_30", "15–30 days", 15, 30),
     ("31_", "over 30 days", 31, None),
 ]
-CONTRACT_OUT_STATUSES = ["sent", "delivered", "viewed"]
+CONTRACT_OUT_STATUSES = WITH_BUYER_STATUSES
 
 #: The coaching questions, each answered from what was recorded on the deal.
 COACHING_QUESTIONS = [

@@ -13,6 +13,8 @@ from decimal import Decimal
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from contracts.models import WITH_BUYER_STATUSES
+
 from ..models import OPEN_STATES, Account, Contact, Deal, DealState, StageSetting, User
 from .core import deals_visible
 
@@ -46,7 +48,7 @@ DEAL_LIST_SORTS = {
 DEFAULT_DEAL_SORT = "close"
 
 #: Contract statuses that mean "with the buyer, not signed yet".
-AWAITING_SIGNATURE = ["sent", "delivered", "viewed"]
+AWAITING_SIGNATURE = WITH_BUYER_STATUSES
 
 
 def _param(params, name: str) -> str:
