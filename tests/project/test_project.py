@@ -31,6 +31,13 @@ def test_demo_seed_is_idempotent_and_covers_every_state():
     for username in ["admin", "manager1", "manager2", "rep1", "rep2", "rep3", "rep4"]:
         assert User.objects.get(username=username).check_password("demo")
     assert User.objects.get(username="manager1").team != User.objects.get(username="manager2").team
+    # Replayed history is in the past, but what reps plan ahead is relative to today.
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    open_deals = Deal.objects.open()
+    assert not open_deals.filter(expected_close_date__lt=today).exists()
+    assert not open_deals.filter(next_step_due__lt=today - timezone.timedelta(days=7)).exists()
 
 
 @pytest.mark.django_db

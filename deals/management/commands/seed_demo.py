@@ -159,6 +159,7 @@ class Command(BaseCommand):
             return
         rng = random.Random(42)
         now = timezone.now()
+        self.today = timezone.localdate()
         for i, target in enumerate(PLAN):
             team_index = i % 2
             rep = users[TEAMS[team_index][4][(i // 2) % 2]]
@@ -257,9 +258,8 @@ class Command(BaseCommand):
                 account=account,
                 title=f"{company}: {product}",
                 amount=amount.quantize(Decimal("1")),
-                expected_close_date=(
-                    timezone.now() + dt.timedelta(days=rng.randint(20, 75))
-                ).date(),
+                # Dates the rep plans are relative to the real today, not the replayed clock.
+                expected_close_date=self.today + dt.timedelta(days=rng.randint(5, 75)),
                 next_step=rng.choice(
                     [
                         "Send recap email",
@@ -269,7 +269,7 @@ class Command(BaseCommand):
                         "Share case study",
                     ]
                 ),
-                next_step_due=(timezone.now() + dt.timedelta(days=rng.randint(-20, 40))).date(),
+                next_step_due=self.today + dt.timedelta(days=rng.randint(-4, 21)),
                 identified_pain="Deals stall at the contract stage; no visibility for managers.",
                 metrics="Cut time-to-signature from 21 to 7 days.",
             )
