@@ -528,3 +528,15 @@ def test_every_panel_answers_htmx_with_a_partial_and_plain_posts_with_a_redirect
     first_events = first.events.exclude(kind=DealEvent.Kind.CREATED).count()
     second_events = second.events.exclude(kind=DealEvent.Kind.CREATED).count()
     assert first_events == second_events > 0
+
+
+def test_the_owner_sees_an_edit_link_and_a_teammate_does_not(client, deal, rep, teammate):
+    """The deal page links to the edit form only for users who may change the deal."""
+    from django.urls import reverse
+
+    edit_url = reverse("deals:deal_edit", args=[deal.pk])
+    client.force_login(rep)
+    assert edit_url in client.get(deal.get_absolute_url()).content.decode()
+    client.force_login(teammate)
+    page = client.get(deal.get_absolute_url())
+    assert page.status_code == 200 and edit_url not in page.content.decode()
