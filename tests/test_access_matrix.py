@@ -132,6 +132,13 @@ CASES = [
         expect=owned(reader=BAD, owner=BAD),  # no loss reason: refused, nothing changes
     ),
     Case(
+        "deals:deal_archive",
+        ("deal",),
+        method="post",
+        data={"reason": "Duplicate"},
+        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+    ),
+    Case(
         "deals:deal_note_add",
         ("deal",),
         method="post",

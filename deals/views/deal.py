@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -548,6 +549,21 @@ def note_add(request, pk: int):
 
 @require_POST
 @login_required
+def deal_archive(request, pk: int):
+    """Take the deal out of lists and pages; the row and its history stay (admins see it)."""
+    deal = deal_get_visible(request.user, pk)
+    try:
+        services.deal_archive(deal=deal, by=request.user, reason=request.POST.get("reason", ""))
+    except NotPermitted as exc:
+        raise PermissionDenied(exc.message) from None
+    messages.success(
+        request, f"“{deal.title}” is archived: it no longer shows in lists; its history is kept."
+    )
+    return HttpResponseRedirect(reverse("deals:deal_list"))
+
+
+@require_POST
+@login_required
 def onboarding_complete(request, pk: int, step_pk: int):
     deal = deal_get_visible(request.user, pk)
     step = get_object_or_404(OnboardingStep, pk=step_pk, deal=deal)
@@ -628,6 +644,7 @@ urlpatterns = [
     ),
     path("deals/<int:pk>/next-step/", next_step_update, name="deal_next_step_update"),
     path("deals/<int:pk>/notes/", note_add, name="deal_note_add"),
+    path("deals/<int:pk>/archive/", deal_archive, name="deal_archive"),
     path(
         "deals/<int:pk>/onboarding/<int:step_pk>/complete/",
         onboarding_complete,

@@ -540,3 +540,20 @@ def test_the_owner_sees_an_edit_link_and_a_teammate_does_not(client, deal, rep, 
     client.force_login(teammate)
     page = client.get(deal.get_absolute_url())
     assert page.status_code == 200 and edit_url not in page.content.decode()
+
+
+def test_archiving_takes_the_deal_out_of_pages_but_keeps_its_history(client, deal, rep, teammate):
+    """Archived, not deleted: the deal 404s on pages, the row and its timeline stay."""
+    from django.urls import reverse
+
+    from deals.models import Deal, DealEvent
+
+    client.force_login(teammate)
+    assert client.post(reverse("deals:deal_archive", args=[deal.pk])).status_code == 403
+    client.force_login(rep)
+    response = client.post(reverse("deals:deal_archive", args=[deal.pk]), {"reason": "Duplicate"})
+    assert response.status_code == 302 and response.url == reverse("deals:deal_list")
+    assert client.get(deal.get_absolute_url()).status_code == 404
+    archived = Deal.objects.get(pk=deal.pk)
+    assert archived.archived_at is not None
+    assert DealEvent.objects.filter(deal=deal, reason="Duplicate", data__archived=True).exists()
