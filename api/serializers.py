@@ -32,6 +32,7 @@ from deals.models import (
     User,
 )
 from deals.selectors import accounts_visible, contacts_visible
+from deals.selectors.deal_page import deal_next_best_action
 from deals.services import DEAL_EDITABLE_FIELDS
 
 MAX_TERM_MONTHS = 600
@@ -174,6 +175,33 @@ class DealSerializer(serializers.ModelSerializer):
             "archived_at",
         ]
         read_only_fields = fields
+
+
+class NextBestActionSerializer(serializers.Serializer):
+    headline = serializers.CharField()
+    detail = serializers.CharField()
+    technique = serializers.CharField()
+    technique_label = serializers.CharField()
+
+
+class DealDetailSerializer(DealSerializer):
+    """One deal, with the next best action the deal page shows (the same function decides)."""
+
+    next_best_action = serializers.SerializerMethodField()
+
+    class Meta(DealSerializer.Meta):
+        fields = [*DealSerializer.Meta.fields, "next_best_action"]
+        read_only_fields = fields
+
+    @extend_schema_field(NextBestActionSerializer)
+    def get_next_best_action(self, deal) -> dict:
+        action = deal_next_best_action(deal)
+        return {
+            "headline": action.headline,
+            "detail": action.detail,
+            "technique": action.technique,
+            "technique_label": action.technique_label,
+        }
 
 
 class DealEditSerializer(serializers.ModelSerializer):

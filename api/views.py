@@ -154,7 +154,10 @@ DEAL_FILTERS = [
     list=extend_schema(
         summary="Deals you can see, filtered, newest first", parameters=DEAL_FILTERS
     ),
-    retrieve=extend_schema(summary="One deal", responses={200: s.DealSerializer, **DEAL_NOT_FOUND}),
+    retrieve=extend_schema(
+        summary="One deal, with its next best action",
+        responses={200: s.DealDetailSerializer, **DEAL_NOT_FOUND},
+    ),
     create=extend_schema(
         summary="Open a deal (it starts at intent spotted)",
         request=s.DealCreateSerializer,
@@ -178,6 +181,9 @@ class DealViewSet(
     lookup_value_regex = "[0-9]+"
     # No PUT (every field at once) and no DELETE: deals are archived, never deleted.
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return s.DealDetailSerializer if self.action == "retrieve" else s.DealSerializer
 
     def get_queryset(self):
         if self.action == "list":

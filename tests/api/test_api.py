@@ -583,3 +583,15 @@ def test_follow_on_needs_a_won_deal(rep, deal, api_client):
     )
     assert response.status_code == 400
     assert response.json()["detail"] == "Follow-on deals start from a won deal."
+
+
+def test_deal_detail_carries_the_same_next_best_action_as_the_page(rep, deal, api_client):
+    """One function decides the next best action for the page and the API alike."""
+    from deals.selectors.deal_page import deal_next_best_action
+
+    response = api_client(rep).get(f"/api/v1/deals/{deal.pk}/")
+    assert response.status_code == 200
+    expected = deal_next_best_action(deal)
+    assert response.json()["next_best_action"]["headline"] == expected.headline
+    listing = api_client(rep).get("/api/v1/deals/").json()
+    assert "next_best_action" not in listing["results"][0]  # not computed per row in lists
