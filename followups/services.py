@@ -226,12 +226,22 @@ def reminders_start(*, version, by: User | None = None) -> list[Reminder]:
     return reminders
 
 
-def _cancel(queryset, *, deal: Deal, reason: str, by: User | None = None) -> int:
+def _cancel(
+    queryset,
+    *,
+    deal: Deal,
+    reason: str,
+    by: User | None = None,
+    to: str = Reminder.Status.CANCELLED,
+    which: str = "open",
+) -> int:
+    """Close the deal's open reminders in `queryset` (cancelled, or `to`), drop their pending
+    rep tasks, and put one line on the deal's timeline."""
     ids = list(queryset.filter(status__in=Reminder.OPEN_STATUSES).values_list("pk", flat=True))
     if not ids:
         return 0
     count = Reminder.objects.filter(pk__in=ids, status__in=Reminder.OPEN_STATUSES).update(
-        status=Reminder.Status.CANCELLED,
+        status=to,
         closed_reason=reason,
         claim_token=None,
         lease_until=None,
@@ -240,12 +250,13 @@ def _cancel(queryset, *, deal: Deal, reason: str, by: User | None = None) -> int
     RepTask.objects.filter(
         reminder_id__in=ids, completed_at__isnull=True, cancelled_at__isnull=True
     ).update(cancelled_at=timezone.now())
+    verb = Reminder.Status(to).label.lower()
     deal_activity_record(
         deal=deal,
         by=by,
         kind=DealEvent.Kind.REMINDER,
-        reason=f"{count} open follow-up{'s' if count != 1 else ''} cancelled: {reason}.",
-        cancelled=count,
+        reason=f"{count} {which} follow-up{'s' if count != 1 else ''} {verb}: {reason}.",
+        **{verb: count},
     )
     return count
 
@@ -276,26 +287,17 @@ def reminders_settle_past(*, before: dt.datetime, reason: str) -> int:
     replayed history planned would go out at once on the dispatcher's first tick.
     """
     overdue = Reminder.objects.filter(status=Reminder.Status.SCHEDULED, due_at__lt=before)
-    by_deal: dict[int, list[int]] = {}
-    for pk, deal_id in overdue.values_list("pk", "deal_id"):
-        by_deal.setdefault(deal_id, []).append(pk)
-    total = 0
-    for deal in Deal.objects.filter(pk__in=by_deal):
-        count = Reminder.objects.filter(
-            pk__in=by_deal[deal.pk], status=Reminder.Status.SCHEDULED
-        ).update(status=Reminder.Status.SKIPPED, closed_reason=reason, updated_at=timezone.now())
-        RepTask.objects.filter(
-            reminder_id__in=by_deal[deal.pk], completed_at__isnull=True, cancelled_at__isnull=True
-        ).update(cancelled_at=timezone.now())
-        deal_activity_record(
+    deal_ids = set(overdue.values_list("deal_id", flat=True))
+    return sum(
+        _cancel(
+            overdue.filter(deal=deal),
             deal=deal,
-            by=None,
-            kind=DealEvent.Kind.REMINDER,
-            reason=f"{count} past follow-up{'s' if count != 1 else ''} skipped: {reason}.",
-            skipped=count,
+            reason=reason,
+            to=Reminder.Status.SKIPPED,
+            which="past",
         )
-        total += count
-    return total
+        for deal in Deal.objects.filter(pk__in=deal_ids)
+    )
 
 
 def on_deal_state_changed(*, deal: Deal, by: User | None) -> None:
