@@ -214,19 +214,15 @@ def deal_transition(
             # Receivers do their database work inside this transaction (e.g. the
             # follow-up app cancels reminders); outside effects use on_commit.
             deal_state_changed.send(sender=Deal, deal=deal, event=event, by=by)
-    except ConcurrentTransition:
+    except Exception as exc:
+        # Nothing was committed: give the caller back the deal as it was.
         for field, value in snapshot.items():
             setattr(deal, field, value)
+        if isinstance(exc, DealError):
+            raise  # refused before the transition method ran: the in-memory deal is intact
         deal.refresh_from_db()
-        raise DealConflict(_conflict_message(deal)) from None
-    except DealError:
-        for field, value in snapshot.items():
-            setattr(deal, field, value)
-        raise
-    except Exception:
-        for field, value in snapshot.items():
-            setattr(deal, field, value)
-        deal.refresh_from_db()
+        if isinstance(exc, ConcurrentTransition):
+            raise DealConflict(_conflict_message(deal)) from None
         raise
     return deal
 
