@@ -168,6 +168,13 @@ def reply_part(text: str) -> str:
 
 
 def is_auto_reply(message: Message) -> bool:
+    """Written by a machine (out of office, a delay report, the mail system): recorded, but
+    it must not stop the follow-ups the way a person's answer does."""
+    if message.get_content_type() == "multipart/report":
+        return True
+    sender = parseaddr(_header(message, "From"))[1].lower()
+    if sender.split("@")[0] in ("mailer-daemon", "postmaster", "noreply", "no-reply"):
+        return True
     auto = _header(message, "Auto-Submitted").lower()
     if auto and auto != "no":
         return True
@@ -229,17 +236,22 @@ def delivery_failure(message: Message) -> Bounce | None:
 # --- which deal ---------------------------------------------------------------------------
 
 
-def deal_for_message(message: Message, *, envelope_to: list[str] = ()) -> tuple[Deal | None, str]:
-    """The deal a message answers, and how it was found ("token" or "thread")."""
-    recipients = [
-        *envelope_to,
-        *_addresses(message, "To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"),
-    ]
+def deal_for_message(
+    message: Message, *, envelope_to: list[str] = (), original: bool = False
+) -> tuple[Deal | None, str]:
+    """The deal a message answers, and how it was found ("token" or "thread").
+
+    With `original=True` the message is one of ours quoted in a bounce report: its own
+    Reply-To and Message-ID name the deal.
+    """
+    names = ("Reply-To", "From") if original else ("To", "Cc", "Delivered-To", "X-Original-To")
+    recipients = [*envelope_to, *_addresses(message, *names)]
     deal_id = addressing.deal_id_from_addresses(recipients)
     how = "token"
     if deal_id is None:
         how = "thread"
-        ids = _message_ids(_header(message, "In-Reply-To"), _header(message, "References"))
+        threads = ("Message-ID",) if original else ("In-Reply-To", "References")
+        ids = _message_ids(*(_header(message, name) for name in threads))
         deal_id = addressing.deal_id_from_message_ids(ids)
         if deal_id is None and ids:
             deal_id = (
@@ -353,7 +365,11 @@ def inbound_email_receive(
     auto = bounce is None and is_auto_reply(message)
     if bounce is not None:
         kind = DealEmail.Kind.BOUNCE
-        deal, how = deal_for_message(bounce.original) if bounce.original else (None, "")
+        deal, how = (
+            deal_for_message(bounce.original, original=True) if bounce.original else (None, "")
+        )
+        if deal is None:  # a report sent to the deal's reply address
+            deal, how = deal_for_message(message, envelope_to=list(envelope_to))
     else:
         kind = DealEmail.Kind.AUTO_REPLY if auto else DealEmail.Kind.REPLY
         deal, how = deal_for_message(message, envelope_to=list(envelope_to))
