@@ -134,7 +134,9 @@ def deal_email_send(
     parent = _thread_parent(deal, contact.email)
     references = ""
     if parent is not None:
-        references = " ".join(f"{parent.references} {parent.message_id}".split()[-20:])
+        # RFC 5322 §3.6.4: the parent's References (or its In-Reply-To), then the parent.
+        earlier = parent.references or parent.in_reply_to
+        references = " ".join(f"{earlier} {parent.message_id}".split()[-20:])
     email = DealEmail.objects.create(
         deal=deal,
         direction=DealEmail.Direction.OUT,
