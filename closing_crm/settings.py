@@ -282,7 +282,8 @@ CELERY_BEAT_SCHEDULE["notifications-stalled"] = {
 
 # --- E-signature ------------------------------------------------------------
 ESIGN_PROVIDER = os.environ.get("ESIGN_PROVIDER", "builtin")
-# Built-in provider: a signing link works this many days after it is issued.
+# Built-in provider: a signing link works while its version is out for signature; once the
+# version is signed or declined it shows that outcome this many days after it was issued.
 CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "14"))
 # Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
 CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
