@@ -421,6 +421,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         "docusign_esign": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every connection at INFO
     },
 }
 
