@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.html import strip_tags
 
 from deals import addressing
-from deals.models import Deal, DealEvent
+from deals.models import Deal, DealEvent, User
 from deals.services import deal_activity_record
 
 from .models import BouncingAddress, DealEmail, Reminder, RepTask
@@ -421,6 +421,18 @@ def inbound_email_receive(
 
 def _reply_effects(*, deal: Deal, record: DealEmail, auto: bool) -> None:
     said = reply_part(record.text)
+    colleague = User.objects.filter(email__iexact=record.from_address, is_active=True).first()
+    if colleague is not None and not auto:
+        # A rep copied the deal's address (reply-all): logged, but it is not the buyer.
+        deal_activity_record(
+            deal=deal,
+            by=colleague,
+            kind=DealEvent.Kind.EMAIL,
+            reason=f"{colleague} wrote on the thread: “{record.subject}”. {said}"[:2000],
+            email_id=record.pk,
+            direction="in",
+        )
+        return
     if auto:
         deal_activity_record(
             deal=deal,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,10 +17,16 @@ from .models import DEFAULT_DELIVERY, Delivery, Kind, Notification
 app_name = "notifications"
 
 
+#: htmx stops polling on this status (https://htmx.org/attributes/hx-trigger/).
+HTMX_STOP_POLLING = 286
+
+
 @require_GET
-@login_required
 def bell(request):
-    """The top bar's bell (htmx polls it every 30 seconds)."""
+    """The top bar's bell (htmx polls it every 30 seconds). Signed out, the polling stops
+    instead of swapping the login page into the top bar."""
+    if not request.user.is_authenticated:
+        return HttpResponse(status=HTMX_STOP_POLLING)
     return render(
         request, "notifications/_bell.html", {"unread": selectors.unread_count(request.user)}
     )

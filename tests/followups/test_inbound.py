@@ -419,3 +419,18 @@ def test_the_service_refuses_before_writing(db, inbound):
     with pytest.raises(MalformedEmail, match="no sender"):
         inbound_email_receive(raw=b"Subject: hi\r\n\r\nbody", source="test")
     assert not DealEmail.objects.exists()
+
+
+def test_a_colleague_copying_the_deal_address_is_not_the_buyer(
+    client, inbound, rep, teammate, deal, sent_version
+):
+    """A rep's reply-all to the deal's address is logged on the thread but pauses nothing."""
+    reply_to = reminder_email(_first_email_reminder(deal)).reply_to[0]
+    message = _reply(reply_to, text="Looping in legal.")
+    message.replace_header("From", "Tim <tim@example.com>")
+    assert _post(client, message.as_bytes()).json()["status"] == "matched"
+    assert _scheduled(deal) > 0
+    assert not RepTask.objects.filter(kind="email").exists()
+    assert not Notification.objects.exists()
+    event = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.EMAIL).get()
+    assert event.actor == teammate and "Looping in legal." in event.reason

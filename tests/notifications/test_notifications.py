@@ -315,3 +315,9 @@ def test_the_list_marks_read_and_opens_the_deal(client, deal, rep, teammate):
     other = make_user("zed", None)
     client.force_login(other)
     assert client.get(reverse("notifications:bell")).content.count(b"bell-count") == 0
+
+
+def test_a_signed_out_bell_stops_polling(client):
+    """Polling after the session ended gets htmx's stop code, not the login page."""
+    response = client.get(reverse("notifications:bell"))
+    assert response.status_code == 286 and response.content == b""
