@@ -434,3 +434,38 @@ def test_a_colleague_copying_the_deal_address_is_not_the_buyer(
     assert not Notification.objects.exists()
     event = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.EMAIL).get()
     assert event.actor == teammate and "Looping in legal." in event.reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_reply_delivered_at_once_twice_acts_once(
+    postgres, inbound, rep, deal, sent_version
+):
+    """Two doors deliver the same reply at the same moment (each on its own PostgreSQL
+    connection): one row, one pause, one task, one notification; neither delivery fails."""
+    import threading
+
+    from django.db import connection
+
+    reply_to = reminder_email(_first_email_reminder(deal)).reply_to[0]
+    raw = _reply(reply_to, message_id="<race-1@acme.example>").as_bytes()
+    start, results, errors = threading.Barrier(2), [], []
+
+    def deliver(source: str) -> None:
+        try:
+            start.wait(5)
+            results.append(inbound_email_receive(raw=raw, source=source).pk)
+        except Exception as exc:  # recorded for the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(s,)) for s in ("smtp", "http")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    assert DealEmail.objects.count() == 1
+    assert RepTask.objects.filter(kind="email").count() == 1
+    assert Notification.objects.filter(kind=Kind.BUYER_REPLIED).count() == 1
+    assert DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.EMAIL).count() == 1

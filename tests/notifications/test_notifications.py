@@ -321,3 +321,64 @@ def test_a_signed_out_bell_stops_polling(client):
     """Polling after the session ended gets htmx's stop code, not the login page."""
     response = client.get(reverse("notifications:bell"))
     assert response.status_code == 286 and response.content == b""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_event_notified_from_two_connections_at_once_is_one_row(postgres, deal, rep):
+    """Two workers running the same event's code at the same moment (each its own
+    PostgreSQL connection) make one notification, and neither fails."""
+    import threading
+
+    from django.db import connection
+
+    start, errors = threading.Barrier(2), []
+
+    def run() -> None:
+        try:
+            start.wait(5)
+            with transaction.atomic():
+                services.notify(
+                    recipient=rep, kind=Kind.CONTRACT_VIEWED, deal=deal, key="race", text="Seen"
+                )
+        except Exception as exc:  # recorded for the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert errors == []
+    assert Notification.objects.filter(recipient=rep, key="race").count() == 1
+
+
+def test_the_list_and_the_bell_take_a_fixed_number_of_queries(
+    client, deal, make_deal, rep, django_assert_max_num_queries, django_assert_num_queries
+):
+    """However many notifications and deals, the list and the bell cost the same queries."""
+    client.force_login(rep)
+
+    def add(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            with transaction.atomic():
+                services.notify(
+                    recipient=rep,
+                    kind=Kind.DEAL_STALLED,
+                    deal=make_deal(title=f"Deal {i}"),
+                    key=f"n{i}",
+                    text=f"Stalled {i}",
+                )
+
+    add(2, 0)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(reverse("notifications:list")).status_code == 200
+    add(20, 2)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert b"Stalled 21" in client.get(reverse("notifications:list")).content
+    with django_assert_max_num_queries(4):  # session, user, count
+        client.get(reverse("notifications:bell"))
