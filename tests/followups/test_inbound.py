@@ -334,6 +334,9 @@ def test_a_bounce_report_pauses_and_marks_the_address(client, inbound, rep, deal
     assert Reminder.objects.filter(deal=deal, status=Reminder.Status.PAUSED).count() == scheduled
     assert not RepTask.objects.filter(kind="email").exists()
     assert Notification.objects.get(recipient=rep).kind == Kind.REMINDER_BOUNCED
+    client.force_login(rep)
+    page = client.get(deal.get_absolute_url()).content.decode()
+    assert 'data-testid="bouncing"' in page and "Email to ann@acme.example bounced" in page
 
 
 # --- django-anymail (Postmark) ---------------------------------------------------------------
