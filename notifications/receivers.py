@@ -121,12 +121,16 @@ def on_deal_reassigned(sender, *, deal, previous_owner=None, by=None, event=None
 
 
 def on_buyer_replied(sender, *, deal, email, **kwargs) -> None:
+    from followups.inbound import reply_part
+
+    said = " ".join(reply_part(email.text).split())
+    words = f"“{said[:160]}{'…' if len(said) > 160 else ''}”" if said else email.subject
     notify(
         recipient=deal.owner,
         kind=Kind.BUYER_REPLIED,
         deal=deal,
         key=f"buyer_replied:{email.pk}",
-        text=f"{email.from_address} replied on “{deal.title}”: {email.subject}"[:300],
+        text=f"{email.from_address} replied on “{deal.title}”: {words}"[:300],
     )
 
 

@@ -196,7 +196,10 @@ def test_smtp_receiver_pauses_on_a_reply_not_on_an_out_of_office_and_marks_bounc
     timeline = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.EMAIL)
     assert any("Can we talk on Thursday?" in e.reason for e in timeline)
     assert any("Auto-reply from ann@acme.example" in e.reason for e in timeline)
-    assert Notification.objects.filter(recipient=rep, kind=Kind.BUYER_REPLIED).count() == 1
+    notification = Notification.objects.get(recipient=rep, kind=Kind.BUYER_REPLIED)
+    assert notification.text == (
+        "ann@acme.example replied on “Acme rollout”: “Can we talk on Thursday?”"
+    )
     assert BouncingAddress.objects.filter(email="ann@acme.example").exists()
     assert Notification.objects.filter(recipient=rep, kind=Kind.REMINDER_BOUNCED).count() == 1
     assert DealEmail.objects.count() == 3  # the refused message wrote nothing
