@@ -811,28 +811,34 @@ def _apply_confirmed(version: ContractVersion, event: str, source: str) -> tuple
     return applied, ""
 
 
-def _version_from_envelope(provider: str, envelope_id: str) -> ContractVersion | None:
+def _version_from_envelope(provider: str, envelope_id: str) -> tuple[ContractVersion | None, str]:
     """An envelope we have no record of: if the provider says it carries one of our
-    versions' custom field (a send that timed out after creating it), adopt it."""
+    versions' custom field (a send that timed out after creating it), adopt it.
+
+    Returns (the version now owning it, or None; a note when it was voided as a duplicate).
+    """
     from .esign import ProviderError, get_provider
     from .esign.docusign import VERSION_FIELD
 
     if provider != "docusign":
-        return None
+        return None, ""
     try:
         details = get_provider(provider).envelope_details(envelope_id)
     except ProviderError as exc:
         if exc.transient:
             raise
-        return None  # DocuSign does not know it either (404) or it is not in our account
+        return None, ""  # DocuSign does not know it either (404) or it is not in our account
     version_id = details.custom_fields.get(VERSION_FIELD, "")
     if not version_id.isdigit():
-        return None
+        return None, ""
     if not ContractVersion.objects.filter(pk=int(version_id), provider=provider).exists():
-        return None
-    return contract_envelope_adopt(
+        return None, ""
+    version = contract_envelope_adopt(
         version_id=int(version_id), envelope_id=envelope_id, status=details.status
     )
+    if version is None:
+        return None, f"A duplicate envelope of contract version id {version_id}: voided."
+    return ContractVersion.objects.select_related("deal").get(pk=version.pk), ""
 
 
 def webhook_process(*, delivery_id: int) -> str:
@@ -843,10 +849,10 @@ def webhook_process(*, delivery_id: int) -> str:
     note = ""
     version = version_by_envelope(delivery.envelope_id, delivery.provider)
     if version is None and delivery.event in EVENT_STATUS:
-        version = _version_from_envelope(delivery.provider, delivery.envelope_id)
-        if version is not None:
-            version = ContractVersion.objects.select_related("deal").get(pk=version.pk)
-    if version is None:
+        version, note = _version_from_envelope(delivery.provider, delivery.envelope_id)
+    if version is None and note:
+        outcome = WebhookDelivery.Outcome.IGNORED
+    elif version is None:
         log.warning(
             "Webhook %s for unknown envelope %s ignored", delivery.event, delivery.envelope_id
         )

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -737,3 +737,165 @@ class DocuSignProvider(ESignProvider):
         return WebhookEvent(
             event=event[:60], envelope_id=envelope_id.strip()[:100], payload=payload
         )
+
+
+# --- configuration check (manage.py docusign_check and the admin) -------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One step of the configuration check: `level` is "ok", "warn", "fail" or "skip"."""
+
+    name: str
+    level: str
+    detail: str
+
+
+def _webhook_url_check() -> Check:
+    from django.http.request import split_domain_port, validate_host
+    from django.urls import reverse
+
+    url = settings.DOCUSIGN_WEBHOOK_URL.strip()
+    path = reverse("contracts:docusign_webhook")
+    if not url:
+        return Check(
+            "Webhook URL",
+            "fail",
+            "DOCUSIGN_WEBHOOK_URL is empty: set it to https://<your host>" + path,
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return Check("Webhook URL", "fail", f"{url} must be an https URL (DocuSign requires TLS).")
+    if parts.path != path or parts.query or parts.fragment:
+        return Check(
+            "Webhook URL",
+            "fail",
+            f"{url} must end in exactly {path} (with the trailing slash and nothing after it): "
+            "a redirect counts as a failed delivery.",
+        )
+    host, _ = split_domain_port(parts.netloc)
+    allowed = settings.ALLOWED_HOSTS or []
+    if not validate_host(host, allowed):
+        return Check(
+            "Webhook URL",
+            "warn",
+            f"{url}: {host} is not in ALLOWED_HOSTS, so this server would refuse the delivery.",
+        )
+    return Check("Webhook URL", "ok", url)
+
+
+def configuration_check() -> list[Check]:
+    """Check the DocuSign setup end to end, saying what to fix at each step."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    checks: list[Check] = []
+    if settings.ESIGN_PROVIDER == "docusign":
+        checks.append(Check("Provider", "ok", "ESIGN_PROVIDER=docusign"))
+    else:
+        checks.append(
+            Check(
+                "Provider",
+                "warn",
+                f"ESIGN_PROVIDER={settings.ESIGN_PROVIDER}: contracts do not go through "
+                "DocuSign until you set ESIGN_PROVIDER=docusign.",
+            )
+        )
+    missing = [
+        name
+        for name in ("DOCUSIGN_INTEGRATION_KEY", "DOCUSIGN_USER_ID", "DOCUSIGN_OAUTH_HOST")
+        if not getattr(settings, name)
+    ]
+    if missing:
+        checks.append(Check("Integration key", "fail", f"Set {', '.join(missing)}."))
+    else:
+        checks.append(
+            Check(
+                "Integration key",
+                "ok",
+                f"key {settings.DOCUSIGN_INTEGRATION_KEY}, user {settings.DOCUSIGN_USER_ID}, "
+                f"OAuth host {settings.DOCUSIGN_OAUTH_HOST}",
+            )
+        )
+    try:
+        pem = _private_key()
+        key = load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("not an RSA key")
+        checks.append(Check("Private key", "ok", f"RSA, {key.key_size} bits"))
+    except ProviderError as exc:
+        checks.append(Check("Private key", "fail", exc.message))
+    except (ValueError, TypeError) as exc:
+        checks.append(
+            Check(
+                "Private key",
+                "fail",
+                f"DOCUSIGN_PRIVATE_KEY is not an unencrypted RSA private key in PEM ({exc}).",
+            )
+        )
+    provider = DocuSignProvider()
+    session = None
+    if any(c.level == "fail" for c in checks):
+        checks.append(Check("JWT grant", "skip", "Fix the steps above first."))
+    else:
+        reset_token_cache()
+        try:
+            client = provider._new_client()
+            token = provider._grant(client)
+            session = _Session(client=client, account_id="", token=token)
+            checks.append(Check("JWT grant", "ok", "DocuSign issued an access token."))
+        except ProviderError as exc:
+            checks.append(Check("JWT grant", "fail", exc.message))
+    if session is None:
+        checks.append(Check("Account", "skip", "Needs a working JWT grant."))
+    else:
+        try:
+            account = provider._discover_account(session)
+            host = rest_host(account["base_uri"])
+            checks.append(
+                Check("Account", "ok", f"account {account['account_id']}, REST calls go to {host}")
+            )
+            override = settings.DOCUSIGN_BASE_URL.strip().rstrip("/")
+            if override and account["base_uri"] and override != host:
+                checks.append(
+                    Check(
+                        "Base URI",
+                        "warn",
+                        f"DOCUSIGN_BASE_URL={override} differs from the account's base URI "
+                        f"({host}), which is used. Leave DOCUSIGN_BASE_URL empty.",
+                    )
+                )
+            session.account_id = account["account_id"]
+            session.client.host = host
+            from docusign_esign import EnvelopesApi
+
+            since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            provider._call(
+                session,
+                "list recent envelopes",
+                EnvelopesApi(session.client).list_status_changes,
+                session.account_id,
+                from_date=since,
+            )
+            checks.append(Check("REST API", "ok", "Listing recent envelopes works."))
+        except ProviderError as exc:
+            checks.append(Check("Account", "fail", exc.message))
+    if [k for k in settings.DOCUSIGN_CONNECT_HMAC_KEYS if k]:
+        checks.append(
+            Check(
+                "Connect HMAC keys",
+                "ok",
+                f"{len([k for k in settings.DOCUSIGN_CONNECT_HMAC_KEYS if k])} key(s) set",
+            )
+        )
+    else:
+        checks.append(
+            Check(
+                "Connect HMAC keys",
+                "fail",
+                "DOCUSIGN_CONNECT_HMAC_KEYS is empty: every webhook would be refused. Add a "
+                "Connect HMAC key in DocuSign (Settings → Connect → Connect Keys) and set it.",
+            )
+        )
+    checks.append(_webhook_url_check())
+    return checks

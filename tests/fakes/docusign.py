@@ -91,6 +91,7 @@ class Received:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what the fake answered (0: no answer, the connection was dropped)
 
     @property
     def json(self) -> Any:
@@ -99,7 +100,9 @@ class Received:
 
 @dataclass
 class Failure:
-    kind: str  # "500", "429", "401", "slow" (before the work) or "slow_answer" (after it)
+    # "500", "429", "401", "slow" (before the work), "slow_answer" (after it), or "pass"
+    # (answer normally: lets a later queued failure hit the next matching request instead)
+    kind: str
     method: str | None = None
     path_contains: str = ""
     delay: float = 0.0
@@ -238,6 +241,19 @@ class FakeDocuSign:
         envelope.status = "voided"
         envelope.voided_reason = reason
 
+    def copy_envelope(self, envelope_id: str) -> str:
+        """A second envelope with the same document and custom fields (as a send that was
+        retried blindly would have made); returns its id."""
+        original = self.envelopes[envelope_id]
+        new_id = str(uuid.uuid4())
+        self.envelopes[new_id] = Envelope(
+            new_id, original.definition, "sent", dict(original.custom_fields)
+        )
+        return new_id
+
+    def answered(self, status: int) -> list[Received]:
+        return [r for r in self.received if r.status == status]
+
     def live_envelopes(self, **custom_fields: str) -> list[Envelope]:
         """Envelopes a signer could still sign (optionally with these custom field values)."""
         return [
@@ -272,6 +288,7 @@ class FakeDocuSign:
 
             def _answer(self, status: int, payload: Any = None, *, raw=None, ctype=None):
                 data = raw if raw is not None else json.dumps(payload or {}).encode()
+                self.current.status = status
                 if getattr(self, "delay_answer", 0):
                     time.sleep(self.delay_answer)  # the work is done; the answer comes late
                 self.send_response(status)
@@ -288,8 +305,9 @@ class FakeDocuSign:
                     method, parts.path, parse_qs(parts.query), dict(self.headers), body
                 )
                 fake.received.append(received)
+                self.current = received
                 failure = fake._take_failure(method, parts.path, parts.query)
-                if failure is not None:
+                if failure is not None and failure.kind != "pass":
                     if failure.kind == "slow":
                         time.sleep(failure.delay)  # the client gave up; nothing is done
                         self.close_connection = True
@@ -305,6 +323,7 @@ class FakeDocuSign:
                             },
                         )
                     elif failure.kind == "429":
+                        received.status = 429
                         self.send_response(429)
                         if failure.retry_after is not None:
                             self.send_header("Retry-After", failure.retry_after)
@@ -348,6 +367,11 @@ class FakeDocuSign:
                     self.public_key,
                     algorithms=["RS256"],
                     audience=self.oauth_host,
+                )
+            except jwt.InvalidSignatureError:
+                return handler._answer(
+                    400,
+                    {"error": "invalid_grant", "error_description": "no_valid_keys_or_signatures"},
                 )
             except (KeyError, jwt.PyJWTError) as exc:
                 return handler._answer(400, {"error": "invalid_grant", "detail": str(exc)})
