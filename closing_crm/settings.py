@@ -214,6 +214,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat's scheduler creates the schedule file's folder (a fresh checkout has no var/).
+CELERY_BEAT_SCHEDULER = "closing_crm.celery:Scheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Follow-ups (reminder dispatcher) ---------------------------------------

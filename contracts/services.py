@@ -27,6 +27,7 @@ from . import documents
 from .models import (
     FINAL_STATUSES,
     OUT_STATUSES,
+    PROVIDER_LABELS,
     ContractTemplate,
     ContractVersion,
     EnvelopeEvent,
@@ -38,12 +39,10 @@ from .signals import contract_sent, contract_withdrawn
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
 
-#: How providers are named in timeline text (the brand is "DocuSign").
-PROVIDER_NAMES = {"docusign": "DocuSign", "builtin": "Built-in e-signature"}
-
 
 def provider_name(provider: str) -> str:
-    return PROVIDER_NAMES.get(provider, provider)
+    """How a provider is named in timeline text (the brand is "DocuSign")."""
+    return PROVIDER_LABELS.get(provider, provider)
 
 
 #: States in which a completed signature wins the deal (mark_won's sources).
@@ -292,7 +291,7 @@ def contract_send(
         version,
         by,
         f"Contract version {version.number} sent to {version.signer_name} "
-        f"<{version.signer_email}> for signature ({provider}).",
+        f"<{version.signer_email}> for signature ({provider_name(provider)}).",
         action="sent",
         provider=provider,
     )
