@@ -55,7 +55,7 @@ class ContractTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(ContractVersion)
 class ContractVersionAdmin(admin.ModelAdmin):
-    list_display = ["deal", "number", "status", "provider", "sent_at", "completed_at"]
+    list_display = ["deal", "number", "status", "provider_label", "sent_at", "completed_at"]
     list_filter = ["status", "provider"]
     list_select_related = ["deal"]
     search_fields = ["deal__title", "envelope_id", "signer_email"]

@@ -120,6 +120,8 @@ class ContractVersion(models.Model):
         """The provider as users read it ("DocuSign", not "docusign")."""
         return PROVIDER_LABELS.get(self.provider, self.provider)
 
+    provider_label.fget.short_description = "provider"  # type: ignore[attr-defined]
+
     @property
     def is_out(self) -> bool:
         """With the buyer (or on its way there) and still signable."""
