@@ -140,6 +140,56 @@ def test_the_token_is_shared_through_the_cache(docusign, sent):
     )
 
 
+def _in_another_process(docusign, settings, envelope_id: str) -> str:
+    """Read an envelope's status from a separate Python process (as another worker would),
+    configured through the environment like production, sharing only Redis."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "SECRET_KEY": "another-process",
+        "DOCUSIGN_OAUTH_HOST": settings.DOCUSIGN_OAUTH_HOST,
+        "DOCUSIGN_INTEGRATION_KEY": settings.DOCUSIGN_INTEGRATION_KEY,
+        "DOCUSIGN_USER_ID": settings.DOCUSIGN_USER_ID,
+        "DOCUSIGN_ACCOUNT_ID": settings.DOCUSIGN_ACCOUNT_ID,
+        "DOCUSIGN_BASE_URL": settings.DOCUSIGN_BASE_URL,
+        "DOCUSIGN_PRIVATE_KEY": settings.DOCUSIGN_PRIVATE_KEY,
+        "DOCUSIGN_CA_BUNDLE": settings.DOCUSIGN_CA_BUNDLE,
+    }
+    code = (
+        "import django; django.setup();"
+        "from contracts.esign.docusign import DocuSignProvider;"
+        f"print(DocuSignProvider().envelope_details({envelope_id!r}).status)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_SETTINGS_MODULE": "closing_crm.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_worker_processes_share_one_token_and_its_replacement(docusign, sent, settings, redis_url):
+    """Another process uses the token this one got (no second grant); when DocuSign revokes
+    it, the process that meets the 401 replaces it for everyone."""
+    assert settings.CACHES["default"]["LOCATION"] == redis_url
+    assert _in_another_process(docusign, settings, sent.envelope_id) == "sent"
+    assert len(docusign.grants()) == 1
+    docusign.revoke_tokens()
+    assert _in_another_process(docusign, settings, sent.envelope_id) == "sent"
+    assert len(docusign.grants()) == 2
+    assert get_provider("docusign").status(sent) == Status.SENT  # this process: no 401
+    assert len(docusign.grants()) == 2
+    assert len(docusign.answered(401)) == 1
+
+
 # --- idempotent sends -------------------------------------------------------------------
 
 
