@@ -741,7 +741,7 @@ def envelope_event_apply(
                     version,
                     signed_pdf=signed_pdf,
                     audit={"source": source, "envelope_id": version.envelope_id},
-                    by_words=f"{version.signer_name} ({version.provider})",
+                    by_words=f"{version.signer_name} ({provider_name(version.provider)})",
                 )
         elif event == "envelope-declined" and status in OUT_STATUSES:
             name = provider_name(version.provider)
@@ -768,7 +768,7 @@ class _Confirmed:
     said: str = ""  # what the provider reported instead
 
 
-def _confirm(version: ContractVersion, event: str) -> _Confirmed:
+def _confirm(version: ContractVersion, event: str, details=None) -> _Confirmed:
     """Read the envelope from the provider before applying a terminal event.
 
     A webhook (even correctly signed) or a status listing is a claim; `get_envelope` with
@@ -782,7 +782,7 @@ def _confirm(version: ContractVersion, event: str) -> _Confirmed:
     from .esign import get_provider
 
     provider = get_provider(version.provider)
-    details = provider.envelope_details(version.envelope_id)
+    details = details or provider.envelope_details(version.envelope_id)
     if f"envelope-{details.status}" != event:
         log.warning(
             "%s for envelope %s not applied: the provider reports it as %s",
@@ -795,9 +795,12 @@ def _confirm(version: ContractVersion, event: str) -> _Confirmed:
     return _Confirmed(event, reason=details.reason, signed_pdf=signed)
 
 
-def _apply_confirmed(version: ContractVersion, event: str, source: str) -> tuple[bool, str]:
-    """(applied, why not) for one event, after the provider confirmed it."""
-    confirmed = _confirm(version, event)
+def _apply_confirmed(
+    version: ContractVersion, event: str, source: str, details=None
+) -> tuple[bool, str]:
+    """(applied, why not) for one event, after the provider confirmed it (`details`: the
+    envelope as just read, if the caller has it)."""
+    confirmed = _confirm(version, event, details)
     if confirmed.event is None:
         return False, f"Not applied: DocuSign reports the envelope as “{confirmed.said}”."
     applied = envelope_event_apply(
@@ -885,7 +888,7 @@ def contract_envelope_sync(*, version: ContractVersion) -> str:
     details = get_provider(version.provider).envelope_details(version.envelope_id)
     event = f"envelope-{details.status}"
     if event in EVENT_STATUS and details.status != version.status:
-        _apply_confirmed(version, event, "return")
+        _apply_confirmed(version, event, "return", details)
     version.refresh_from_db()
     return version.status
 
