@@ -34,7 +34,7 @@ from .models import (
     WebhookDelivery,
 )
 from .selectors import default_template, version_by_envelope
-from .signals import contract_sent, contract_withdrawn
+from .signals import contract_sent, contract_signed, contract_viewed, contract_withdrawn
 
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
@@ -535,7 +535,8 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
         # Signed although it was withdrawn here (e.g. the void reached DocuSign too late).
         log.warning("Contract %s completed after it was %s", version.pk, version.status)
     deal = Deal.objects.get(pk=version.deal_id)
-    if deal.state in _WINNABLE:
+    closed_before = deal.state not in _WINNABLE
+    if not closed_before:
         deal_services.deal_transition(
             deal=deal,
             transition="mark_won",
@@ -544,6 +545,7 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
             reason=f"The buyer signed contract version {version.number}.",
         )
         version.deal = deal
+    contract_signed.send(sender=ContractVersion, version=version, closed_before=closed_before)
 
 
 def _decline(version: ContractVersion, *, reason: str) -> None:
@@ -592,6 +594,7 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
         note=f"{version.signer_name} opened contract version {version.number}.",
         channel="email",
     )
+    contract_viewed.send(sender=ContractVersion, version=version)
     return True
 
 

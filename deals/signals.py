@@ -10,3 +10,7 @@ from django.dispatch import Signal
 
 # kwargs: deal, event (DealEvent), by (User or None)
 deal_state_changed = Signal()
+
+# The deal got a new owner. kwargs: deal, previous_owner (User), by (User or None).
+# Sent by the service that reassigns deals (the notifications app tells the new owner).
+deal_reassigned = Signal()

@@ -18,3 +18,8 @@ class FollowupsConfig(AppConfig):
         deal_state_changed.connect(
             receivers.cancel_when_closed, dispatch_uid="followups.cancel_when_closed"
         )
+        # django-anymail's webhooks feed the same inbound handling as the SMTP receiver.
+        from anymail.signals import inbound, tracking
+
+        inbound.connect(receivers.anymail_inbound, dispatch_uid="followups.anymail_inbound")
+        tracking.connect(receivers.anymail_tracking, dispatch_uid="followups.anymail_tracking")

@@ -251,6 +251,20 @@ CASES = [
     # --- follow-ups ---
     Case("followups:task_complete", ("task",), method="post", data={}, expect=hidden()),
     Case("followups:review_meeting", ("deal",), method="post", data={}, expect=hidden()),
+    Case("followups:deal_email", ("deal",), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "followups:deal_email",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(owner=BAD, reader=FORBIDDEN),
+    ),
+    Case("followups:deal_email", (999999,), expect=everyone(NOT_FOUND)),
+    Case("notifications:list", expect=everyone(OK)),
+    Case("notifications:preferences", expect=everyone(OK)),
+    Case("notifications:bell", expect=everyone(OK, anonymous=286)),
+    Case("notifications:read_all", method="post", data={}, expect=everyone(REDIRECT)),
+    Case("notifications:open", (999999,), method="post", data={}, expect=everyone(NOT_FOUND)),
     Case("followups:reminder_action", (999999, "skip"), method="post", data={}),
 ]
 

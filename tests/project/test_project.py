@@ -211,6 +211,7 @@ def test_make_run_serves_the_login_page(tmp_path):
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "CLOSING_VAR_DIR": str(tmp_path / "var"),
+        "INBOUND_SMTP_PORT": str(_free_port()),
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
@@ -244,6 +245,15 @@ def test_make_run_serves_the_login_page(tmp_path):
     assert "Log in" in body, out[-3000:]
     assert "manager1" in out and "rep4" in out
     assert "worker" in out and "beat" in out
+    assert f"Receiving replies by SMTP on 127.0.0.1:{env['INBOUND_SMTP_PORT']}" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_env_example_lists_every_setting_read_from_the_environment():
