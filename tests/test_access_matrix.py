@@ -235,7 +235,9 @@ CASES = [
         query="start=2026-01-01&end=2026-12-31",
         expect=everyone(FORBIDDEN, admin=OK),
     ),
-    Case("deals:audit_export", ("json",), query="start=nope", expect=everyone(FORBIDDEN, admin=BAD)),
+    Case(
+        "deals:audit_export", ("json",), query="start=nope", expect=everyone(FORBIDDEN, admin=BAD)
+    ),
     Case("deals:import_start", ("no-such-job",), method="post", data={}),
     # --- contracts (rep-facing) ---
     Case("contracts:preview", ("version",), expect=hidden()),
