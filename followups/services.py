@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 
+from contracts.documents import TemplateProblem
 from deals.models import (
     CLOSED_STATES,
     Account,
@@ -490,11 +491,11 @@ class BatchResult:
 
 @functools.lru_cache(maxsize=256)
 def _template(text: str):
-    # Cadence texts are written by admins: the contracts sandbox engine (no {% load %},
-    # {% debug %}, includes or URL tags) renders them.
-    from contracts.documents import SANDBOX
+    # Cadence texts are written by admins: the contracts sandbox (allow-listed tags and
+    # filters; no {% load %}, {% debug %}, includes, URL tags or `safe`) compiles them.
+    from contracts.documents import compile_template
 
-    return SANDBOX.from_string(text)
+    return compile_template(text)
 
 
 def _person(person) -> dict[str, str]:
@@ -539,7 +540,7 @@ def _template_data(context: dict) -> dict:
 def _render(text: str, context: dict) -> str:
     try:
         return _template(text).render(Context(_template_data(context), autoescape=False)).strip()
-    except TemplateSyntaxError as exc:
+    except (TemplateSyntaxError, TemplateProblem) as exc:
         raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
 
 

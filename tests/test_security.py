@@ -15,6 +15,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from deals import services
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Views that take POSTs without a CSRF token on purpose, and what authenticates them instead.
@@ -234,7 +236,23 @@ PROBES = [
     '{% extends "base.html" %}',
     '{% url "home" %}',
     "{% csrf_token %}",
+    '{% ssi "/etc/passwd" %}',
+    "{{ deal.title|safe }}",
+    "{{ line_items|safeseq }}",
+    "{% autoescape off %}{{ deal.title }}{% endautoescape %}",
+    "{% filter force_escape %}{{ deal.title }}{% endfilter %}",
+    "{% with t=deal.title|safe %}{{ t }}{% endwith %}",
+    "{% if deal.title|safe %}x{% endif %}",
+    "{% for t in line_items|safeseq %}{{ t }}{% endfor %}",
+    '{{ deal.title|default:"x"|safe }}',
+    "{{ deal.title|escapejs }}",
+    '{{ deal.title|json_script:"x" }}',
+    "{{ deal.title|urlize }}",
+    "{{ deal.title|striptags }}",
 ]
+
+#: A rep's markup in the deal title: it must reach the contract escaped, whatever the template.
+MARKUP = '<img src=x onerror="alert(1)">'
 
 
 @pytest.mark.parametrize("probe", PROBES)
@@ -244,6 +262,90 @@ def test_contract_templates_cannot_use_dangerous_tags(probe):
 
     with pytest.raises(TemplateProblem):
         render_template(probe, {})
+
+
+@pytest.mark.parametrize(
+    "body, named",
+    [
+        ("{{ deal.title|safe }}", "The filter “safe” is not allowed: it turns off HTML escaping"),
+        ("{% autoescape off %}{% endautoescape %}", "The tag “autoescape” is not allowed"),
+        ("{% load static %}", "The tag “load” is not allowed: it loads tag libraries"),
+        ("{{ x|random }}", "The filter “random” is not allowed"),
+    ],
+)
+def test_a_refused_tag_or_filter_is_named_with_the_reason(body, named):
+    """The admin reads which tag or filter is refused, why, and what is allowed instead."""
+    from contracts.documents import TemplateProblem, compile_template
+
+    with pytest.raises(TemplateProblem) as problem:
+        compile_template(body)
+    assert named in str(problem.value)
+    assert "Allowed " in str(problem.value)
+
+
+def test_allowed_tags_and_filters_still_render_escaped():
+    """The allow-list keeps what templates need; string literals and comments are not
+    mistaken for filters."""
+    from contracts.documents import SAMPLE_TERMS, render_template
+
+    out = render_template(
+        '{% comment %}{{ x|safe }}{% endcomment %}{{ "a|safe"|upper }} '
+        "{% for item in line_items %}{{ forloop.counter }}{% empty %}none{% endfor %} "
+        '{{ deal.title|default:"-"|truncatechars:40|upper }} {{ markup|linebreaksbr }}',
+        {**SAMPLE_TERMS, "markup": "<b>\nx"},
+    )
+    assert out.startswith("A|SAFE ")
+    assert "ACME ROLLOUT" in out
+    assert "&lt;b&gt;<br>x" in out
+
+
+def test_saving_a_template_with_safe_in_the_admin_is_refused(client, admin_user):
+    """The admin form shows the refusal with the reason and saves nothing."""
+    from contracts.models import ContractTemplate
+
+    client.force_login(admin_user)
+    before = ContractTemplate.objects.count()
+    response = client.post(
+        "/admin/contracts/contracttemplate/add/",
+        {"name": "Sneaky", "body": "<p>{{ deal.title|safe }}</p>", "is_active": "on"},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The filter “safe” is not allowed: it turns off HTML escaping" in html
+    assert ContractTemplate.objects.count() == before
+
+
+def test_a_stored_template_with_safe_is_refused_at_render_time(rep, deal, contact):
+    """A template saved before the allow-list (straight into the table) cannot print a rep's
+    markup unescaped: generating the contract is refused, naming the filter."""
+    from contracts import services as contract_services
+    from contracts.models import ContractTemplate, ContractVersion
+
+    services.deal_update(deal=deal, by=rep, title=MARKUP)
+    template = ContractTemplate.objects.create(
+        name="Old", body="<h1>{{ deal.title|safe }}</h1>", version=1, is_active=True
+    )
+    with pytest.raises(services.DealError) as problem:
+        contract_services.contract_generate(deal=deal, by=rep, template=template)
+    assert "“safe” is not allowed" in problem.value.message
+    assert not ContractVersion.objects.filter(deal=deal).exists()
+
+
+def test_cadence_texts_refuse_safe_when_saved_and_when_sent(rep, deal):
+    """Follow-up texts use the same allow-list: a cadence step with `|safe` does not
+    validate, and a stored one is refused when rendered."""
+    from django.core.exceptions import ValidationError
+
+    from followups.models import Cadence, CadenceStep
+    from followups.services import PermanentSendError, _render
+
+    cadence = Cadence.objects.first()  # the default cadence the migration ships
+    step = CadenceStep(cadence=cadence, offset_days=2, subject="Hi", body="{{ deal.title|safe }}")
+    with pytest.raises(ValidationError) as problem:
+        step.full_clean()
+    assert "“safe” is not allowed" in str(problem.value.message_dict["body"])
+    with pytest.raises(PermanentSendError):
+        _render("{{ deal.title|safe }}", {"deal": deal})
 
 
 def _plain(value) -> bool:
