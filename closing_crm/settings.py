@@ -259,6 +259,10 @@ DOCUSIGN_PRIVATE_KEY = os.environ.get("DOCUSIGN_PRIVATE_KEY", "")  # PEM text or
 DOCUSIGN_CONNECT_HMAC_KEYS = env_list("DOCUSIGN_CONNECT_HMAC_KEYS")
 DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
 DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
+# Connect deliveries (JSON, no documents) are a few KB: larger or deeper bodies are refused
+# with a 400 before they are parsed.
+DOCUSIGN_WEBHOOK_MAX_BYTES = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+DOCUSIGN_WEBHOOK_MAX_DEPTH = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_DEPTH", "32"))
 DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
 DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
 # Envelopes whose webhooks never came are reconciled with list_status_changes.
