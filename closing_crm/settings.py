@@ -297,6 +297,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Closing CRM API",
     "VERSION": "1.0.0",
+    # The schema and its docs page are public on purpose (README, "Security"): they describe
+    # the same API every installation runs, hold no data, and every operation needs a token.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_PUBLIC": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -370,13 +374,25 @@ CACHES[IMPORT_PROGRESS_CACHE] = (
 )
 CELERY_IMPORTS = ["deals.imports"]
 
+# Expected 4xx (403 PermissionDenied, 400 BadRequest, SuspiciousOperation) are logged as one
+# line without a traceback (closing_crm/logging.py): on the logger Django writes them to, and
+# on the console handler for the django.security.* family. 5xx keep their traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "closing_crm.logging.ExpectedClientErrors"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["expected_client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["expected_client_errors"]},
+        "django.security": {"filters": ["expected_client_errors"]},
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "docusign_esign": {"level": "WARNING"},

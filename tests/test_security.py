@@ -227,6 +227,96 @@ def test_no_secret_is_hard_coded_in_settings():
         assert all("os.environ" in a for a in assignments), (name, assignments)
 
 
+# --- logging: expected refusals are one line, server errors keep their traceback -------------
+
+
+def _request_records(caplog):
+    return [r for r in caplog.records if r.name.startswith(("django.request", "django.security"))]
+
+
+def test_expected_403_and_404_are_logged_without_traceback(client, rep, other_rep, deal, caplog):
+    """A rep opening the import page (403, PermissionDenied) or another team's deal (404) is
+    one warning line with the path and the reason, with no traceback."""
+    client.force_login(rep)
+    with caplog.at_level("WARNING"):
+        assert client.get("/import/").status_code == 403
+        client.force_login(other_rep)
+        assert client.get(f"/deals/{deal.pk}/").status_code == 404
+    records = _request_records(caplog)
+    assert [r.levelname for r in records] == ["WARNING", "WARNING"]
+    forbidden, not_found = (r.getMessage() for r in records)
+    assert (
+        forbidden
+        == "Forbidden (Permission denied): /import/ (Only managers and admins can import.)"
+    )
+    assert not_found == f"Not Found: /deals/{deal.pk}/"
+    assert all(r.exc_info is None and not r.exc_text for r in records)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_suspicious_request_is_logged_without_traceback(caplog, settings):
+    """A forged Host header (SuspiciousOperation, 400) is one line in django.security."""
+    client = Client()
+    with caplog.at_level("WARNING"):
+        assert client.get("/accounts/login/", HTTP_HOST="evil.example").status_code == 400
+    records = _request_records(caplog)
+    assert records and records[0].name == "django.security.DisallowedHost"
+    assert "Invalid HTTP_HOST header: 'evil.example'" in records[0].getMessage()
+    assert all(r.exc_info is None for r in records)
+    assert "Traceback" not in caplog.text
+
+
+def test_server_errors_keep_their_traceback():
+    """The filter leaves 5xx records as they are: a real failure still shows where it broke."""
+    import logging
+
+    from closing_crm.logging import ExpectedClientErrors
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s", ("/x",), exc_info
+    )
+    record.status_code = 500
+    assert ExpectedClientErrors().filter(record)
+    assert record.exc_info is exc_info
+
+
+# --- the API schema ---------------------------------------------------------------------------
+
+
+def test_the_api_schema_is_public_but_every_operation_needs_credentials(db, rep, deal):
+    """Decision (README, Security): /api/schema/ and /api/docs/ are public. The schema is the
+    same for every installation and holds no data; every operation in it requires a token or
+    a session, and answers an anonymous caller with 401/403."""
+    client = Client()
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert client.get("/api/docs/").status_code == 200
+    text = response.content.decode()
+    assert deal.title not in text and rep.username not in text and rep.email not in text
+    schemes = schema["components"]["securitySchemes"]
+    assert "tokenAuth" in schemes
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) > 10
+    anonymous = set()
+    for path, method, operation in operations:
+        security = operation.get("security", schema.get("security", []))
+        if not security or {} in security:
+            anonymous.add(path)
+            continue
+        if method == "get" and "{" not in path:
+            assert client.get(path).status_code in (401, 403), path
+    assert anonymous <= {"/api/schema/"}, f"anonymous operations: {anonymous}"
+
+
 # --- user-supplied templates ------------------------------------------------------------------
 
 PROBES = [
