@@ -1020,3 +1020,26 @@ def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
                 meeting_id=meeting.pk,
             )
     return True
+
+
+@transaction.atomic
+def recipient_personal_data_erase(*, contact, by) -> dict[str, int]:
+    """Erase the contact as a follow-up recipient (part of deals.services.contact_erase): their
+    email leaves the reminders sent to them, their name leaves the rep tasks about them."""
+    erased = 0
+    if contact.email:
+        erased = Reminder.objects.filter(
+            deal__account_id=contact.account_id, recipient__iexact=contact.email
+        ).update(recipient="")
+    tasks = 0
+    name = contact.full_name
+    if len(name) > 2:
+        placeholder = f"Erased contact #{contact.pk}"
+        for task in RepTask.objects.filter(deal__account_id=contact.account_id).filter(
+            Q(title__contains=name) | Q(note__contains=name)
+        ):
+            task.title = task.title.replace(name, placeholder)
+            task.note = task.note.replace(name, placeholder)
+            task.save(update_fields=["title", "note"])
+            tasks += 1
+    return {"follow_up_recipients_erased": erased, "rep_tasks_redacted": tasks}
