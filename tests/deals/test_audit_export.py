@@ -110,3 +110,11 @@ def test_the_deal_page_links_to_its_history_export(client, rep, deal):
     html = client.get(deal.get_absolute_url()).content.decode()
     assert reverse("deals:deal_audit_export", args=[deal.pk, "csv"]) in html
     assert reverse("deals:deal_audit_export", args=[deal.pk, "json"]) in html
+
+
+def test_the_admin_audit_log_offers_the_range_export(client, admin_user, deal):
+    """Admin → Deal events has a date form that exports the log as CSV or JSON."""
+    client.force_login(admin_user)
+    html = client.get("/admin/deals/dealevent/").content.decode()
+    assert 'action="/audit/events.csv"' in html
+    assert 'formaction="/audit/events.json"' in html
