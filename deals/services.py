@@ -15,7 +15,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Value
+from django.db.models.functions import Replace
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -1051,6 +1052,29 @@ def contact_personal_data_export(*, contact: Contact, by: User, reason: str = ""
     return data
 
 
+#: Free-text fields on a deal's records where a rep may have written a buyer's name or email.
+_DEAL_TEXT_FIELDS = [
+    (Deal, "pk__in", ["title", "next_step"]),
+    (BuyingSignal, "deal__in", ["note"]),
+    (Ask, "deal__in", ["statement"]),
+    (Objection, "deal__in", ["detail", "resolution"]),
+    (Concession, "deal__in", ["give", "get"]),
+]
+
+
+def _replace_in_deal_texts(deals, replacements: dict[str, str]) -> int:
+    """Replace each name or email in the free text of these deals and their records (in the
+    database, one UPDATE per field and value). Returns how many rows changed."""
+    changed = 0
+    deal_ids = list(deals.values_list("pk", flat=True))
+    for model, of_deals, fields in _DEAL_TEXT_FIELDS:
+        for field in fields:
+            for old, new in replacements.items():
+                rows = model.objects.filter(**{of_deals: deal_ids, f"{field}__contains": old})
+                changed += rows.update(**{field: Replace(field, Value(old), Value(new))})
+    return changed
+
+
 @transaction.atomic
 def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
     """A GDPR erasure request: anonymise the contact and every copy of their name and email,
@@ -1088,6 +1112,7 @@ def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
     summary["buying_group_notes_cleared"] = (
         Stakeholder.objects.filter(contact=contact).exclude(note="").update(note="")
     )
+    summary["deal_notes_redacted"] = _replace_in_deal_texts(deals, replacements)
     now = timezone.now()
     contact.first_name, contact.last_name = ERASED_FIRST_NAME, f"contact #{contact.pk}"
     contact.email = contact.phone = contact.job_title = ""

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from contracts import services as contract_services
 from contracts.models import ContractVersion
 from deals import services
-from deals.models import Contact, DealEvent, PrivacyEvent, Stakeholder
+from deals.models import BuyingSignal, Channel, Contact, DealEvent, PrivacyEvent, Stakeholder
 from followups.models import Reminder
 
 EMAIL = "ann@acme.example"
@@ -101,6 +101,13 @@ def test_erasure_anonymises_the_contact_and_keeps_the_history_consistent(
     legal record; the deal's timeline and a PrivacyEvent say who erased them and why."""
     contract_services.contract_void(version=sent, by=rep, reason="Buyer changed")
     Stakeholder.objects.filter(contact=signer).update(note=f"{NAME} prefers calls")
+    signal = services.buying_signal_record(
+        deal=termed_deal,
+        by=rep,
+        kind=BuyingSignal.Kind.TIMELINE,
+        note=f"{NAME} ({EMAIL}) asked how fast we can start",
+        channel=Channel.EMAIL,
+    )
     shape = list(
         DealEvent.objects.order_by("pk").values_list(
             "pk", "kind", "from_state", "to_state", "actor"
@@ -124,6 +131,12 @@ def test_erasure_anonymises_the_contact_and_keeps_the_history_consistent(
         )
         == shape
     )
+    signal.refresh_from_db()
+    erased_email = f"erased-contact-{signer.pk}@invalid"
+    assert (
+        signal.note == f"Erased contact #{signer.pk} ({erased_email}) asked how fast we can start"
+    )
+    assert summary["deal_notes_redacted"] == 2  # the note, once for the name, once for the email
     stakeholder = Stakeholder.objects.get(contact=signer)
     assert stakeholder.deal == termed_deal and stakeholder.note == ""
     assert not Reminder.objects.filter(recipient=EMAIL).exists()
