@@ -309,6 +309,10 @@ DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
 DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
 # A redirect URI registered on the integration key: where DocuSign returns after consent.
 DOCUSIGN_REDIRECT_URI = os.environ.get("DOCUSIGN_REDIRECT_URI", "") or f"{SITE_URL}/"
+# Connect deliveries (JSON, no documents) are a few KB: larger or deeper bodies are refused
+# with a 400 before they are parsed.
+DOCUSIGN_WEBHOOK_MAX_BYTES = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+DOCUSIGN_WEBHOOK_MAX_DEPTH = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_DEPTH", "32"))
 DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
 DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
 # Envelopes whose webhooks never came are reconciled with list_status_changes.
@@ -343,6 +347,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Closing CRM API",
     "VERSION": "1.0.0",
+    # The schema and its docs page are public on purpose (README, "Security"): they describe
+    # the same API every installation runs, hold no data, and every operation needs a token.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_PUBLIC": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -416,13 +424,25 @@ CACHES[IMPORT_PROGRESS_CACHE] = (
 )
 CELERY_IMPORTS = ["deals.imports"]
 
+# Expected 4xx (403 PermissionDenied, 400 BadRequest, SuspiciousOperation) are logged as one
+# line without a traceback (closing_crm/logging.py): on the logger Django writes them to, and
+# on the console handler for the django.security.* family. 5xx keep their traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "closing_crm.logging.ExpectedClientErrors"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["expected_client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["expected_client_errors"]},
+        "django.security": {"filters": ["expected_client_errors"]},
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "docusign_esign": {"level": "WARNING"},

@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 
+from contracts.documents import TemplateProblem
 from deals import addressing
 from deals.models import (
     CLOSED_STATES,
@@ -491,11 +492,11 @@ class BatchResult:
 
 @functools.lru_cache(maxsize=256)
 def _template(text: str):
-    # Cadence texts are written by admins: the contracts sandbox engine (no {% load %},
-    # {% debug %}, includes or URL tags) renders them.
-    from contracts.documents import SANDBOX
+    # Cadence texts are written by admins: the contracts sandbox (allow-listed tags and
+    # filters; no {% load %}, {% debug %}, includes, URL tags or `safe`) compiles them.
+    from contracts.documents import compile_template
 
-    return SANDBOX.from_string(text)
+    return compile_template(text)
 
 
 def _person(person) -> dict[str, str]:
@@ -540,7 +541,7 @@ def _template_data(context: dict) -> dict:
 def _render(text: str, context: dict) -> str:
     try:
         return _template(text).render(Context(_template_data(context), autoescape=False)).strip()
-    except TemplateSyntaxError as exc:
+    except (TemplateSyntaxError, TemplateProblem) as exc:
         raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
 
 
@@ -1035,3 +1036,26 @@ def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
                 meeting_id=meeting.pk,
             )
     return True
+
+
+@transaction.atomic
+def recipient_personal_data_erase(*, contact, by) -> dict[str, int]:
+    """Erase the contact as a follow-up recipient (part of deals.services.contact_erase): their
+    email leaves the reminders sent to them, their name leaves the rep tasks about them."""
+    erased = 0
+    if contact.email:
+        erased = Reminder.objects.filter(
+            deal__account_id=contact.account_id, recipient__iexact=contact.email
+        ).update(recipient="")
+    tasks = 0
+    name = contact.full_name
+    if len(name) > 2:
+        placeholder = f"Erased contact #{contact.pk}"
+        for task in RepTask.objects.filter(deal__account_id=contact.account_id).filter(
+            Q(title__contains=name) | Q(note__contains=name)
+        ):
+            task.title = task.title.replace(name, placeholder)
+            task.note = task.note.replace(name, placeholder)
+            task.save(update_fields=["title", "note"])
+            tasks += 1
+    return {"follow_up_recipients_erased": erased, "rep_tasks_redacted": tasks}
