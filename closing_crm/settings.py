@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "deals",
     "contracts",
     "followups",
+    "pipeline",
     "api",
 ]
 

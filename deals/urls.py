@@ -1,12 +1,11 @@
 """URLs of the deals app: each views module contributes its own patterns."""
 
-from .views import dashboards, deal, imports, workspace
+from .views import deal, imports, workspace
 
 app_name = "deals"
 
 urlpatterns = [
     *workspace.urlpatterns,
     *deal.urlpatterns,
-    *dashboards.urlpatterns,
     *imports.urlpatterns,
 ]

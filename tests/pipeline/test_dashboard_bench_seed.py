@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 from deals.models import OPEN_STATES, Deal, DealEvent, DealState, User
-from deals.selectors import pipeline as sel
+from pipeline import selectors as sel
 
 SEED = Path(__file__).resolve().parents[2] / "bench" / "seed.py"
 

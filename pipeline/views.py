@@ -1,7 +1,7 @@
 """Manager dashboards: pipeline analytics, coaching view, drill-down lists and CSV exports.
 
-Thin views: every figure comes from deals.selectors.pipeline (the same functions feed the
-CSV exports); charts are drawn server-side by deals.charts.
+Thin views: every figure comes from pipeline.selectors (the same functions feed the
+CSV exports); charts are drawn server-side by pipeline.charts.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from .. import charts
-from ..models import OPEN_STATES, Currency, DealState
-from ..selectors import pipeline as sel
+from deals.models import OPEN_STATES, Currency, DealState
+
+from . import charts
+from . import selectors as sel
 
 CURRENCY_NOTE = (
     "Amounts are shown per currency and never converted: a figure in EUR counts only the "
@@ -46,7 +47,7 @@ def _days(value) -> str:
 
 
 def _drill(filters: sel.DashboardFilters, **extra) -> str:
-    return reverse("deals:dashboard_deals") + "?" + urlencode(filters.params(**extra))
+    return reverse("pipeline:dashboard_deals") + "?" + urlencode(filters.params(**extra))
 
 
 def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dict:
@@ -218,7 +219,7 @@ def dashboard(request):
     figures = _figures(filters)
     return render(
         request,
-        "dashboards/dashboard.html",
+        "pipeline/dashboard.html",
         _context(
             request,
             filters,
@@ -252,7 +253,7 @@ def coaching(request):
     ]
     return render(
         request,
-        "dashboards/coaching.html",
+        "pipeline/coaching.html",
         _context(request, filters, page=page, rows=rows, questions=weak),
     )
 
@@ -267,7 +268,7 @@ def drilldown(request):
     params.pop("page", None)
     return render(
         request,
-        "dashboards/deals.html",
+        "pipeline/deals.html",
         _context(request, filters, page=page, said=said, page_query=params.urlencode()),
     )
 
@@ -421,11 +422,3 @@ def figure_csv(request, figure: str):
     writer = csv.writer(response)
     writer.writerows(writer_for(filters, _figures(filters, only={needs})))
     return response
-
-
-urlpatterns = [
-    path("dashboard/", dashboard, name="dashboard"),
-    path("dashboard/coaching/", coaching, name="coaching"),
-    path("dashboard/deals/", drilldown, name="dashboard_deals"),
-    path("dashboard/csv/<slug:figure>.csv", figure_csv, name="dashboard_csv"),
-]

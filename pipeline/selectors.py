@@ -36,8 +36,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from contracts.models import WITH_BUYER_STATUSES
-
-from ..models import (
+from deals.models import (
     OPEN_STATES,
     Ask,
     Deal,
