@@ -31,6 +31,7 @@ from .models import (
     Deal,
     DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     OnboardingStep,
@@ -209,6 +210,7 @@ def deal_transition(
                 reason=reason or (deal.get_loss_reason_display() if loss_reason else ""),
                 data={**(data or {}), **({"loss_reason": loss_reason} if loss_reason else {})},
             )
+            _deal_stays_move(deal=deal, event=event)
             if deal.state == DealState.CLOSED_WON:
                 _deal_start_handoff(deal=deal, by=by)
             # Receivers do their database work inside this transaction (e.g. the
@@ -225,6 +227,20 @@ def deal_transition(
             raise DealConflict(_conflict_message(deal)) from None
         raise
     return deal
+
+
+def _deal_stays_move(*, deal: Deal, event: DealEvent) -> None:
+    """Close the deal's open stay and open one in its new state, at the event's time.
+
+    Two statements in the transition's transaction, so the stays table (what time in
+    state and the deal's stage history read) always agrees with the audit log.
+    """
+    DealStay.objects.filter(deal=deal, left_at__isnull=True).update(
+        left_at=event.created_at, left_by=event.actor
+    )
+    DealStay.objects.create(
+        deal=deal, state=event.to_state, entered_at=event.created_at, entered_by=event.actor
+    )
 
 
 def _money(value: Any) -> Decimal:
@@ -464,7 +480,7 @@ def deal_create(
         parent_deal=parent_deal,
         **fields,
     )
-    _record(
+    event = _record(
         deal,
         by,
         DealEvent.Kind.CREATED,
@@ -472,6 +488,7 @@ def deal_create(
         amount=str(deal.amount),
         currency=deal.currency,
     )
+    DealStay.objects.create(deal=deal, state=deal.state, entered_at=event.created_at, entered_by=by)
     return deal
 
 

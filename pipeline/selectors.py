@@ -40,8 +40,8 @@ from deals.models import (
     OPEN_STATES,
     Ask,
     Deal,
-    DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     StageSetting,
@@ -505,50 +505,41 @@ def _seconds_between(later: str, earlier: str) -> str:
 def time_in_state(deals, start_at, end_at) -> list[dict]:
     """Median and 75th percentile of the days deals spent in each open state.
 
-    Built from the audit log: a deal enters `intent_spotted` when created and each state
-    by a transition event; it leaves at its next transition. A deal's stays in the same
-    state are added up (a reopened deal passes through the states again), and a deal
-    counts in the state's figures when a stay there ended in the period. Stays still
-    running are not counted (see stalled deals for those). Percentiles use the
-    nearest-rank method, computed by window functions in the database.
+    Read from the stays table (one row per deal per stay in a state, written with each
+    transition). A deal's stays in the same state are added up (a reopened deal passes
+    through the states again), and a deal counts in the state's figures when its last
+    stay there ended in the period. Stays still running are not counted (see stalled
+    deals for those). Percentiles use the nearest-rank method, computed by window
+    functions in the database.
     """
     ids_sql, ids_params = deals.values("id").query.get_compiler(using=deals.db).as_sql()
-    table = DealEvent._meta.db_table
+    table = DealStay._meta.db_table
     states = list(OPEN_STATES)
     placeholders = ", ".join(["%s"] * len(states))
     seconds = _seconds_between("left_at", "entered_at")
     ops = connection.ops
-    # The event kinds are literals, not parameters, so that SQLite can use the partial
-    # indexes of migration 0003 (its planner matches a partial index's WHERE only against
-    # literals). Only deals with a transition in the period can have a stay that ended in
-    # it; their whole history is read (earlier stays in the same state add up).
+    # `left_at IS NOT NULL` is written out so that SQLite matches the partial index
+    # `stay_left`. Only deals with a stay that ended in the period are read, with all
+    # their earlier stays (a state's stays add up).
     sql = f"""
-        WITH moved AS (
+        WITH ended AS (
             SELECT DISTINCT deal_id FROM {table}
-            WHERE kind = 'transition' AND created_at >= %s AND created_at < %s
-              AND deal_id IN ({ids_sql})
-        ),
-        ev AS (
-            SELECT deal_id,
-                   created_at AS entered_at,
-                   CASE WHEN kind = 'created' THEN 'intent_spotted' ELSE to_state END AS state,
-                   LEAD(created_at) OVER (PARTITION BY deal_id ORDER BY created_at, id) AS left_at
-            FROM {table}
-            WHERE kind IN ('created', 'transition') AND created_at < %s
-              AND deal_id IN (SELECT deal_id FROM moved)
+            WHERE left_at IS NOT NULL AND left_at >= %s AND left_at < %s
+              AND state IN ({placeholders}) AND deal_id IN ({ids_sql})
         ),
         stays AS (
-            SELECT deal_id, state, SUM({seconds}) AS secs, MAX(left_at) AS last_left
-            FROM ev
+            SELECT deal_id, state, SUM({seconds}) AS secs
+            FROM {table}
             WHERE left_at IS NOT NULL AND left_at < %s AND state IN ({placeholders})
+              AND deal_id IN (SELECT deal_id FROM ended)
             GROUP BY deal_id, state
+            HAVING MAX(left_at) >= %s
         ),
         ranked AS (
             SELECT state, secs,
                    ROW_NUMBER() OVER (PARTITION BY state ORDER BY secs) AS rn,
                    COUNT(*) OVER (PARTITION BY state) AS n
             FROM stays
-            WHERE last_left >= %s
         )
         SELECT state, MAX(n),
                MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN secs END),
@@ -558,15 +549,7 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     """
     end = ops.adapt_datetimefield_value(end_at)
     start = ops.adapt_datetimefield_value(start_at)
-    params = [
-        start,
-        end,
-        *ids_params,
-        end,
-        end,
-        *states,
-        start,
-    ]
+    params = [start, end, *states, *ids_params, end, *states, start]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -726,13 +709,10 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
     if left:
         if left not in OPEN_STATES:
             raise Http404("No such state.")
-        moves = DealEvent.objects.filter(
-            kind=DealEvent.Kind.TRANSITION,
-            from_state=left,
-            created_at__gte=filters.start_at,
-            created_at__lt=filters.end_at,
+        ended = DealStay.objects.filter(
+            state=left, left_at__gte=filters.start_at, left_at__lt=filters.end_at
         )
-        deals = deals.filter(pk__in=moves.values("deal_id"))
+        deals = deals.filter(pk__in=ended.values("deal_id"))
         said.append(f"left {DealState(left).label} in the period")
     if params.get("open"):
         deals = deals.filter(state__in=OPEN_STATES)

@@ -1,0 +1,33 @@
+"""The stays a deal's audit log implies, for checking the stays table against it."""
+
+from __future__ import annotations
+
+from deals.models import DealEvent, DealState, DealStay
+
+
+def stays_from_events(deal_ids) -> dict[int, list[tuple]]:
+    """Per deal: (state, entered_at, left_at, entered_by, left_by) read from the event log."""
+    found: dict[int, list[tuple]] = {}
+    events = DealEvent.objects.filter(
+        deal_id__in=deal_ids, kind__in=[DealEvent.Kind.CREATED, DealEvent.Kind.TRANSITION]
+    ).order_by("deal_id", "created_at", "id")
+    for event in events:
+        stays = found.setdefault(event.deal_id, [])
+        if stays:
+            state, entered, _left, entered_by, _left_by = stays[-1]
+            stays[-1] = (state, entered, event.created_at, entered_by, event.actor_id)
+        state = DealState.INTENT_SPOTTED if event.kind == DealEvent.Kind.CREATED else event.to_state
+        stays.append((state, event.created_at, None, event.actor_id, None))
+    return found
+
+
+def stays_from_table(deal_ids) -> dict[int, list[tuple]]:
+    """Per deal: the same tuples, read from the stays table."""
+    found: dict[int, list[tuple]] = {}
+    for stay in DealStay.objects.filter(deal_id__in=deal_ids).order_by(
+        "deal_id", "entered_at", "id"
+    ):
+        found.setdefault(stay.deal_id, []).append(
+            (stay.state, stay.entered_at, stay.left_at, stay.entered_by_id, stay.left_by_id)
+        )
+    return found
