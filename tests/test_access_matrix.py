@@ -104,6 +104,8 @@ CASES = [
     # --- the deal page and its endpoints ---
     Case("deals:deal_detail", ("deal",), expect=owned()),
     Case("deals:deal_detail", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:deal_timeline", ("deal",), query="before=1", expect=owned()),
+    Case("deals:deal_timeline", ("deal",), query="before=x", expect=owned(reader=BAD, owner=BAD)),
     Case("deals:state_machine", expect=everyone(OK)),
     Case("deals:deal_transition", ("deal", "mark_lost"), expect=owned(reader=FORBIDDEN)),
     Case("deals:deal_transition", ("deal", "ask"), expect=owned(reader=FORBIDDEN)),
