@@ -294,8 +294,9 @@ def seed(args):
                 previous = S.INTENT_SPOTTED
                 ask_number = 0
                 # The stays table, as deal_transition writes it: one row per stay.
-                entered = created
+                entered, spent = created, {}
                 for _name, target, at in timeline:
+                    spent[previous] = spent.get(previous, 0) + (at - entered).total_seconds()
                     stays.append(
                         DealStay(
                             deal_id=deal.pk,
@@ -304,6 +305,7 @@ def seed(args):
                             left_at=at,
                             entered_by_id=owner,
                             left_by_id=owner,
+                            state_seconds=spent[previous],
                         )
                     )
                     previous, entered = target, at

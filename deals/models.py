@@ -425,6 +425,34 @@ class Deal(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["team", "state"], name="deal_team_state"),
             models.Index(fields=["owner", "state"], name="deal_owner_state"),
             models.Index(fields=["expected_close_date"], name="deal_close_date"),
+            models.Index(fields=["team", "closed_at"], name="deal_team_closed"),
+            # The board's columns and the deal list, in their order (close date, then id),
+            # per team, per owner and for admins; archived deals are never shown there.
+            models.Index(
+                fields=["team", "state", "expected_close_date", "id"],
+                name="deal_board_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "state", "expected_close_date", "id"],
+                name="deal_board_owner",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["state", "expected_close_date", "id"],
+                name="deal_board_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["team", "expected_close_date", "id"],
+                name="deal_list_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["expected_close_date", "id"],
+                name="deal_list_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -673,6 +701,7 @@ class Ask(models.Model):
 
     class Meta:
         ordering = ["number"]
+        indexes = [models.Index(fields=["asked_at"], name="ask_asked_at")]
         constraints = [models.UniqueConstraint(fields=["deal", "number"], name="ask_unique_number")]
 
     def __str__(self) -> str:
@@ -875,6 +904,9 @@ class DealStay(models.Model):
         blank=True,
         related_name="+",
     )
+    #: When the stay ended: the seconds the deal has spent in this state so far, this stay
+    #: and its earlier ones added up (a reopened deal passes through the states again).
+    state_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["deal", "entered_at", "pk"]
@@ -882,7 +914,7 @@ class DealStay(models.Model):
             models.Index(fields=["deal", "entered_at"], name="stay_deal_entered"),
             # Time in state: finished stays by when they ended, with what the aggregate reads.
             models.Index(
-                fields=["left_at", "state", "deal", "entered_at"],
+                fields=["left_at", "state", "deal", "state_seconds"],
                 name="stay_left",
                 condition=models.Q(left_at__isnull=False),
             ),

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -232,12 +232,26 @@ def deal_transition(
 def _deal_stays_move(*, deal: Deal, event: DealEvent) -> None:
     """Close the deal's open stay and open one in its new state, at the event's time.
 
-    Two statements in the transition's transaction, so the stays table (what time in
-    state and the deal's stage history read) always agrees with the audit log.
+    Three statements in the transition's transaction (the deal row is already locked by
+    the conditional state update), so the stays table that time in state and the deal's
+    stage history read always agrees with the audit log. A closed stay carries the
+    deal's total seconds in that state so far, so dashboards never add up histories.
     """
-    DealStay.objects.filter(deal=deal, left_at__isnull=True).update(
-        left_at=event.created_at, left_by=event.actor
+    earlier = DealStay.objects.filter(
+        deal=OuterRef("deal"), state=OuterRef("state"), left_at__isnull=False
+    ).order_by("-left_at")
+    current = (
+        DealStay.objects.filter(deal=deal, left_at__isnull=True)
+        .annotate(before=Subquery(earlier.values("state_seconds")[:1]))
+        .first()
     )
+    if current is not None:
+        spent = (event.created_at - current.entered_at).total_seconds()
+        DealStay.objects.filter(pk=current.pk).update(
+            left_at=event.created_at,
+            left_by=event.actor,
+            state_seconds=(current.before or 0) + spent,
+        )
     DealStay.objects.create(
         deal=deal, state=event.to_state, entered_at=event.created_at, entered_by=event.actor
     )

@@ -496,44 +496,30 @@ def contracts_out_by_age(deals) -> list[dict]:
     return result
 
 
-def _seconds_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
 def time_in_state(deals, start_at, end_at) -> list[dict]:
     """Median and 75th percentile of the days deals spent in each open state.
 
     Read from the stays table (one row per deal per stay in a state, written with each
-    transition). A deal's stays in the same state are added up (a reopened deal passes
-    through the states again), and a deal counts in the state's figures when its last
-    stay there ended in the period. Stays still running are not counted (see stalled
-    deals for those). Percentiles use the nearest-rank method, computed by window
-    functions in the database.
+    transition; a closed stay carries the deal's total seconds in the state so far, so a
+    reopened deal's stays are added up). A deal counts in a state's figures when its last
+    stay there ended in the period: among its stays in the state that ended in the period,
+    the latest holds the total. Stays still running are not counted (see stalled deals
+    for those). Percentiles use the nearest-rank method, computed by window functions in
+    the database; the whole query reads the `stay_left` index.
     """
     ids_sql, ids_params = deals.values("id").query.get_compiler(using=deals.db).as_sql()
     table = DealStay._meta.db_table
     states = list(OPEN_STATES)
     placeholders = ", ".join(["%s"] * len(states))
-    seconds = _seconds_between("left_at", "entered_at")
     ops = connection.ops
-    # `left_at IS NOT NULL` is written out so that SQLite matches the partial index
-    # `stay_left`. Only deals with a stay that ended in the period are read, with all
-    # their earlier stays (a state's stays add up).
+    # `left_at IS NOT NULL` is written out so that SQLite matches the partial index.
     sql = f"""
-        WITH ended AS (
-            SELECT DISTINCT deal_id FROM {table}
+        WITH stays AS (
+            SELECT deal_id, state, MAX(state_seconds) AS secs
+            FROM {table}
             WHERE left_at IS NOT NULL AND left_at >= %s AND left_at < %s
               AND state IN ({placeholders}) AND deal_id IN ({ids_sql})
-        ),
-        stays AS (
-            SELECT deal_id, state, SUM({seconds}) AS secs
-            FROM {table}
-            WHERE left_at IS NOT NULL AND left_at < %s AND state IN ({placeholders})
-              AND deal_id IN (SELECT deal_id FROM ended)
             GROUP BY deal_id, state
-            HAVING MAX(left_at) >= %s
         ),
         ranked AS (
             SELECT state, secs,
@@ -547,9 +533,9 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
                AVG(secs)
         FROM ranked GROUP BY state
     """
-    end = ops.adapt_datetimefield_value(end_at)
     start = ops.adapt_datetimefield_value(start_at)
-    params = [start, end, *states, *ids_params, end, *states, start]
+    end = ops.adapt_datetimefield_value(end_at)
+    params = [start, end, *states, *ids_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
