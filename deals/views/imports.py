@@ -7,6 +7,7 @@ serve managers in the app and admins inside the Django admin (`admin=True`).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterator
 
 from django import forms
@@ -162,29 +163,34 @@ def import_start(request: HttpRequest, job_id: str) -> HttpResponse:
 
 # --- export ----------------------------------------------------------------------------------
 
+#: CSV column -> the field it reads (plain values, no model instances: 100,000 deals stream
+#: in flat memory).
 EXPORT_COLUMNS = [
-    ("id", lambda d: d.pk),
-    ("title", lambda d: d.title),
-    ("account", lambda d: d.account.name),
-    ("owner", lambda d: d.owner.username),
-    ("state", lambda d: d.state),
-    ("amount", lambda d: d.amount),
-    ("currency", lambda d: d.currency),
-    ("expected_close_date", lambda d: d.expected_close_date or ""),
-    ("next_step", lambda d: d.next_step),
-    ("next_step_due", lambda d: d.next_step_due or ""),
-    ("term_months", lambda d: d.term_months),
-    ("billing", lambda d: d.billing),
-    ("loss_reason", lambda d: d.loss_reason),
-    ("last_activity_at", lambda d: d.last_activity_at.isoformat()),
-    ("created_at", lambda d: d.created_at.isoformat()),
-    ("closed_at", lambda d: d.closed_at.isoformat() if d.closed_at else ""),
+    ("id", "pk"),
+    ("title", "title"),
+    ("account", "account__name"),
+    ("owner", "owner__username"),
+    ("state", "state"),
+    ("amount", "amount"),
+    ("currency", "currency"),
+    ("expected_close_date", "expected_close_date"),
+    ("next_step", "next_step"),
+    ("next_step_due", "next_step_due"),
+    ("term_months", "term_months"),
+    ("billing", "billing"),
+    ("loss_reason", "loss_reason"),
+    ("last_activity_at", "last_activity_at"),
+    ("created_at", "created_at"),
+    ("closed_at", "closed_at"),
 ]
+EXPORT_ROWS_PER_CHUNK = 500
 
 
 def _cell(value) -> str:
     """Text that a spreadsheet would run as a formula is prefixed with a quote."""
-    text = str(value)
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
     if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + text
     return text
@@ -196,17 +202,25 @@ class _Echo:
 
 
 def _csv_lines(deals) -> Iterator[str]:
+    """The CSV text in chunks of rows, read through a server-side cursor as plain tuples."""
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow([name for name, _ in EXPORT_COLUMNS])
-    for deal in deals.iterator(chunk_size=2000):
-        yield writer.writerow([_cell(get(deal)) for _, get in EXPORT_COLUMNS])
+    rows = deals.values_list(*(field for _, field in EXPORT_COLUMNS))
+    chunk = []
+    for row in rows.iterator(chunk_size=2000):
+        chunk.append(writer.writerow([_cell(value) for value in row]))
+        if len(chunk) >= EXPORT_ROWS_PER_CHUNK:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
 
 
 @require_GET
 @login_required
 def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
-    deals = deals_filtered(request.user, request.GET).select_related("account", "owner")
+    deals = deals_filtered(request.user, request.GET)
     filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
     response = StreamingHttpResponse(_csv_lines(deals), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
