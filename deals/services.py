@@ -342,11 +342,14 @@ def deal_activity_record(
     return _record(deal, by, kind, reason, **data)
 
 
-def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None = None) -> int:
+def deal_activity_record_many(
+    *, entries: list[dict[str, Any]], by: User | None = None, mark_active: bool = True
+) -> int:
     """Many timeline events at once (a batch of follow-ups sent): one insert, one update.
 
     Each entry has `deal`, `kind`, `reason` and optionally `data`. Call it inside the
-    caller's transaction, like `deal_activity_record`.
+    caller's transaction, like `deal_activity_record`. With `mark_active=False` the deals'
+    last activity is left to the caller (`deals_mark_active` once for a whole batch).
     """
     if not entries:
         return 0
@@ -354,7 +357,8 @@ def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None 
     if bad:
         raise DealError(f"Not timeline event kinds: {', '.join(sorted(bad))}.")
     now = timezone.now()
-    Deal.objects.filter(pk__in={e["deal"].pk for e in entries}).update(last_activity_at=now)
+    if mark_active:
+        deals_mark_active(deal_ids={e["deal"].pk for e in entries}, at=now)
     DealEvent.objects.bulk_create(
         [
             DealEvent(
@@ -369,6 +373,13 @@ def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None 
         ]
     )
     return len(entries)
+
+
+def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
+    """Something happened on these deals at `at` (default now): their last activity."""
+    if not deal_ids:
+        return 0
+    return Deal.objects.filter(pk__in=deal_ids).update(last_activity_at=at or timezone.now())
 
 
 def _require_open(deal: Deal) -> None:

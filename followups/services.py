@@ -10,7 +10,8 @@ steps so that a worker killed at any point neither loses nor duplicates a remind
    with the reminder's own Message-ID (fixed when the reminder was created, so a resend
    after a crash is the same message, which mail systems de-duplicate), creates rep
    tasks (one per reminder, enforced by a unique key) and commits each sent reminder at
-   once (with its timeline event), only where the claim token is still its own.
+   once (with its timeline event), only where the claim token is still its own; the
+   deals' last activity is set once for the batch.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from deals.services import (
     deal_activity_record,
     deal_activity_record_many,
     deal_update,
+    deals_mark_active,
 )
 
 from . import ical
@@ -631,7 +633,7 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
     point: rows not yet committed as sent are claimed again when their lease expires, and
     the only email that can go out twice is the one being sent when the worker died (with
     the default FOLLOWUPS_COMMIT_EVERY=1: each sent reminder is committed at once, in
-    three statements), resent with the same Message-ID.
+    two statements), resent with the same Message-ID.
     """
     with _commits_without_flush_wait():
         return _batch_send(ids=ids, token=uuid.UUID(str(token)))
@@ -701,6 +703,9 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
             mail.close()
         finally:
             _commit_sent(pending, token, result)  # what went out is recorded, even on error
+            # One statement for the whole batch: the deals whose follow-ups went out.
+            sent = set(result.sent)
+            deals_mark_active(deal_ids={r.deal_id for r in reminders if r.pk in sent})
             leftover = [r.pk for r in reminders if r.pk not in handled]
             if leftover:  # not reached in time: back to the queue for the next tick
                 Reminder.objects.filter(
@@ -784,8 +789,8 @@ def _commit_sent(pending: list[tuple[Reminder, dict]], token: uuid.UUID, result:
     """Mark sent reminders sent, with their tasks and timeline events, in one transaction.
 
     Each reminder's UPDATE is conditional on the claim (token and status), so nothing is
-    read or locked first: for one email reminder the commit is three statements (the
-    reminder, the deal's last activity, the timeline event) and COMMIT.
+    read or locked first: for one email reminder the commit is two statements (the
+    reminder, its timeline event) and COMMIT.
     """
     if not pending:
         return
@@ -835,7 +840,8 @@ def _commit_sent(pending: list[tuple[Reminder, dict]], token: uuid.UUID, result:
             )
         if tasks:
             RepTask.objects.bulk_create(tasks, ignore_conflicts=True)
-        deal_activity_record_many(entries=events)
+        # The deals' last activity is set once per batch (see _batch_send), not per send.
+        deal_activity_record_many(entries=events, mark_active=False)
     result.sent.extend(r.pk for r in rows)
 
 
