@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "closing_crm.replica.PinToPrimaryMiddleware",
     # Must be last: it reads the authentication result of the request.
     "axes.middleware.AxesMiddleware",
 ]
@@ -121,6 +122,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Scale-out: a PostgreSQL streaming replica for analytics reads (closing_crm/replica.py).
+# https://docs.djangoproject.com/en/5.2/topics/db/multi-db/
+DATABASE_ROUTERS = ["closing_crm.replica.AnalyticsReplicaRouter"]
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+DATABASE_REPLICA_ALIAS = "replica" if os.environ.get("DATABASE_REPLICA_URL") else ""
+if DATABASE_REPLICA_ALIAS:
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    # Tests read the primary's test database through this alias (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "deals.User"

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connections
 from django.db.models import (
     Avg,
     BooleanField,
@@ -511,6 +511,7 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     table = DealStay._meta.db_table
     states = list(OPEN_STATES)
     placeholders = ", ".join(["%s"] * len(states))
+    connection = connections[deals.db]  # the replica when the router sends reads there
     ops = connection.ops
     # `left_at IS NOT NULL` is written out so that SQLite matches the partial index.
     sql = f"""

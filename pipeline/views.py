@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from closing_crm.replica import reads_from_replica
 from deals.models import OPEN_STATES, Currency, DealState
 
 from . import charts
@@ -214,6 +215,7 @@ def _context(request, filters: sel.DashboardFilters, **extra) -> dict:
 
 @require_GET
 @login_required
+@reads_from_replica
 def dashboard(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     figures = _figures(filters)
@@ -236,6 +238,7 @@ def dashboard(request):
 
 @require_GET
 @login_required
+@reads_from_replica
 def coaching(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals = sel.coaching_deals(sel.dashboard_deals(filters))
@@ -260,6 +263,7 @@ def coaching(request):
 
 @require_GET
 @login_required
+@reads_from_replica
 def drilldown(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals, said = sel.dashboard_drilldown(filters, request.GET)
@@ -411,6 +415,7 @@ CSV_FIGURES = {
 
 @require_GET
 @login_required
+@reads_from_replica
 def figure_csv(request, figure: str):
     if figure not in CSV_FIGURES:
         raise Http404("No such figure.")

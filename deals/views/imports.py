@@ -20,6 +20,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from closing_crm.replica import reads_from_replica
+
 from .. import imports
 from ..models import Team
 from ..selectors import deals_filtered
@@ -218,6 +220,7 @@ def _csv_lines(deals) -> Iterator[str]:
 
 @require_GET
 @login_required
+@reads_from_replica
 def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
     deals = deals_filtered(request.user, request.GET)
