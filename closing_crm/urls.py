@@ -16,6 +16,8 @@ urlpatterns = [
     path("", include("deals.urls")),
     path("", include("pipeline.urls")),
     path("followups/", include("followups.urls")),
+    path("notifications/", include("notifications.urls")),
+    path("inbound/", include("followups.urls_inbound")),
     path("contracts/", include("contracts.urls")),
     path("sign/", include("contracts.urls_public")),
 ]

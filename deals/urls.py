@@ -1,6 +1,6 @@
 """URLs of the deals app: each views module contributes its own patterns."""
 
-from .views import deal, imports, workspace
+from .views import audit, deal, imports, workspace
 
 app_name = "deals"
 
@@ -8,4 +8,5 @@ urlpatterns = [
     *workspace.urlpatterns,
     *deal.urlpatterns,
     *imports.urlpatterns,
+    *audit.urlpatterns,
 ]

@@ -6,7 +6,6 @@ serve managers in the app and admins inside the Django admin (`admin=True`).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Iterator
 
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from closing_crm.replica import reads_from_replica
 
 from .. import imports
+from ..csv_export import csv_response, csv_streaming_response
 from ..models import Team
 from ..selectors import deals_filtered
 from ..services import DealError
@@ -163,6 +163,15 @@ def import_start(request: HttpRequest, job_id: str) -> HttpResponse:
     return redirect(_job_url(job_id, admin))
 
 
+@require_GET
+@login_required
+def import_errors_csv(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The rows an import refused, with the problem of each, to fix in a spreadsheet."""
+    job = _own_job(request, job_id)
+    rows = imports.import_error_report_rows(job)
+    return csv_response(rows, filename=f"import-errors-{job_id[:8]}.csv", bom=True)
+
+
 # --- export ----------------------------------------------------------------------------------
 
 #: CSV column -> the field it reads (plain values, no model instances: 100,000 deals stream
@@ -185,37 +194,15 @@ EXPORT_COLUMNS = [
     ("created_at", "created_at"),
     ("closed_at", "closed_at"),
 ]
-EXPORT_ROWS_PER_CHUNK = 500
 
 
-def _cell(value) -> str:
-    """Text that a spreadsheet would run as a formula is prefixed with a quote."""
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, dt.date) else str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(deals) -> Iterator[str]:
-    """The CSV text in chunks of rows, read through a server-side cursor as plain tuples."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow([name for name, _ in EXPORT_COLUMNS])
+def _export_rows(deals) -> Iterator[list]:
+    """The header, then one row per deal: plain values read through a server-side cursor
+    (no model instances: 100,000 deals stream in flat memory)."""
+    yield [name for name, _ in EXPORT_COLUMNS]
     rows = deals.values_list(*(field for _, field in EXPORT_COLUMNS))
-    chunk = []
     for row in rows.iterator(chunk_size=2000):
-        chunk.append(writer.writerow([_cell(value) for value in row]))
-        if len(chunk) >= EXPORT_ROWS_PER_CHUNK:
-            yield "".join(chunk)
-            chunk = []
-    if chunk:
-        yield "".join(chunk)
+        yield [v.isoformat() if isinstance(v, dt.datetime) else v for v in row]
 
 
 @require_GET
@@ -225,10 +212,7 @@ def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
     deals = deals_filtered(request.user, request.GET)
     filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
-    response = StreamingHttpResponse(_csv_lines(deals), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return csv_streaming_response(_export_rows(deals), filename=filename, bom=True)
 
 
 urlpatterns = [
@@ -236,4 +220,5 @@ urlpatterns = [
     path("import/", import_upload, name="import"),
     path("import/<str:job_id>/", import_job, name="import_job"),
     path("import/<str:job_id>/start/", import_start, name="import_start"),
+    path("import/<str:job_id>/errors.csv", import_errors_csv, name="import_errors_csv"),
 ]

@@ -112,7 +112,7 @@ def test_the_backfill_migration_rebuilds_stays_from_the_event_log(rep, manager, 
             services.deal_transition(deal=deal, transition="reopen", by=manager, reason="Back")
         deals.append(deal.pk)
     expected = stays_from_events(deals)
-    call_command("migrate", "deals", "0004_deal_stays", verbosity=0)  # the rows are dropped
+    call_command("migrate", "deals", "0006_deal_stays", verbosity=0)  # the rows are dropped
     assert not DealStay.objects.exists()
     call_command("migrate", "deals", verbosity=0)
     assert stays_from_table(deals) == expected

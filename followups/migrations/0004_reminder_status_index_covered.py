@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('followups', '0002_default_cadence'),
+        ('followups', '0003_deal_emails_and_reply_tasks'),
     ]
 
     operations = [

@@ -46,6 +46,6 @@ def forget(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("deals", "0004_deal_stays")]
+    dependencies = [("deals", "0006_deal_stays")]
 
     operations = [migrations.RunPython(backfill, forget)]

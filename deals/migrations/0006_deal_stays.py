@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deals', '0003_dashboard_indexes'),
+        ('deals', '0005_contact_erasure_privacy_events'),
     ]
 
     operations = [

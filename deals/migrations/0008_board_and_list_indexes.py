@@ -3,7 +3,7 @@
 - ask_asked_at and deal_team_closed were created by raw SQL in 0003 with the same
   definitions: they enter the migration state only (no rebuild).
 - event_transition_time and event_state_history served time in state over the audit log;
-  it now reads the stays table (0004), so they are dropped.
+  it now reads the stays table (0006), so they are dropped.
 - deal_board_* / deal_list_*: partial indexes (archived deals are never listed) in the
   board's and the deal list's order: close date, then id; per team, per owner, for all.
 """
@@ -14,7 +14,7 @@ NOT_ARCHIVED = models.Q(("archived_at__isnull", True))
 
 
 class Migration(migrations.Migration):
-    dependencies = [("deals", "0005_deal_stays_backfill")]
+    dependencies = [("deals", "0007_deal_stays_backfill")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
