@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "deals",
     "contracts",
     "followups",
+    "pipeline",
     "notifications",
     "api",
 ]
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "closing_crm.replica.PinToPrimaryMiddleware",
     # Must be last: it reads the authentication result of the request.
     "axes.middleware.AxesMiddleware",
 ]
@@ -122,6 +124,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Scale-out: a PostgreSQL streaming replica for analytics reads (closing_crm/replica.py).
+# https://docs.djangoproject.com/en/5.2/topics/db/multi-db/
+DATABASE_ROUTERS = ["closing_crm.replica.AnalyticsReplicaRouter"]
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+DATABASE_REPLICA_ALIAS = "replica" if os.environ.get("DATABASE_REPLICA_URL") else ""
+if DATABASE_REPLICA_ALIAS:
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    # Tests read the primary's test database through this alias (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "deals.User"
@@ -253,11 +269,23 @@ CELERY_BEAT_SCHEDULE: dict = {}
 FOLLOWUPS_DISPATCH_QUEUE = os.environ.get("FOLLOWUPS_DISPATCH_QUEUE", "dispatch")
 FOLLOWUPS_DISPATCH_INTERVAL = float(os.environ.get("FOLLOWUPS_DISPATCH_INTERVAL", "60"))
 FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
-# Sent reminders are committed in groups of this size (the most a crash can resend).
-FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "20"))
+# Each sent reminder is committed on its own (groups of this size): a worker killed mid-send
+# can send at most this many emails a second time. 1 = at most one per killed worker.
+FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "1"))
 FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
-# A claimed reminder whose worker died is claimed again after this; longer than a task may run.
-FOLLOWUPS_LEASE_SECONDS = int(os.environ.get("FOLLOWUPS_LEASE_SECONDS", "600"))
+# https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
+# A batch send task is stopped at its soft limit (what was sent is committed, the rest goes
+# back to the queue) and killed at its hard limit.
+FOLLOWUPS_TASK_TIME_LIMIT = int(os.environ.get("FOLLOWUPS_TASK_TIME_LIMIT", "20"))
+FOLLOWUPS_TASK_SOFT_TIME_LIMIT = int(
+    os.environ.get("FOLLOWUPS_TASK_SOFT_TIME_LIMIT", str(FOLLOWUPS_TASK_TIME_LIMIT * 3 // 4))
+)
+# A claimed reminder whose worker died is claimed again after this: the task's hard time
+# limit plus a margin, so a live task never loses its claim. A killed worker's reminders go
+# out again within the lease plus one dispatcher tick (25 s + 60 s by default).
+FOLLOWUPS_LEASE_SECONDS = int(
+    os.environ.get("FOLLOWUPS_LEASE_SECONDS", str(FOLLOWUPS_TASK_TIME_LIMIT + 5))
+)
 FOLLOWUPS_MAX_ATTEMPTS = int(os.environ.get("FOLLOWUPS_MAX_ATTEMPTS", "5"))
 FOLLOWUPS_RETRY_BACKOFF_SECONDS = int(os.environ.get("FOLLOWUPS_RETRY_BACKOFF_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["followups-dispatch"] = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", home, name="home"),
     path("", include("deals.urls")),
+    path("", include("pipeline.urls")),
     path("followups/", include("followups.urls")),
     path("notifications/", include("notifications.urls")),
     path("inbound/", include("followups.urls_inbound")),

@@ -15,6 +15,7 @@ from .models import (
     Contact,
     Deal,
     DealEvent,
+    DealStay,
     LineItem,
     LossReason,
     Objection,
@@ -395,6 +396,26 @@ class DealEventAdmin(admin.ModelAdmin):
     search_fields = ["deal__title", "reason"]
     list_select_related = ["deal", "actor"]
     date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DealStay)
+class DealStayAdmin(admin.ModelAdmin):
+    """Each deal's stays in a state: written with each transition, read-only here."""
+
+    list_display = ["deal", "state", "entered_at", "left_at", "entered_by", "left_by"]
+    list_filter = ["state"]
+    search_fields = ["deal__title"]
+    list_select_related = ["deal", "entered_by", "left_by"]
+    date_hierarchy = "entered_at"
 
     def has_add_permission(self, request):
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -430,6 +431,34 @@ class Deal(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["team", "state"], name="deal_team_state"),
             models.Index(fields=["owner", "state"], name="deal_owner_state"),
             models.Index(fields=["expected_close_date"], name="deal_close_date"),
+            models.Index(fields=["team", "closed_at"], name="deal_team_closed"),
+            # The board's columns and the deal list, in their order (close date, then id),
+            # per team, per owner and for admins; archived deals are never shown there.
+            models.Index(
+                fields=["team", "state", "expected_close_date", "id"],
+                name="deal_board_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "state", "expected_close_date", "id"],
+                name="deal_board_owner",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["state", "expected_close_date", "id"],
+                name="deal_board_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["team", "expected_close_date", "id"],
+                name="deal_list_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["expected_close_date", "id"],
+                name="deal_list_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -678,6 +707,7 @@ class Ask(models.Model):
 
     class Meta:
         ordering = ["number"]
+        indexes = [models.Index(fields=["asked_at"], name="ask_asked_at")]
         constraints = [models.UniqueConstraint(fields=["deal", "number"], name="ask_unique_number")]
 
     def __str__(self) -> str:
@@ -870,6 +900,63 @@ class DealEvent(models.Model):
     @property
     def actor_label(self) -> str:
         return str(self.actor) if self.actor_id else "System"
+
+
+class DealStay(models.Model):
+    """One stay of a deal in one state: when it entered, when it left and who moved it.
+
+    Written by `deals.services` in the transaction that writes the matching audit event
+    (creation opens the first stay; each transition closes the open stay and opens the
+    next), so it always agrees with the event log; dashboards aggregate it instead of
+    scanning the log. `left_at` is empty while the deal is still in the state.
+    """
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="stays")
+    state = models.CharField(max_length=20, choices=DealState.choices)
+    entered_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    left_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    #: When the stay ended: the seconds the deal has spent in this state so far, this stay
+    #: and its earlier ones added up (a reopened deal passes through the states again).
+    state_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deal", "entered_at", "pk"]
+        indexes = [
+            models.Index(fields=["deal", "entered_at"], name="stay_deal_entered"),
+            # Time in state: finished stays by when they ended, with what the aggregate reads.
+            models.Index(
+                fields=["left_at", "state", "deal", "state_seconds"],
+                name="stay_left",
+                condition=models.Q(left_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            # At most one open stay per deal: the deal's current state.
+            models.UniqueConstraint(
+                fields=["deal"], condition=models.Q(left_at__isnull=True), name="stay_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.state} from {self.entered_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return (self.left_at - self.entered_at) if self.left_at else None
 
 
 class PrivacyEventQuerySet(models.QuerySet):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Value
+from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -32,6 +32,7 @@ from .models import (
     Deal,
     DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     OnboardingStep,
@@ -211,6 +212,7 @@ def deal_transition(
                 reason=reason or (deal.get_loss_reason_display() if loss_reason else ""),
                 data={**(data or {}), **({"loss_reason": loss_reason} if loss_reason else {})},
             )
+            _deal_stays_move(deal=deal, event=event)
             if deal.state == DealState.CLOSED_WON:
                 _deal_start_handoff(deal=deal, by=by)
             # Receivers do their database work inside this transaction (e.g. the
@@ -227,6 +229,34 @@ def deal_transition(
             raise DealConflict(_conflict_message(deal)) from None
         raise
     return deal
+
+
+def _deal_stays_move(*, deal: Deal, event: DealEvent) -> None:
+    """Close the deal's open stay and open one in its new state, at the event's time.
+
+    Three statements in the transition's transaction (the deal row is already locked by
+    the conditional state update), so the stays table that time in state and the deal's
+    stage history read always agrees with the audit log. A closed stay carries the
+    deal's total seconds in that state so far, so dashboards never add up histories.
+    """
+    earlier = DealStay.objects.filter(
+        deal=OuterRef("deal"), state=OuterRef("state"), left_at__isnull=False
+    ).order_by("-left_at")
+    current = (
+        DealStay.objects.filter(deal=deal, left_at__isnull=True)
+        .annotate(before=Subquery(earlier.values("state_seconds")[:1]))
+        .first()
+    )
+    if current is not None:
+        spent = (event.created_at - current.entered_at).total_seconds()
+        DealStay.objects.filter(pk=current.pk).update(
+            left_at=event.created_at,
+            left_by=event.actor,
+            state_seconds=(current.before or 0) + spent,
+        )
+    DealStay.objects.create(
+        deal=deal, state=event.to_state, entered_at=event.created_at, entered_by=event.actor
+    )
 
 
 def _money(value: Any) -> Decimal:
@@ -314,11 +344,14 @@ def deal_activity_record(
     return _record(deal, by, kind, reason, **data)
 
 
-def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None = None) -> int:
+def deal_activity_record_many(
+    *, entries: list[dict[str, Any]], by: User | None = None, mark_active: bool = True
+) -> int:
     """Many timeline events at once (a batch of follow-ups sent): one insert, one update.
 
     Each entry has `deal`, `kind`, `reason` and optionally `data`. Call it inside the
-    caller's transaction, like `deal_activity_record`.
+    caller's transaction, like `deal_activity_record`. With `mark_active=False` the deals'
+    last activity is left to the caller (`deals_mark_active` once for a whole batch).
     """
     if not entries:
         return 0
@@ -326,7 +359,8 @@ def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None 
     if bad:
         raise DealError(f"Not timeline event kinds: {', '.join(sorted(bad))}.")
     now = timezone.now()
-    Deal.objects.filter(pk__in={e["deal"].pk for e in entries}).update(last_activity_at=now)
+    if mark_active:
+        deals_mark_active(deal_ids={e["deal"].pk for e in entries}, at=now)
     DealEvent.objects.bulk_create(
         [
             DealEvent(
@@ -341,6 +375,13 @@ def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None 
         ]
     )
     return len(entries)
+
+
+def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
+    """Something happened on these deals at `at` (default now): their last activity."""
+    if not deal_ids:
+        return 0
+    return Deal.objects.filter(pk__in=deal_ids).update(last_activity_at=at or timezone.now())
 
 
 def _require_open(deal: Deal) -> None:
@@ -466,7 +507,7 @@ def deal_create(
         parent_deal=parent_deal,
         **fields,
     )
-    _record(
+    event = _record(
         deal,
         by,
         DealEvent.Kind.CREATED,
@@ -474,6 +515,7 @@ def deal_create(
         amount=str(deal.amount),
         currency=deal.currency,
     )
+    DealStay.objects.create(deal=deal, state=deal.state, entered_at=event.created_at, entered_by=by)
     return deal
 
 

@@ -34,6 +34,7 @@ from ..selectors import (
     RANKING_EXPLANATION,
     deal_get_visible,
     deal_page_data,
+    deal_timeline_page,
     next_likeliest_deal,
     state_graph_mermaid,
     state_machine_rows,
@@ -187,6 +188,20 @@ def _write(request, deal: Deal, panel: str, form, action, success: str, form_key
 def deal_detail(request, pk: int):
     deal = deal_get_visible(request.user, pk)
     return render(request, "deals/deal_detail.html", _page_context(request, deal))
+
+
+@require_GET
+@login_required
+def deal_timeline(request, pk: int):
+    """The next older page of the deal's timeline (htmx: "Older events")."""
+    deal = deal_get_visible(request.user, pk)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("Say which event to continue from (?before=id).", status=400)
+    events, older = deal_timeline_page(deal, before=before)
+    context = {"deal": deal, "events": events, "events_older": older, "before": before}
+    return render(request, "deals/deal/_timeline_items.html", context)
 
 
 # --- the state machine: one endpoint for the deal page and the pipeline board ------------
@@ -619,6 +634,7 @@ def state_machine(request):
 
 urlpatterns = [
     path("deals/<int:pk>/", deal_detail, name="deal_detail"),
+    path("deals/<int:pk>/timeline/", deal_timeline, name="deal_timeline"),
     path("deals/<int:pk>/transition/<slug:name>/", deal_transition, name="deal_transition"),
     path("deals/<int:pk>/signals/", signal_add, name="deal_signal_add"),
     path("deals/<int:pk>/readiness/", readiness_set, name="deal_readiness_set"),
