@@ -4,6 +4,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -298,6 +299,15 @@ def test_make_run_serves_the_login_page(tmp_path):
                     break
             except OSError:
                 time.sleep(1)
+        # The SMTP receiver starts beside the web server: wait until it accepts connections.
+        smtp_port = int(env["INBOUND_SMTP_PORT"])
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", smtp_port), timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
+        time.sleep(1)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
