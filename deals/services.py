@@ -290,26 +290,44 @@ def _require_workable(deal: Deal, by: User) -> None:
         raise NotPermitted(can_work_deal.denied_message)
 
 
-def _record(deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any) -> DealEvent:
-    """Write one timeline event and mark the deal as active now."""
+def _record(
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    *,
+    counts_as_activity: bool = True,
+    **data: Any,
+) -> DealEvent:
+    """Write one timeline event and (unless it is housekeeping) mark the deal as active now."""
     now = timezone.now()
-    Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
-    deal.last_activity_at = now
+    if counts_as_activity:
+        Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
+        deal.last_activity_at = now
     return DealEvent.objects.create(
         deal=deal, actor=by, kind=kind, reason=reason, data=data, created_at=now
     )
 
 
 def deal_activity_record(
-    *, deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any
+    *,
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    counts_as_activity: bool = True,
+    **data: Any,
 ) -> DealEvent:
     """Put something another app did (contract sent, reminder sent...) on the deal's timeline.
 
     Call it inside the caller's transaction so the event commits with the change.
+    `counts_as_activity=False` is for system housekeeping (follow-ups skipped or cancelled,
+    a send that failed): it is logged, but the deal's "last activity" does not move, so a
+    deal nobody works on still shows as stalled.
     """
     if kind not in DealEvent.Kind.values:
         raise DealError(f"“{kind}” is not a timeline event kind.")
-    return _record(deal, by, kind, reason, **data)
+    return _record(deal, by, kind, reason, counts_as_activity=counts_as_activity, **data)
 
 
 def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None = None) -> int:

@@ -13,6 +13,33 @@
     }
   });
 
+  // A server error (5xx) or no answer at all: say so where the user is looking, keep the page.
+  // With DEBUG on (body[data-debug-pages]) a server error shows Django's error page instead.
+  function sayFailed(text) {
+    var box = document.getElementById("request-failed");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "request-failed";
+      box.className = "msg msg-error request-failed";
+      box.setAttribute("role", "alert");
+      document.body.appendChild(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 500) { return; }
+    if (document.body.hasAttribute("data-debug-pages")) {
+      document.open(); document.write(xhr.responseText); document.close();
+      return;
+    }
+    sayFailed("Something went wrong on our side (error " + xhr.status + "). Reload the page to see " +
+      "what was saved, then try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    sayFailed("The server could not be reached. Check your connection and try again.");
+  });
+
   // Anything swapped into the modal body opens the modal; the first field gets the focus.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = modal();
