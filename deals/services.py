@@ -617,6 +617,45 @@ def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     return deal
 
 
+#: Where an ask moves the deal, by the state it is recorded in and the buyer's answer. Only
+#: forward moves: a first ask makes it "Asked"; a "not yet" or "no" takes it on to negotiating
+#: (the objection gets worked there); an ask made while negotiating keeps it there.
+_ASK_MOVES: dict[str, dict[str, tuple[str, ...]]] = {
+    DealState.INTENT_SPOTTED: {
+        Ask.Answer.YES: ("ask",),
+        Ask.Answer.NOT_YET: ("ask", "negotiate"),
+        Ask.Answer.NO: ("ask", "negotiate"),
+    },
+    DealState.ASKED: {
+        Ask.Answer.YES: (),
+        Ask.Answer.NOT_YET: ("negotiate",),
+        Ask.Answer.NO: ("negotiate",),
+    },
+    DealState.NEGOTIATING: {Ask.Answer.YES: (), Ask.Answer.NOT_YET: (), Ask.Answer.NO: ()},
+}
+
+_ASK_AFTERWARDS = {
+    Ask.Answer.YES: "next, send the agreement",
+    Ask.Answer.NOT_YET: "the objection is noted for you to work",
+    Ask.Answer.NO: "one no is not the end: find the concern behind it",
+}
+
+
+def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
+    """What recording an ask with each answer will do to `deal`, in words shown beforehand."""
+    moves = _ASK_MOVES.get(deal.state, {})
+    outcomes = {}
+    for answer, names in moves.items():
+        if names:
+            target = getattr(type(deal), names[-1])._django_fsm.transitions
+            target_state = next(iter(target.values())).target
+            where = f"the deal moves to “{DealState(target_state).label}”"
+        else:
+            where = f"the deal stays in “{deal.get_state_display()}”"
+        outcomes[answer] = f"{where}; {_ASK_AFTERWARDS[answer]}."
+    return outcomes
+
+
 def deal_ask_record(
     *,
     deal: Deal,
@@ -628,12 +667,13 @@ def deal_ask_record(
     objection: dict[str, Any] | None = None,
     expected_state: str | None = None,
 ) -> Ask:
-    """Record an ask for the sale: numbered, and the deal moves accordingly.
+    """Record an ask for the sale: numbered, and the deal moves forward (see `_ASK_MOVES`).
 
-    From intent spotted or negotiating the deal moves to `asked`. A "yes"
-    leaves it there (next: send the agreement); a "not yet" records the
-    objection (`objection`: category, detail, is_stall) and moves to
-    negotiating; a "no" moves to negotiating too: one no is not the end.
+    From intent spotted the deal moves to `asked`. A "yes" leaves it there (next: send the
+    agreement); a "not yet" records the objection (`objection`: category, detail, is_stall)
+    and moves it on to negotiating, as does a "no": one no is not the end. An ask made while
+    negotiating keeps the deal in negotiating, whatever the answer (a "yes" there means:
+    send the agreement, a forward move the rep makes with the contract).
     """
     _require_workable(deal, by)
     _require_open(deal)
@@ -645,13 +685,16 @@ def deal_ask_record(
         raise DealError(
             "A “not yet” comes with an objection: write down what is holding them back."
         )
-    if deal.state not in (DealState.INTENT_SPOTTED, DealState.NEGOTIATING, DealState.ASKED):
+    if deal.state not in _ASK_MOVES:
         raise TransitionBlocked(
             f"A deal in “{deal.get_state_display()}” already has an agreement out; "
             "move it to negotiating to ask again."
         )
+    if expected_state is not None and deal.state != expected_state:
+        raise DealConflict(_conflict_message(deal))
+    moves = _ASK_MOVES[deal.state][answer]
     with transaction.atomic():
-        if deal.state != DealState.ASKED:
+        if "ask" in moves:
             deal_transition(
                 deal=deal, transition="ask", by=by, reason=statement, expected_state=expected_state
             )
@@ -682,7 +725,7 @@ def deal_ask_record(
         )
         if answer == Ask.Answer.NOT_YET:
             objection_raise(deal=deal, by=by, ask=ask, **objection)
-        if answer in (Ask.Answer.NOT_YET, Ask.Answer.NO):
+        if "negotiate" in moves:
             deal_transition(
                 deal=deal,
                 transition="negotiate",

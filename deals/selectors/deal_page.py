@@ -45,7 +45,7 @@ class NextBestAction:
     headline: str
     detail: str = ""
     technique: str = ""
-    tone: str = "go"  # go | wait | done
+    tone: str = "go"  # go | wait | done (won) | closed (lost: a record, nothing to celebrate)
     hints: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -98,8 +98,9 @@ def deal_next_best_action(
         if onboarding_open is None:
             onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
         if onboarding_open:
+            steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                f"Won. Hand over: {onboarding_open} onboarding step(s) still open.",
+                f"Won. Hand over: {onboarding_open} onboarding {steps} still open.",
                 "Introduce the account manager, then look for needs to turn into follow-on deals.",
                 tone="done",
             )
@@ -112,7 +113,7 @@ def deal_next_best_action(
         return NextBestAction(
             f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
             "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
-            tone="done",
+            tone="closed",
         )
 
     open_objections = [o for o in objections if o.status == Objection.Status.OPEN]
@@ -173,6 +174,13 @@ def deal_next_best_action(
         )
     if deal.state == DealState.NEGOTIATING:
         last = asks[-1] if asks else None
+        if last and last.answer == Ask.Answer.YES:
+            return NextBestAction(
+                f"The {last.ordinal} ask was a “yes”: send the agreement today.",
+                "Generate the contract with the terms you agreed and send it for signature; "
+                "the deal moves to “Agreement sent”.",
+                hints=tuple(hints),
+            )
         if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
             return NextBestAction(
                 f"The {last.ordinal} ask was a “no”: find the concern behind it.",

@@ -126,6 +126,12 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     }
     context.update(_after_lost_context(request, deal))
     context.update(overrides)
+    # Each answer says beforehand where it takes the deal.
+    outcomes = services.deal_ask_outcomes(deal)
+    context["ask_answers"] = [
+        {"radio": radio, "outcome": outcomes.get(radio.data["value"], "")}
+        for radio in context["ask_form"]["answer"]
+    ]
     return context
 
 
