@@ -37,6 +37,7 @@ from .models import (
     Stakeholder,
     Team,
     User,
+    readiness_derivation,
 )
 from .signals import deal_state_changed
 
@@ -580,13 +581,20 @@ def buying_signal_record_system(*, deal: Deal, kind: str, note: str, channel: st
 
 @transaction.atomic
 def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
-    """Tick or untick readiness checklist items; the score is derived from them."""
+    """Tick or untick readiness checklist items; the score is derived from them.
+
+    Items the deal's objections and buying group decide (READINESS_DERIVED) ignore the
+    value given and are brought up to date instead.
+    """
     _require_workable(deal, by)
     valid = {field for field, _ in READINESS_ITEMS}
     unknown = set(items) - valid
     if unknown:
         raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
-    changed = {f: bool(v) for f, v in items.items() if getattr(deal, f) != bool(v)}
+    derived = _readiness_derived(deal)
+    wanted = {f: bool(v) for f, v in items.items() if f not in derived}
+    wanted.update(derived)
+    changed = {f: v for f, v in wanted.items() if getattr(deal, f) != v}
     if not changed:
         return deal
     Deal.objects.filter(pk=deal.pk).update(**changed)
@@ -601,6 +609,28 @@ def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
         score=deal.readiness_score,
     )
     return deal
+
+
+def _readiness_derived(deal: Deal) -> dict[str, bool]:
+    """The readiness items derivable now, from the deal's objections and buying group."""
+    return readiness_derivation(
+        objection_statuses=list(deal.objections.values_list("status", flat=True)),
+        roles=set(deal.stakeholders.values_list("role", flat=True)),
+    )
+
+
+def _readiness_sync(deal: Deal) -> dict[str, bool]:
+    """Bring the derived readiness items up to date (inside the caller's transaction).
+
+    Returns what changed, for the caller's timeline event; the change is part of that
+    event, not one of its own.
+    """
+    changed = {f: v for f, v in _readiness_derived(deal).items() if getattr(deal, f) != v}
+    if changed:
+        Deal.objects.filter(pk=deal.pk).update(**changed)
+        for field, value in changed.items():
+            setattr(deal, field, value)
+    return changed
 
 
 @transaction.atomic
@@ -639,6 +669,10 @@ _ASK_AFTERWARDS = {
     Ask.Answer.NOT_YET: "the objection is noted for you to work",
     Ask.Answer.NO: "one no is not the end: find the concern behind it",
 }
+
+
+#: States in which an ask can be recorded.
+ASK_STATES = tuple(_ASK_MOVES)
 
 
 def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
@@ -762,6 +796,7 @@ def objection_raise(
         category=category,
         is_stall=is_stall,
         status=obj.status,
+        readiness=_readiness_sync(deal),
     )
     return obj
 
@@ -771,7 +806,13 @@ def objection_raise_system(*, deal: Deal, category: str, detail: str) -> Objecti
     with transaction.atomic():
         obj = Objection.objects.create(deal=deal, category=category, detail=detail)
         _record(
-            deal, None, DealEvent.Kind.OBJECTION, detail, objection_id=obj.pk, category=category
+            deal,
+            None,
+            DealEvent.Kind.OBJECTION,
+            detail,
+            objection_id=obj.pk,
+            category=category,
+            readiness=_readiness_sync(deal),
         )
     return obj
 
@@ -800,6 +841,7 @@ def objection_resolve(
         objection_id=objection.pk,
         status=objection.status,
         category=objection.category,
+        readiness=_readiness_sync(deal),
     )
     return objection
 
@@ -869,6 +911,7 @@ def stakeholder_add(
         f"{contact} added as {stakeholder.get_role_display()}",
         contact_id=contact.pk,
         role=role,
+        readiness=_readiness_sync(deal),
     )
     return stakeholder
 
@@ -877,6 +920,7 @@ def stakeholder_add(
 def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
     deal = stakeholder.deal
     _require_workable(deal, by)
+    stakeholder.delete()
     _record(
         deal,
         by,
@@ -885,8 +929,8 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
         contact_id=stakeholder.contact_id,
         role=stakeholder.role,
         removed=True,
+        readiness=_readiness_sync(deal),
     )
-    stakeholder.delete()
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import forms, services
 from ..models import (
+    READINESS_DERIVED,
     READINESS_ITEMS,
     Concession,
     Deal,
@@ -29,6 +30,7 @@ from ..models import (
     Stakeholder,
     can_manage_deal,
     can_work_deal,
+    readiness_derivation,
 )
 from ..selectors import (
     RANKING_EXPLANATION,
@@ -94,13 +96,20 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     can_work = can_work_deal(deal, user)
     transitions = services.deal_transitions_for(deal, user)
     readiness_initial = {name: getattr(deal, name) for name, _ in READINESS_ITEMS}
+    derived = readiness_derivation(
+        objection_statuses=[o.status for o in data["objections"]],
+        roles={s.role for s in data["stakeholders"]},
+    )
     context = {
         "deal": deal,
         **data,
         "can_work": can_work,
         "can_manage": can_manage_deal(deal, user),
         "transitions": transitions,
-        "readiness_items": [(name, label, getattr(deal, name)) for name, label in READINESS_ITEMS],
+        "readiness_items": [
+            (name, label, getattr(deal, name), READINESS_DERIVED[name] if name in derived else "")
+            for name, label in READINESS_ITEMS
+        ],
         "technique_guides": forms.technique_guides(),
         "signal_form": forms.BuyingSignalForm(),
         "readiness_form": forms.ReadinessForm(initial=readiness_initial),
@@ -123,6 +132,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         "resolve_error": None,
         "today": timezone.localdate(),
         "panel_error": {},
+        "ask_states": list(services.ASK_STATES),
     }
     context.update(_after_lost_context(request, deal))
     context.update(overrides)
