@@ -539,7 +539,7 @@ def test_readiness_technique_and_notes(rep, deal, api_client):
     base = f"{DEALS}{deal.pk}"
     response = client.post(
         f"{base}/readiness/",
-        {"ready_needs_understood": True, "ready_signer_known": True},
+        {"ready_needs_understood": True, "ready_budget_timing": True},
         format="json",
     )
     assert response.status_code == 200 and response.json()["readiness_score"] == 2
