@@ -99,19 +99,21 @@ def _date(value: dt.date | None) -> str:
 
 
 def deal_signer(deal):
-    """The contact who signs: the signer stakeholder, else the decision maker, else a contact."""
+    """The contact who signs: the buying group's signer, chosen by the rep (or None).
+
+    Never guessed from the decision maker or the account's contacts: the person who signs
+    is often someone else (procurement, legal, a CFO), so the rep is asked.
+    """
     from deals.models import Stakeholder
 
-    for role in (Stakeholder.Role.SIGNER, Stakeholder.Role.DECISION_MAKER):
-        holder = (
-            deal.stakeholders.filter(role=role, contact__archived_at__isnull=True)
-            .exclude(contact__email="")
-            .select_related("contact")
-            .first()
-        )
-        if holder:
-            return holder.contact
-    return deal.account.contacts.active().exclude(email="").order_by("pk").first()
+    holder = (
+        deal.stakeholders.filter(role=Stakeholder.Role.SIGNER, contact__archived_at__isnull=True)
+        .exclude(contact__email="")
+        .select_related("contact")
+        .order_by("pk")
+        .first()
+    )
+    return holder.contact if holder else None
 
 
 def deal_terms(deal, *, number: int) -> dict[str, Any]:

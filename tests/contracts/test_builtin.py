@@ -123,14 +123,21 @@ def test_send_emails_a_signed_link_and_moves_the_deal(termed_deal, rep, run_on_c
     assert termed_deal.events.filter(kind=DealEvent.Kind.CONTRACT).count() >= 2
 
 
-def test_send_without_a_signer_is_refused(deal, rep):
-    """Without a signer with an email the contract cannot go out; nothing changes."""
-    version = services.contract_generate(deal=deal, by=rep)
-    with pytest.raises(DealError, match="signer"):
-        services.contract_send(version=version, by=rep)
-    version.refresh_from_db()
+def test_the_signer_is_chosen_never_guessed(deal, rep, contact):
+    """With no signer in the buying group, generating asks who signs (the decision maker is
+    not assumed); choosing one adds them to the buying group as the signer."""
+    from deals.models import Stakeholder
+
+    deal_services.stakeholder_add(
+        deal=deal, by=rep, contact=contact, role=Stakeholder.Role.DECISION_MAKER
+    )
+    with pytest.raises(DealError, match="Choose who signs"):
+        services.contract_generate(deal=deal, by=rep)
+    assert not deal.contract_versions.exists()
+    version = services.contract_generate(deal=deal, by=rep, signer=contact)
+    assert (version.signer_name, version.signer_email) == (contact.full_name, contact.email)
+    assert deal.stakeholders.filter(contact=contact, role=Stakeholder.Role.SIGNER).exists()
     deal.refresh_from_db()
-    assert version.status == Status.DRAFT
     assert deal.state == DealState.INTENT_SPOTTED
 
 
