@@ -5,10 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from .templatetags.crm_format import day_text, money_text
-
 from .models import Account, BillingFrequency, Contact, Currency, Deal, DealState
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
+from .templatetags.crm_format import day_text, money_text
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 #: The largest amount a deal can hold (12 digits before the point, 2 after).
