@@ -181,7 +181,7 @@ def deal_transition(
     try:
         with transaction.atomic():
             if expected_state is not None and deal.state != expected_state:
-                raise DealConflict(_conflict_message(deal))
+                raise DealConflict(_conflict_message(deal, by))
             if transition == "mark_lost":
                 deal.loss_reason = loss_reason
                 deal.loss_note = reason
@@ -223,7 +223,7 @@ def deal_transition(
             raise  # refused before the transition method ran: the in-memory deal is intact
         deal.refresh_from_db()
         if isinstance(exc, ConcurrentTransition):
-            raise DealConflict(_conflict_message(deal)) from None
+            raise DealConflict(_conflict_message(deal, by)) from None
         raise
     return deal
 
@@ -239,12 +239,25 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _conflict_message(deal: Deal) -> str:
+def _conflict_message(deal: Deal, by: User | None = None) -> str:
+    """Why a write based on an old view of the deal was refused, naming who changed it."""
     current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
     label = DealState(current).label if current else "deleted"
+    last = (
+        DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.TRANSITION)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if by is not None and last is not None and last.actor_id == by.pk:
+        who = "You already changed this deal, in another tab or window"
+    elif last is not None and last.actor is not None:
+        who = f"{last.actor} changed this deal meanwhile"
+    else:
+        who = "This deal changed since you opened this page"
     return (
-        f"This deal was changed by someone else meanwhile (it is now “{label}”). "
-        "Reload the page and try again."
+        f"{who}: it is now “{label}”. Nothing was changed by this click; "
+        "open the deal as it is now to see what still makes sense."
     )
 
 
@@ -536,7 +549,7 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
             _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
     except ConcurrentTransition:
         deal.refresh_from_db()
-        raise DealConflict(_conflict_message(deal)) from None
+        raise DealConflict(_conflict_message(deal, by)) from None
     return deal
 
 
@@ -725,7 +738,7 @@ def deal_ask_record(
             "move it to negotiating to ask again."
         )
     if expected_state is not None and deal.state != expected_state:
-        raise DealConflict(_conflict_message(deal))
+        raise DealConflict(_conflict_message(deal, by))
     moves = _ASK_MOVES[deal.state][answer]
     with transaction.atomic():
         if "ask" in moves:

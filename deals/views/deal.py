@@ -238,7 +238,7 @@ def _buyer(deal: Deal) -> Stakeholder | None:
     return stakeholders[0] if stakeholders else None
 
 
-def _transition_render(request, deal, name, form, *, status=200, error=""):
+def _transition_render(request, deal, name, form, *, status=200, error="", blocked=False):
     label = getattr(Deal, name)._django_fsm.transitions
     fsm = getattr(Deal, name)._django_fsm.get_transition(deal.state)
     any_fsm = fsm or next(iter(label.values()))
@@ -249,7 +249,7 @@ def _transition_render(request, deal, name, form, *, status=200, error=""):
         "target": DealState(any_fsm.target),
         "form": form,
         "error": error,
-        "blocked": bool(error) and request.method == "GET",
+        "blocked": blocked or (bool(error) and request.method == "GET"),
         "buyer": _buyer(deal),
     }
     template = "deals/deal/_transition_form.html" if request.htmx else "deals/transition_form.html"
@@ -296,7 +296,14 @@ def deal_transition(request, pk: int, name: str):
     except DealError as error:
         deal.refresh_from_db()
         return _transition_render(
-            request, deal, name, form, status=_status_for(error), error=error.message
+            request,
+            deal,
+            name,
+            form,
+            status=_status_for(error),
+            error=error.message,
+            # The deal moved on: offer the deal as it is now, not the move that just failed.
+            blocked=isinstance(error, DealConflict),
         )
     next_url = _safe_next(request, data.get("next", ""))
     if name == "mark_lost":

@@ -315,7 +315,7 @@ def test_stale_state_and_unknown_moves(rep, deal, api_client):
     _transition(client, deal, "ask")
     response = _transition(client, deal, "negotiate", expected_state="intent_spotted")
     assert response.status_code == 409
-    assert "changed by someone else" in response.json()["detail"]
+    assert "in another tab or window" in response.json()["detail"]
     assert _transition(client, deal, "teleport").status_code == 404
     response = _transition(client, deal, "follow_up")
     assert response.status_code == 409 and "cannot do" in response.json()["detail"]

@@ -68,7 +68,7 @@ def test_stale_state_is_a_conflict_message(client, rep, draft, termed_deal):
     response = client.post(
         reverse("contracts:send", args=[draft.pk]), {"expected_state": "negotiating"}, follow=True
     )
-    assert "changed by someone else" in response.content.decode()
+    assert "changed since you opened this page" in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT
 

@@ -324,7 +324,7 @@ def test_an_ask_from_a_stale_page_is_a_conflict(rep_client, deal, rep):
         },
     )
     assert response.status_code == 409
-    assert "changed by someone else" in text(response)
+    assert "in another tab or window" in text(response)
     assert not deal.asks.exists()
 
 
