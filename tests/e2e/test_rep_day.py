@@ -80,7 +80,8 @@ def in_viewport(page, locator) -> bool:
     box = locator.bounding_box()
     bar = page.locator(".topbar").bounding_box()
     height = page.viewport_size["height"]
-    below_bar = bar["y"] + bar["height"] if bar["y"] >= 0 else 0  # a bar scrolled away hides nothing
+    # A bar that scrolled away with the page (phones) hides nothing.
+    below_bar = bar["y"] + bar["height"] if bar["y"] >= 0 else 0
     return box is not None and box["y"] >= below_bar - 1 and box["y"] + box["height"] <= height
 
 
