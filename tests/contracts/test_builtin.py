@@ -191,9 +191,15 @@ def test_buyer_opens_signs_and_deal_is_won(termed_deal, rep, client, run_on_comm
         assert expected in audit
     assert "BuyerBrowser/1.0" in audit
     assert version.sha256 in audit.replace("\n", "")
-    assert "Signed electronically" in reader.pages[original_pages - 1].extract_text()
+    signature_page = reader.pages[original_pages - 1].extract_text()
+    assert "Signed electronically" in signature_page
+    # The "Date:" line carries the signing date, not a blank.
+    assert documents.signed_on_text(version.signature["signed_at"]) in signature_page
     done = client.get(reverse("contracts_public:sign", args=[token]))
     assert b"Signed. Thank you!" in done.content
+    # The document on the page now shows the signature, not empty signature lines.
+    shown = client.get(reverse("contracts_public:document", args=[token])).content.decode()
+    assert "ann buyer" in shown and documents.SIGN_ANCHOR not in shown
 
 
 def test_signing_needs_the_signers_name_and_consent(termed_deal, rep, client, run_on_commit):
@@ -203,6 +209,8 @@ def test_signing_needs_the_signers_name_and_consent(termed_deal, rep, client, ru
     wrong = client.post(submit, {"full_name": "Someone Else", "consent": "on"})
     assert wrong.status_code == 400
     assert "as it appears on the contract: Ann Buyer" in wrong.content.decode()
+    # What the buyer already ticked and typed stays.
+    assert 'name="consent" required checked' in wrong.content.decode()
     no_consent = client.post(submit, {"full_name": "Ann Buyer"})
     assert no_consent.status_code == 400
     assert b"agree to sign electronically" in no_consent.content
