@@ -318,7 +318,8 @@ def contract_send(
         version,
         by,
         f"Contract version {version.number} sent to {version.signer_name} "
-        f"<{version.signer_email}> for signature ({provider}).",
+        f"<{version.signer_email}> for signature "
+        f"({'DocuSign' if provider == 'docusign' else 'built-in e-signature'}).",
         action="sent",
         provider=provider,
     )

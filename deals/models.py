@@ -850,7 +850,8 @@ class DealEvent(models.Model):
 
     def __str__(self) -> str:
         if self.kind == self.Kind.TRANSITION:
-            return f"{self.from_state} → {self.to_state}"
+            source = self.get_from_state_display() if self.from_state else "New"
+            return f"{source} → {self.get_to_state_display()}"
         return self.get_kind_display()
 
     def save(self, *args, **kwargs):

@@ -123,13 +123,10 @@ def deal_next_best_action(
     ordinal = _ordinal(next_ask)
     if real:
         first = real[0]
+        more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
         return NextBestAction(
             f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
-            f"“{first.detail}”"
-            + (f" ({len(real) - 1} more open)" if len(real) > 1 else "")
-            + ". Once settled, make the "
-            + ordinal
-            + " ask straight away.",
+            f"{_quoted(first.detail, more)} Once settled, make the {ordinal} ask straight away.",
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
             tone="wait",
             hints=tuple(hints),
@@ -138,7 +135,7 @@ def deal_next_best_action(
         first = open_objections[0]
         return NextBestAction(
             "A stall is open: find the real concern behind it.",
-            f"“{first.detail}”. Ask what would have to be true to decide now; "
+            f"{_quoted(first.detail)} Ask what would have to be true to decide now; "
             "then resolve it and ask again.",
             technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
             tone="wait",
@@ -211,6 +208,13 @@ def deal_next_best_action(
     )
 
 
+def _quoted(text: str, after: str = "") -> str:
+    """The buyer's words in quotes as a sentence, without doubling their own full stop."""
+    text = text.strip()
+    end = "" if text[-1:] in ".!?…" and not after else "."
+    return f"“{text}”{after}{end}"
+
+
 def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
     """An objection was settled after `ask` was made."""
     return any(o.resolved_at and o.resolved_at >= ask.asked_at for o in objections)
@@ -221,9 +225,55 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+#: Readiness ticks by one person within this many minutes read as one timeline entry.
+READINESS_GROUP_MINUTES = 30
+
+
+def readiness_events_grouped(events: list) -> list:
+    """Fold runs of readiness ticks (newest first) by the same person into one entry.
+
+    The checklist saves on every click, so ticking four boxes wrote four events; the
+    timeline shows one line with the resulting score and what changed. The audit rows
+    themselves are untouched (append-only); only this list for display is shorter.
+    """
+    from ..models import DealEvent
+
+    labels = dict(READINESS_ITEMS)
+    grouped: list = []
+    for event in events:
+        previous = grouped[-1] if grouped else None
+        if (
+            previous is not None
+            and event.kind == previous.kind == DealEvent.Kind.READINESS
+            and event.actor_id == previous.actor_id
+            and previous.created_at - event.created_at
+            <= dt.timedelta(minutes=READINESS_GROUP_MINUTES)
+        ):
+            previous.grouped_changes = {
+                **(event.data or {}).get("changed", {}),
+                **previous.grouped_changes,
+            }
+            continue
+        if event.kind == DealEvent.Kind.READINESS:
+            event.grouped_changes = dict((event.data or {}).get("changed", {}))
+        grouped.append(event)
+    for event in grouped:
+        changes = getattr(event, "grouped_changes", None)
+        if changes and len(changes) > 1:
+            ticked = [labels.get(f, f).lower() for f, v in changes.items() if v]
+            unticked = [labels.get(f, f).lower() for f, v in changes.items() if not v]
+            parts = []
+            if ticked:
+                parts.append("ticked " + ", ".join(ticked))
+            if unticked:
+                parts.append("unticked " + ", ".join(unticked))
+            event.reason = f"{event.reason}: {'; '.join(parts)}."
+    return grouped
+
+
 def deal_page_data(deal: Deal) -> dict:
     """Everything the deal page shows, in a fixed number of queries whatever the data size."""
-    events = list(deal.events.select_related("actor"))
+    events = readiness_events_grouped(list(deal.events.select_related("actor")))
     signals = list(deal.signals.select_related("recorded_by"))
     objections = list(deal.objections.select_related("ask"))
     asks = list(
