@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from deals import services as deal_services
+from deals.templatetags.crm_format import money_text
 from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
 from deals.services import DealError, NotPermitted
 
@@ -200,7 +201,8 @@ def contract_generate(
     _timeline(
         version,
         by,
-        reason or f"Contract version {number} generated ({terms['currency']} {terms['amount']}).",
+        reason
+        or f"Contract version {number} generated ({money_text(terms['amount'], terms['currency'])}).",
         action="generated",
         sha256=version.sha256,
     )

@@ -25,7 +25,7 @@ def money_text(amount, currency: str = "") -> str:
     if amount in (None, ""):
         return ""
     try:
-        value = Decimal(str(amount)).quantize(Decimal("0.01"))
+        value = Decimal(str(amount).replace(",", "")).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         return str(amount)
     text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
