@@ -19,9 +19,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from deals import services as deal_services
-from deals.templatetags.crm_format import money_text
 from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
 from deals.services import DealError, NotPermitted
+from deals.templatetags.crm_format import money_text
 
 from . import documents
 from .models import (
