@@ -198,11 +198,11 @@ def contract_generate(
     )
     version.pdf.save(f"deal-{deal.pk}-v{number}.pdf", ContentFile(pdf), save=False)
     version.save()
+    amount_text = money_text(terms["amount"], terms["currency"])
     _timeline(
         version,
         by,
-        reason
-        or f"Contract version {number} generated ({money_text(terms['amount'], terms['currency'])}).",
+        reason or f"Contract version {number} generated ({amount_text}).",
         action="generated",
         sha256=version.sha256,
     )
