@@ -40,6 +40,28 @@
     sayFailed("The server could not be reached. Check your connection and try again.");
   });
 
+  // Date fields: the browser draws them in its own locale (12/13/2026); beside each one the
+  // date is repeated in the product's one format ("Sun 13 Dec 2026") so nobody misreads it.
+  var dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  function echoDate(input) {
+    var echo = input.parentNode.querySelector(".date-echo");
+    if (!echo) {
+      echo = document.createElement("small");
+      echo.className = "muted date-echo";
+      echo.setAttribute("aria-hidden", "true");
+      input.insertAdjacentElement("afterend", echo);
+    }
+    echo.textContent = input.value ? dayFormat.format(new Date(input.value + "T00:00:00Z")) : "";
+  }
+  function echoDates(root) {
+    (root || document).querySelectorAll("input[type=date]").forEach(echoDate);
+  }
+  document.addEventListener("DOMContentLoaded", function () { echoDates(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { echoDates(event.detail.elt); });
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("input[type=date]")) { echoDate(event.target); }
+  });
+
   // Anything swapped into the modal body opens the modal; the first field gets the focus.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = modal();
