@@ -188,13 +188,13 @@ class DealEventInline(admin.TabularInline):
 
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
+    # Fits a laptop screen without a side scroll: the title already names the account ("Acme:
+    # rollout") and the team is a filter; both stay searchable/filterable.
     list_display = [
         "title",
-        "account",
         "state",
         "amount_display",
         "owner",
-        "team",
         "expected_close_display",
         "last_activity_display",
     ]
@@ -310,11 +310,25 @@ class DealAdmin(admin.ModelAdmin):
 class DealEventAdmin(admin.ModelAdmin):
     """The audit log: read-only, append-only."""
 
-    list_display = ["created_at", "deal", "actor", "kind", "from_state", "to_state", "reason"]
+    # One "what happened" column ("Agreement sent → Follow-up", "Buying signal") and a short
+    # reason: the list fits a laptop screen.
+    list_display = ["created_at", "deal", "what", "actor_label", "reason_short"]
     list_filter = ["kind", "to_state"]
     search_fields = ["deal__title", "reason"]
     list_select_related = ["deal", "actor"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="What")
+    def what(self, event) -> str:
+        return str(event)
+
+    @admin.display(description="By")
+    def actor_label(self, event) -> str:
+        return event.actor_label
+
+    @admin.display(description="Reason")
+    def reason_short(self, event) -> str:
+        return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
 
     def has_add_permission(self, request):
         return False
