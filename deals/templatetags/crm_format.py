@@ -38,6 +38,13 @@ def money(amount, currency: str = "") -> str:
     return money_text(amount, currency)
 
 
+@register.filter
+def terms_money(terms) -> str:
+    """A contract version's amount from its terms dict (which may be empty)."""
+    terms = terms or {}
+    return money_text(terms.get("amount"), terms.get("currency", ""))
+
+
 def day_text(value: dt.date | dt.datetime | None) -> str:
     if not value:
         return ""
