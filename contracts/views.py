@@ -5,12 +5,16 @@ Views are thin: they find what the user may see, call one service, and answer in
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -134,14 +138,49 @@ def signing_view(request, pk: int):
     if not version.envelope_id:
         messages.error(request, "DocuSign has not accepted the envelope yet. Try again shortly.")
         return redirect(_deal_url(version.deal))
+    # DocuSign appends `?event=…` to the return URL: it must have no `#fragment`, or the
+    # query would land after it and never reach the server.
+    return_url = request.build_absolute_uri(reverse("contracts:signing_return", args=[version.pk]))
     try:
-        url = get_provider("docusign").signing_view_url(
-            version, request.build_absolute_uri(_deal_url(version.deal))
-        )
+        url = get_provider("docusign").signing_view_url(version, return_url)
     except ProviderError as exc:
         messages.error(request, exc.message)
         return redirect(_deal_url(version.deal))
     return redirect(url)
+
+
+#: DocuSign's `event` on the in-person return URL → what the rep is told.
+SIGNING_RETURN_EVENTS = {
+    "signing_complete": "The buyer signed in DocuSign.",
+    "decline": "The buyer declined to sign in DocuSign.",
+    "cancel": "The buyer left the signing session without signing; open it again when ready.",
+    "session_timeout": "The signing session timed out; open it again to continue.",
+    "ttl_expired": "The signing link expired; open the signing session again.",
+    "viewing_complete": "The buyer viewed the contract.",
+    "exception": "DocuSign reported a problem with the signing session; try again.",
+    "id_check_failed": "The buyer's identity check failed in DocuSign.",
+}
+
+
+@login_required
+@require_GET
+def signing_return(request, pk: int):
+    """Where DocuSign sends the in-person signer back (`?event=…`): read the envelope's
+    status at once, so the deal page shows the outcome without waiting for the webhook."""
+    version = _visible_version(request, pk)
+    event = request.GET.get("event", "")
+    words = SIGNING_RETURN_EVENTS.get(event, "Back from DocuSign.")
+    if version.provider == "docusign" and version.envelope_id:
+        try:
+            services.contract_envelope_sync(version=version)
+        except ProviderError as exc:
+            messages.warning(
+                request, f"{words} {exc.message} The status will update when DocuSign reports."
+            )
+            return redirect(_deal_url(version.deal))
+    version.refresh_from_db()
+    messages.info(request, f"{words} Version {version.number}: {version.get_status_display()}.")
+    return redirect(_deal_url(version.deal))
 
 
 @login_required
@@ -196,15 +235,48 @@ def signed_pdf(request, pk: int):
     )
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]")
+
+
+def _json_nesting(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings aside),
+    counted without parsing it: `json.loads` would recurse once per level."""
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    steps = (1 if byte in b"[{" else -1 for byte in brackets)
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def _webhook_size_refusal(request) -> JsonResponse | None:
+    """A body over DOCUSIGN_WEBHOOK_MAX_BYTES is refused, by its declared length before it
+    is read (a body without one is still capped by DATA_UPLOAD_MAX_MEMORY_SIZE, then here)."""
+    limit = settings.DOCUSIGN_WEBHOOK_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit or len(request.body) > limit:
+        return JsonResponse({"error": f"The body is larger than {limit} bytes."}, status=400)
+    return None
+
+
 @csrf_exempt
 @require_POST
 def docusign_webhook(request):
-    """DocuSign Connect: verify the HMAC, store the delivery, answer fast; a task processes it."""
+    """DocuSign Connect: verify the HMAC, store the delivery, answer fast; a task processes it.
+
+    Bounded before parsing: a body over DOCUSIGN_WEBHOOK_MAX_BYTES or JSON nested deeper than
+    DOCUSIGN_WEBHOOK_MAX_DEPTH is a 400 (never a RecursionError and a 500), even when signed."""
+    too_big = _webhook_size_refusal(request)
+    if too_big:
+        return too_big
     provider = get_provider("docusign")
     body = request.body
     if not provider.verify_webhook(body, request.headers):
         log.warning("DocuSign webhook with a missing or wrong signature refused.")
         return JsonResponse({"error": "The HMAC signature is missing or wrong."}, status=401)
+    max_depth = settings.DOCUSIGN_WEBHOOK_MAX_DEPTH
+    if _json_nesting(body) > max_depth:
+        return JsonResponse(
+            {"error": f"The JSON is nested deeper than {max_depth} levels."}, status=400
+        )
     try:
         event = provider.parse_webhook(body)
     except MalformedWebhook as exc:
