@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -287,6 +288,9 @@ def test_make_run_serves_the_login_page(tmp_path):
         start_new_session=True,
     )
     body = ""
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")))
+    reader.start()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -298,14 +302,21 @@ def test_make_run_serves_the_login_page(tmp_path):
                     break
             except OSError:
                 time.sleep(1)
+        # The banner comes once the worker and beat are up too.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(b"Closing CRM is running" in line for line in list(lines)):
+                break
+            time.sleep(0.5)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            out = proc.communicate(timeout=20)[0].decode(errors="replace")
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out = proc.communicate()[0].decode(errors="replace")
+            proc.wait()
+        reader.join(timeout=10)
+        out = b"".join(lines).decode(errors="replace")
     assert "Log in" in body, out[-3000:]
     assert "manager1" in out and "rep4" in out
     assert "worker" in out and "beat" in out
