@@ -82,25 +82,44 @@ def main() -> int:
     )
     seen: set[str] = set()
     printed = threading.Event()
+    # Lines written since the banner and when the last one came: a burst right after start-up
+    # (the worker sending the demo's queued emails) would push the banner off screen, so it is
+    # shown again once the output goes quiet.
+    state = {"since_banner": 0, "last_line": time.monotonic(), "repeats": 0}
+    lock = threading.Lock()
 
-    def print_banner_late() -> None:
+    def write_banner() -> None:
+        with lock:
+            sys.stdout.write(banner(port, seen))
+            sys.stdout.flush()
+            state["since_banner"] = 0
+
+    def watch_banner() -> None:
         if not printed.wait(READY_TIMEOUT):
             printed.set()
-            print(banner(port, seen), flush=True)
+            write_banner()
+        while state["repeats"] < 3:
+            time.sleep(0.5)
+            quiet = time.monotonic() - state["last_line"] > 2
+            if state["since_banner"] > 12 and quiet:
+                state["repeats"] += 1
+                write_banner()
 
-    threading.Thread(target=print_banner_late, daemon=True).start()
+    threading.Thread(target=watch_banner, daemon=True).start()
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            sys.stdout.write(line)
+            with lock:
+                sys.stdout.write(line)
+                state["since_banner"] += 1
+                state["last_line"] = time.monotonic()
             # honcho prefixes each line with "HH:MM:SS name.1 |".
             name = line.split("|", 1)[0].split()[-1].split(".")[0] if "|" in line else ""
             if name in READY and any(marker in line for marker in READY[name]):
                 seen.add(name)
                 if seen == set(READY) and not printed.is_set():
                     printed.set()
-                    time.sleep(0.2)  # let the last start-up lines through first
-                    sys.stdout.write(banner(port, seen))
+                    write_banner()
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass
