@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from contracts.models import ContractTemplate, ContractVersion
 from deals.models import (
+    READINESS_DERIVED,
     READINESS_ITEMS,
     Account,
     Ask,
@@ -497,7 +498,11 @@ class ReadinessSerializer(serializers.Serializer):
 
     def get_fields(self):
         return {
-            name: serializers.BooleanField(required=False, help_text=label)
+            name: serializers.BooleanField(
+                required=False,
+                help_text=label
+                + (f" (derived, {READINESS_DERIVED[name]})" if name in READINESS_DERIVED else ""),
+            )
             for name, label in READINESS_ITEMS
         }
 

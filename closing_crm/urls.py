@@ -1,6 +1,8 @@
 """Top-level URLs. Each app owns its own urls module."""
 
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from deals.views.workspace import home
@@ -9,6 +11,8 @@ admin.site.site_header = "Closing CRM admin"
 admin.site.site_title = "Closing CRM"
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico on pages without an icon link (admin, API docs).
+    path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -243,6 +243,25 @@ READINESS_ITEMS = [
     ("ready_budget_timing", "Budget and timing confirmed"),
 ]
 
+#: Readiness items the product derives from what the rep records elsewhere, with where they
+#: come from, in the words shown beside the checkbox. "Decision maker and signer known" always
+#: follows the buying group; "Objections resolved" follows the objections once one was noted
+#: (before that the rep ticks it).
+READINESS_DERIVED = {
+    "ready_objections_resolved": "from the objections: ticked when none is open",
+    "ready_signer_known": "from the buying group: ticked when it has a decision maker and a signer",
+}
+
+
+def readiness_derivation(*, objection_statuses: list[str], roles: set[str]) -> dict[str, bool]:
+    """The readiness items that can be derived now, and their values (see READINESS_DERIVED)."""
+    derived = {
+        "ready_signer_known": {Stakeholder.Role.DECISION_MAKER, Stakeholder.Role.SIGNER} <= roles
+    }
+    if objection_statuses:
+        derived["ready_objections_resolved"] = Objection.Status.OPEN not in objection_statuses
+    return derived
+
 
 # --- state machine guards (pure functions of the deal) -------------------
 
@@ -886,7 +905,8 @@ class DealEvent(models.Model):
 
     def __str__(self) -> str:
         if self.kind == self.Kind.TRANSITION:
-            return f"{self.from_state} → {self.to_state}"
+            source = self.get_from_state_display() if self.from_state else "New"
+            return f"{source} → {self.get_to_state_display()}"
         return self.get_kind_display()
 
     def save(self, *args, **kwargs):

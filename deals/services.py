@@ -40,6 +40,7 @@ from .models import (
     Stakeholder,
     Team,
     User,
+    readiness_derivation,
 )
 from .signals import contact_data_collect, contact_data_erase, deal_state_changed
 
@@ -183,7 +184,7 @@ def deal_transition(
     try:
         with transaction.atomic():
             if expected_state is not None and deal.state != expected_state:
-                raise DealConflict(_conflict_message(deal))
+                raise DealConflict(_conflict_message(deal, by))
             if transition == "mark_lost":
                 deal.loss_reason = loss_reason
                 deal.loss_note = reason
@@ -226,7 +227,7 @@ def deal_transition(
             raise  # refused before the transition method ran: the in-memory deal is intact
         deal.refresh_from_db()
         if isinstance(exc, ConcurrentTransition):
-            raise DealConflict(_conflict_message(deal)) from None
+            raise DealConflict(_conflict_message(deal, by)) from None
         raise
     return deal
 
@@ -270,12 +271,25 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _conflict_message(deal: Deal) -> str:
+def _conflict_message(deal: Deal, by: User | None = None) -> str:
+    """Why a write based on an old view of the deal was refused, naming who changed it."""
     current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
     label = DealState(current).label if current else "deleted"
+    last = (
+        DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.TRANSITION)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if by is not None and last is not None and last.actor_id == by.pk:
+        who = "You already changed this deal, in another tab or window"
+    elif last is not None and last.actor is not None:
+        who = f"{last.actor} changed this deal meanwhile"
+    else:
+        who = "This deal changed since you opened this page"
     return (
-        f"This deal was changed by someone else meanwhile (it is now “{label}”). "
-        "Reload the page and try again."
+        f"{who}: it is now “{label}”. Nothing was changed by this click; "
+        "open the deal as it is now to see what still makes sense."
     )
 
 
@@ -322,26 +336,44 @@ def _require_workable(deal: Deal, by: User) -> None:
         raise NotPermitted(can_work_deal.denied_message)
 
 
-def _record(deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any) -> DealEvent:
-    """Write one timeline event and mark the deal as active now."""
+def _record(
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    *,
+    counts_as_activity: bool = True,
+    **data: Any,
+) -> DealEvent:
+    """Write one timeline event and (unless it is housekeeping) mark the deal as active now."""
     now = timezone.now()
-    Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
-    deal.last_activity_at = now
+    if counts_as_activity:
+        Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
+        deal.last_activity_at = now
     return DealEvent.objects.create(
         deal=deal, actor=by, kind=kind, reason=reason, data=data, created_at=now
     )
 
 
 def deal_activity_record(
-    *, deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any
+    *,
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    counts_as_activity: bool = True,
+    **data: Any,
 ) -> DealEvent:
     """Put something another app did (contract sent, reminder sent...) on the deal's timeline.
 
     Call it inside the caller's transaction so the event commits with the change.
+    `counts_as_activity=False` is for system housekeeping (follow-ups skipped or cancelled,
+    a send that failed): it is logged, but the deal's "last activity" does not move, so a
+    deal nobody works on still shows as stalled.
     """
     if kind not in DealEvent.Kind.values:
         raise DealError(f"“{kind}” is not a timeline event kind.")
-    return _record(deal, by, kind, reason, **data)
+    return _record(deal, by, kind, reason, counts_as_activity=counts_as_activity, **data)
 
 
 def deal_activity_record_many(
@@ -561,7 +593,7 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
             _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
     except ConcurrentTransition:
         deal.refresh_from_db()
-        raise DealConflict(_conflict_message(deal)) from None
+        raise DealConflict(_conflict_message(deal, by)) from None
     return deal
 
 
@@ -606,13 +638,20 @@ def buying_signal_record_system(*, deal: Deal, kind: str, note: str, channel: st
 
 @transaction.atomic
 def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
-    """Tick or untick readiness checklist items; the score is derived from them."""
+    """Tick or untick readiness checklist items; the score is derived from them.
+
+    Items the deal's objections and buying group decide (READINESS_DERIVED) ignore the
+    value given and are brought up to date instead.
+    """
     _require_workable(deal, by)
     valid = {field for field, _ in READINESS_ITEMS}
     unknown = set(items) - valid
     if unknown:
         raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
-    changed = {f: bool(v) for f, v in items.items() if getattr(deal, f) != bool(v)}
+    derived = _readiness_derived(deal)
+    wanted = {f: bool(v) for f, v in items.items() if f not in derived}
+    wanted.update(derived)
+    changed = {f: v for f, v in wanted.items() if getattr(deal, f) != v}
     if not changed:
         return deal
     Deal.objects.filter(pk=deal.pk).update(**changed)
@@ -629,6 +668,28 @@ def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
     return deal
 
 
+def _readiness_derived(deal: Deal) -> dict[str, bool]:
+    """The readiness items derivable now, from the deal's objections and buying group."""
+    return readiness_derivation(
+        objection_statuses=list(deal.objections.values_list("status", flat=True)),
+        roles=set(deal.stakeholders.values_list("role", flat=True)),
+    )
+
+
+def _readiness_sync(deal: Deal) -> dict[str, bool]:
+    """Bring the derived readiness items up to date (inside the caller's transaction).
+
+    Returns what changed, for the caller's timeline event; the change is part of that
+    event, not one of its own.
+    """
+    changed = {f: v for f, v in _readiness_derived(deal).items() if getattr(deal, f) != v}
+    if changed:
+        Deal.objects.filter(pk=deal.pk).update(**changed)
+        for field, value in changed.items():
+            setattr(deal, field, value)
+    return changed
+
+
 @transaction.atomic
 def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     _require_workable(deal, by)
@@ -643,6 +704,49 @@ def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     return deal
 
 
+#: Where an ask moves the deal, by the state it is recorded in and the buyer's answer. Only
+#: forward moves: a first ask makes it "Asked"; a "not yet" or "no" takes it on to negotiating
+#: (the objection gets worked there); an ask made while negotiating keeps it there.
+_ASK_MOVES: dict[str, dict[str, tuple[str, ...]]] = {
+    DealState.INTENT_SPOTTED: {
+        Ask.Answer.YES: ("ask",),
+        Ask.Answer.NOT_YET: ("ask", "negotiate"),
+        Ask.Answer.NO: ("ask", "negotiate"),
+    },
+    DealState.ASKED: {
+        Ask.Answer.YES: (),
+        Ask.Answer.NOT_YET: ("negotiate",),
+        Ask.Answer.NO: ("negotiate",),
+    },
+    DealState.NEGOTIATING: {Ask.Answer.YES: (), Ask.Answer.NOT_YET: (), Ask.Answer.NO: ()},
+}
+
+_ASK_AFTERWARDS = {
+    Ask.Answer.YES: "next, send the agreement",
+    Ask.Answer.NOT_YET: "the objection is noted for you to work",
+    Ask.Answer.NO: "one no is not the end: find the concern behind it",
+}
+
+
+#: States in which an ask can be recorded.
+ASK_STATES = tuple(_ASK_MOVES)
+
+
+def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
+    """What recording an ask with each answer will do to `deal`, in words shown beforehand."""
+    moves = _ASK_MOVES.get(deal.state, {})
+    outcomes = {}
+    for answer, names in moves.items():
+        if names:
+            target = getattr(type(deal), names[-1])._django_fsm.transitions
+            target_state = next(iter(target.values())).target
+            where = f"the deal moves to “{DealState(target_state).label}”"
+        else:
+            where = f"the deal stays in “{deal.get_state_display()}”"
+        outcomes[answer] = f"{where}; {_ASK_AFTERWARDS[answer]}."
+    return outcomes
+
+
 def deal_ask_record(
     *,
     deal: Deal,
@@ -654,12 +758,13 @@ def deal_ask_record(
     objection: dict[str, Any] | None = None,
     expected_state: str | None = None,
 ) -> Ask:
-    """Record an ask for the sale: numbered, and the deal moves accordingly.
+    """Record an ask for the sale: numbered, and the deal moves forward (see `_ASK_MOVES`).
 
-    From intent spotted or negotiating the deal moves to `asked`. A "yes"
-    leaves it there (next: send the agreement); a "not yet" records the
-    objection (`objection`: category, detail, is_stall) and moves to
-    negotiating; a "no" moves to negotiating too: one no is not the end.
+    From intent spotted the deal moves to `asked`. A "yes" leaves it there (next: send the
+    agreement); a "not yet" records the objection (`objection`: category, detail, is_stall)
+    and moves it on to negotiating, as does a "no": one no is not the end. An ask made while
+    negotiating keeps the deal in negotiating, whatever the answer (a "yes" there means:
+    send the agreement, a forward move the rep makes with the contract).
     """
     _require_workable(deal, by)
     _require_open(deal)
@@ -671,13 +776,16 @@ def deal_ask_record(
         raise DealError(
             "A “not yet” comes with an objection: write down what is holding them back."
         )
-    if deal.state not in (DealState.INTENT_SPOTTED, DealState.NEGOTIATING, DealState.ASKED):
+    if deal.state not in _ASK_MOVES:
         raise TransitionBlocked(
             f"A deal in “{deal.get_state_display()}” already has an agreement out; "
             "move it to negotiating to ask again."
         )
+    if expected_state is not None and deal.state != expected_state:
+        raise DealConflict(_conflict_message(deal, by))
+    moves = _ASK_MOVES[deal.state][answer]
     with transaction.atomic():
-        if deal.state != DealState.ASKED:
+        if "ask" in moves:
             deal_transition(
                 deal=deal, transition="ask", by=by, reason=statement, expected_state=expected_state
             )
@@ -708,7 +816,7 @@ def deal_ask_record(
         )
         if answer == Ask.Answer.NOT_YET:
             objection_raise(deal=deal, by=by, ask=ask, **objection)
-        if answer in (Ask.Answer.NOT_YET, Ask.Answer.NO):
+        if "negotiate" in moves:
             deal_transition(
                 deal=deal,
                 transition="negotiate",
@@ -745,6 +853,7 @@ def objection_raise(
         category=category,
         is_stall=is_stall,
         status=obj.status,
+        readiness=_readiness_sync(deal),
     )
     return obj
 
@@ -754,7 +863,13 @@ def objection_raise_system(*, deal: Deal, category: str, detail: str) -> Objecti
     with transaction.atomic():
         obj = Objection.objects.create(deal=deal, category=category, detail=detail)
         _record(
-            deal, None, DealEvent.Kind.OBJECTION, detail, objection_id=obj.pk, category=category
+            deal,
+            None,
+            DealEvent.Kind.OBJECTION,
+            detail,
+            objection_id=obj.pk,
+            category=category,
+            readiness=_readiness_sync(deal),
         )
     return obj
 
@@ -783,6 +898,7 @@ def objection_resolve(
         objection_id=objection.pk,
         status=objection.status,
         category=objection.category,
+        readiness=_readiness_sync(deal),
     )
     return objection
 
@@ -852,6 +968,7 @@ def stakeholder_add(
         f"{contact} added as {stakeholder.get_role_display()}",
         contact_id=contact.pk,
         role=role,
+        readiness=_readiness_sync(deal),
     )
     return stakeholder
 
@@ -860,6 +977,7 @@ def stakeholder_add(
 def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
     deal = stakeholder.deal
     _require_workable(deal, by)
+    stakeholder.delete()
     _record(
         deal,
         by,
@@ -868,8 +986,8 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
         contact_id=stakeholder.contact_id,
         role=stakeholder.role,
         removed=True,
+        readiness=_readiness_sync(deal),
     )
-    stakeholder.delete()
 
 
 @transaction.atomic

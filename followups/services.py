@@ -260,6 +260,9 @@ def _cancel(
         deal=deal,
         by=by,
         kind=DealEvent.Kind.REMINDER,
+        # Housekeeping: closing reminders is not work on the deal (a rep's pause or skip is
+        # recorded by its own service as activity).
+        counts_as_activity=False,
         reason=f"{count} {which} follow-up{'s' if count != 1 else ''} {verb}: {reason}.",
         **{verb: count},
     )
@@ -868,6 +871,7 @@ def _record_error(reminder, token, error: str, *, permanent: bool, result: Batch
                     deal=reminder.deal,
                     by=None,
                     kind=DealEvent.Kind.REMINDER,
+                    counts_as_activity=False,
                     reason=f"Follow-up #{reminder.sequence} could not be sent: {error}",
                     reminder_id=reminder.pk,
                     failed=True,

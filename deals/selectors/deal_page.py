@@ -41,6 +41,7 @@ __all__ = [
     "PANEL_LIMIT",
     "deal_next_best_action",
     "deal_page_counts",
+    "readiness_events_grouped",
     "deal_page_data",
     "deal_timeline_page",
     "next_likeliest_deal",
@@ -62,7 +63,7 @@ class NextBestAction:
     headline: str
     detail: str = ""
     technique: str = ""
-    tone: str = "go"  # go | wait | done
+    tone: str = "go"  # go | wait | done (won) | closed (lost: a record, nothing to celebrate)
     hints: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -115,8 +116,9 @@ def deal_next_best_action(
         if onboarding_open is None:
             onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
         if onboarding_open:
+            steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                f"Won. Hand over: {onboarding_open} onboarding step(s) still open.",
+                f"Won. Hand over: {onboarding_open} onboarding {steps} still open.",
                 "Introduce the account manager, then look for needs to turn into follow-on deals.",
                 tone="done",
             )
@@ -129,7 +131,7 @@ def deal_next_best_action(
         return NextBestAction(
             f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
             "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
-            tone="done",
+            tone="closed",
         )
 
     open_objections = [o for o in objections if o.status == Objection.Status.OPEN]
@@ -139,13 +141,10 @@ def deal_next_best_action(
     ordinal = _ordinal(next_ask)
     if real:
         first = real[0]
+        more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
         return NextBestAction(
             f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
-            f"“{first.detail}”"
-            + (f" ({len(real) - 1} more open)" if len(real) > 1 else "")
-            + ". Once settled, make the "
-            + ordinal
-            + " ask straight away.",
+            f"{_quoted(first.detail, more)} Once settled, make the {ordinal} ask straight away.",
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
             tone="wait",
             hints=tuple(hints),
@@ -154,7 +153,7 @@ def deal_next_best_action(
         first = open_objections[0]
         return NextBestAction(
             "A stall is open: find the real concern behind it.",
-            f"“{first.detail}”. Ask what would have to be true to decide now; "
+            f"{_quoted(first.detail)} Ask what would have to be true to decide now; "
             "then resolve it and ask again.",
             technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
             tone="wait",
@@ -190,6 +189,13 @@ def deal_next_best_action(
         )
     if deal.state == DealState.NEGOTIATING:
         last = asks[-1] if asks else None
+        if last and last.answer == Ask.Answer.YES:
+            return NextBestAction(
+                f"The {last.ordinal} ask was a “yes”: send the agreement today.",
+                "Generate the contract with the terms you agreed and send it for signature; "
+                "the deal moves to “Agreement sent”.",
+                hints=tuple(hints),
+            )
         if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
             return NextBestAction(
                 f"The {last.ordinal} ask was a “no”: find the concern behind it.",
@@ -220,6 +226,13 @@ def deal_next_best_action(
     )
 
 
+def _quoted(text: str, after: str = "") -> str:
+    """The buyer's words in quotes as a sentence, without doubling their own full stop."""
+    text = text.strip()
+    end = "" if text[-1:] in ".!?…" and not after else "."
+    return f"“{text}”{after}{end}"
+
+
 def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
     """An objection was settled after `ask` was made."""
     return any(o.resolved_at and o.resolved_at >= ask.asked_at for o in objections)
@@ -228,6 +241,52 @@ def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+#: Readiness ticks by one person within this many minutes read as one timeline entry.
+READINESS_GROUP_MINUTES = 30
+
+
+def readiness_events_grouped(events: list) -> list:
+    """Fold runs of readiness ticks (newest first) by the same person into one entry.
+
+    The checklist saves on every click, so ticking four boxes wrote four events; the
+    timeline shows one line with the resulting score and what changed. The audit rows
+    themselves are untouched (append-only); only this list for display is shorter.
+    """
+    from ..models import DealEvent
+
+    labels = dict(READINESS_ITEMS)
+    grouped: list = []
+    for event in events:
+        previous = grouped[-1] if grouped else None
+        if (
+            previous is not None
+            and event.kind == previous.kind == DealEvent.Kind.READINESS
+            and event.actor_id == previous.actor_id
+            and previous.created_at - event.created_at
+            <= dt.timedelta(minutes=READINESS_GROUP_MINUTES)
+        ):
+            previous.grouped_changes = {
+                **(event.data or {}).get("changed", {}),
+                **previous.grouped_changes,
+            }
+            continue
+        if event.kind == DealEvent.Kind.READINESS:
+            event.grouped_changes = dict((event.data or {}).get("changed", {}))
+        grouped.append(event)
+    for event in grouped:
+        changes = getattr(event, "grouped_changes", None)
+        if changes and len(changes) > 1:
+            ticked = [labels.get(f, f).lower() for f, v in changes.items() if v]
+            unticked = [labels.get(f, f).lower() for f, v in changes.items() if not v]
+            parts = []
+            if ticked:
+                parts.append("ticked " + ", ".join(ticked))
+            if unticked:
+                parts.append("unticked " + ", ".join(unticked))
+            event.reason = f"{event.reason}: {'; '.join(parts)}."
+    return grouped
 
 
 #: How many rows each panel of the deal page loads; older ones come on demand ("older").
@@ -300,6 +359,7 @@ def deal_page_data(deal: Deal) -> dict:
     further back on demand), with the totals from `deal_page_counts`.
     """
     events, events_older = deal_timeline_page(deal)
+    events = readiness_events_grouped(events)
     signals = list(deal.signals.select_related("recorded_by")[:PANEL_LIMIT])
     objections = list(deal.objections.select_related("ask")[:PANEL_LIMIT])
     open_objections = list(

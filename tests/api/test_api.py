@@ -315,7 +315,7 @@ def test_stale_state_and_unknown_moves(rep, deal, api_client):
     _transition(client, deal, "ask")
     response = _transition(client, deal, "negotiate", expected_state="intent_spotted")
     assert response.status_code == 409
-    assert "changed by someone else" in response.json()["detail"]
+    assert "in another tab or window" in response.json()["detail"]
     assert _transition(client, deal, "teleport").status_code == 404
     response = _transition(client, deal, "follow_up")
     assert response.status_code == 409 and "cannot do" in response.json()["detail"]
@@ -539,7 +539,7 @@ def test_readiness_technique_and_notes(rep, deal, api_client):
     base = f"{DEALS}{deal.pk}"
     response = client.post(
         f"{base}/readiness/",
-        {"ready_needs_understood": True, "ready_signer_known": True},
+        {"ready_needs_understood": True, "ready_budget_timing": True},
         format="json",
     )
     assert response.status_code == 200 and response.json()["readiness_score"] == 2

@@ -215,9 +215,11 @@ def test_coaching_lists_weakest_deals_first(client, manager, rep, account, conta
         items={
             "ready_needs_understood": True,
             "ready_value_established": True,
-            "ready_signer_known": True,
         },
     )
+    # "Decision maker and signer known" is derived from the buying group.
+    services.stakeholder_add(deal=strong, by=rep, contact=contact, role="decision_maker")
+    services.stakeholder_add(deal=strong, by=rep, contact=contact, role="signer")
     services.deal_ask_record(
         deal=strong, by=rep, channel="call", statement="Go?", answer=Ask.Answer.YES
     )
