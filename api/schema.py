@@ -104,6 +104,13 @@ class ApiAutoSchema(AutoSchema):
                 schema["minProperties"] = min_properties
         return schema
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        # A body that needs at least one property cannot be left out either.
+        if body and getattr(self.get_request_serializer(), "min_properties", None):
+            body["required"] = True
+        return body
+
     def _insert_field_validators(self, field, schema):
         direction = getattr(self, "_direction", None)
         if direction == "response" and field.read_only:

@@ -98,12 +98,19 @@ def _errors_for(serializer: serializers.Serializer, data: Any) -> dict:
 
 def validate_body(serializer_class, request, **kwargs) -> dict:
     """The request's JSON body through `serializer_class`, after the exact type checks."""
-    serializer = serializer_class(data=request.data, context={"request": request}, **kwargs)
-    errors = _errors_for(serializer, request.data)
+    data = request.data
+    errors = _errors_for(serializer_class(context={"request": request}, **kwargs), data)
+    return _run(serializer_class, data, errors, request, **kwargs)
+
+
+def _run(serializer_class, data, errors: dict, request, **kwargs) -> dict:
+    """Validate what passed the raw checks; report both kinds of error together."""
     if errors:
-        raise ValidationError(errors)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+        data = {name: value for name, value in data.items() if name not in errors}
+    serializer = serializer_class(data=data, context={"request": request}, **kwargs)
+    if serializer.is_valid() and not errors:
+        return serializer.validated_data
+    raise ValidationError({**serializer.errors, **errors})
 
 
 def single_query_values(request, names) -> dict[str, str]:
@@ -134,8 +141,4 @@ def validate_query(serializer_class, request) -> dict:
             message = _text_error(field, value)
             if message:
                 errors[name] = [message]
-    if errors:
-        raise ValidationError(errors)
-    serializer = serializer_class(data=data, context={"request": request})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return _run(serializer_class, data, errors, request)
