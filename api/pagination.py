@@ -44,7 +44,10 @@ class StrictCursorPagination(CursorPagination):
 
     def decode_cursor(self, request):
         single_query_values(request, [self.cursor_query_param])
-        cursor = super().decode_cursor(request)
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise NotFound(self.invalid_cursor_message, code="invalid_cursor") from None
         if cursor is not None and cursor.position is not None:
             # The position must be a value of the ordering field, or the query would fail.
             ordering = self.ordering if isinstance(self.ordering, str) else self.ordering[0]

@@ -110,7 +110,11 @@ def _run(serializer_class, data, errors: dict, request, **kwargs) -> dict:
     serializer = serializer_class(data=data, context={"request": request}, **kwargs)
     if serializer.is_valid() and not errors:
         return serializer.validated_data
-    raise ValidationError({**serializer.errors, **errors})
+    found = dict(serializer.errors)
+    if errors:
+        # Checks on the whole request ran without the refused fields: not meaningful.
+        found.pop("non_field_errors", None)
+    raise ValidationError({**found, **errors})
 
 
 def single_query_values(request, names) -> dict[str, str]:
