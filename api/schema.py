@@ -24,7 +24,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
-from .validation import TEXT_PATTERN_SOME, money_pattern, text_pattern
+from .validation import money_pattern, text_pattern
 
 ERROR_RESPONSES = {
     "400": "The request does not match this schema; `fields` says where.",
@@ -62,6 +62,7 @@ class ApiAutoSchema(AutoSchema):
         return dict(sorted(responses.items()))
 
     def _error_serializer(self):
+        # Imported late: this module is loaded through settings, before the models are.
         from .serializers import ErrorSerializer
 
         return ErrorSerializer
@@ -131,9 +132,7 @@ def _insert_input_rules(field, schema) -> None:
         and not {"pattern", "format", "enum"} & schema.keys()
         and not any(isinstance(v, RegexValidator) for v in field.validators)
     ):
-        # With allow_blank, drf-spectacular adds `""` as a oneOf branch of its own:
-        # the pattern branch must then not match "" too.
-        schema["pattern"] = TEXT_PATTERN_SOME if field.allow_blank else text_pattern(field)
+        schema["pattern"] = text_pattern(field)
 
 
 def _as_stored(field):

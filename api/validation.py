@@ -15,16 +15,17 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-#: A text field: no NUL character (PostgreSQL cannot store it), and, when it may not be
-#: blank, at least one character that is not white space (the API trims surrounding space).
-TEXT_PATTERN = r"^[^\x00]*$"
+#: Text fields: no NUL character (PostgreSQL cannot store it, DRF refuses it) and, when
+#: they may not be blank, one character that is not white space (DRF trims, then refuses
+#: a blank). A field that may be blank takes any NUL-free text: drf-spectacular documents
+#: `""` as a oneOf branch of its own, so this branch must not match "" too.
 TEXT_PATTERN_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
-TEXT_PATTERN_SOME = r"^[^\x00]+$"
+TEXT_PATTERN_BLANK_ALLOWED = r"^[^\x00]+$"
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
 
 
 def text_pattern(field: serializers.CharField) -> str:
-    return TEXT_PATTERN if field.allow_blank else TEXT_PATTERN_NOT_BLANK
+    return TEXT_PATTERN_BLANK_ALLOWED if field.allow_blank else TEXT_PATTERN_NOT_BLANK
 
 
 def money_pattern(field: serializers.DecimalField) -> str:
