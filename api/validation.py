@@ -15,11 +15,18 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+
+def _space_class() -> str:
+    """Every character `str.strip()` removes, as a regex class body that ECMA, Python and
+    Rust read alike (`\\s` differs between them: Python's strip also removes \\x1c-\\x1f)."""
+    return "".join(f"\\u{ord(c):04x}" for c in map(chr, range(0x10000)) if c.isspace())
+
+
 #: Text fields: no NUL character (PostgreSQL cannot store it, DRF refuses it) and, when
 #: they may not be blank, one character that is not white space (DRF trims, then refuses
 #: a blank). A field that may be blank takes any NUL-free text: drf-spectacular documents
 #: `""` as a oneOf branch of its own, so this branch must not match "" too.
-TEXT_PATTERN_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+TEXT_PATTERN_NOT_BLANK = rf"^[^\x00]*[^\x00{_space_class()}][^\x00]*$"
 TEXT_PATTERN_BLANK_ALLOWED = r"^[^\x00]+$"
 INTEGER_TEXT = re.compile(r"-?[0-9]+")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from django.test import RequestFactory, override_settings
@@ -110,6 +111,7 @@ def test_a_field_called_detail_does_not_clash_with_the_message(rep, deal, api_cl
     [
         ({"title": 123}, "title"),  # DRF alone would store "123"
         ({"title": "   "}, "title"),  # only spaces: blank once trimmed
+        ({"title": "\x85\u3000"}, "title"),  # Unicode spaces are trimmed too
         ({"title": "a\x00b"}, "title"),
         ({"next_step": "x" * 200 + " "}, "next_step"),  # the limit counts what is sent
         ({"amount": 15000}, "amount"),  # amounts are strings, as in responses
@@ -279,6 +281,15 @@ def test_the_schema_allows_the_blanks_and_nulls_the_api_returns(client):
     assert {"type": "string", "maxLength": 0} in components["Contact"]["properties"]["email"][
         "oneOf"
     ]
+
+
+def test_text_the_api_trims_to_nothing_is_outside_the_documented_pattern(client):
+    """Every character the API trims away leaves a required text schema-invalid, alone."""
+    title = _schema(client)["components"]["schemas"]["DealCreateRequest"]["properties"]["title"]
+    pattern = re.compile(title["pattern"])
+    spaces = [c for c in map(chr, range(0x10000)) if c.isspace()]
+    assert not [c for c in spaces if pattern.fullmatch(c * 2)]
+    assert pattern.fullmatch(" Rollout ") and not pattern.fullmatch("Roll\x00out")
 
 
 def test_the_schema_documents_the_query_rules(client):
