@@ -27,7 +27,7 @@ from contracts.models import ContractVersion
 from deals import services
 from tests.conftest import require_service
 
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
