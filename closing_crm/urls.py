@@ -10,6 +10,13 @@ from deals.views.workspace import home
 admin.site.site_header = "Closing CRM admin"
 admin.site.site_title = "Closing CRM"
 
+# Django's error pages; under /api/ they answer with the API's JSON error body instead
+# (a malformed id such as /api/v1/deals/abc/ matches no URL: still JSON).
+handler400 = "api.exceptions.bad_request"
+handler403 = "api.exceptions.permission_denied"
+handler404 = "api.exceptions.page_not_found"
+handler500 = "api.exceptions.server_error"
+
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages without an icon link (admin, API docs).
     path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
