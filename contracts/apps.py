@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class ContractsConfig(AppConfig):
     name = "contracts"
     verbose_name = "Contracts and e-signature"
+
+    def ready(self) -> None:
+        from deals.signals import concession_accepted, deal_archived, deal_state_changed
+
+        from . import receivers
+
+        deal_state_changed.connect(
+            receivers.settle_when_closed, dispatch_uid="contracts.settle_when_closed"
+        )
+        deal_archived.connect(
+            receivers.settle_when_archived, dispatch_uid="contracts.settle_when_archived"
+        )
+        concession_accepted.connect(
+            receivers.revise_for_concession, dispatch_uid="contracts.revise_for_concession"
+        )

@@ -11,3 +11,9 @@ contract_sent = Signal()
 # A version stopped being signable (voided, declined, expired, superseded, or sending it
 # failed for good; a retry sends contract_sent again). kwargs: version
 contract_withdrawn = Signal()
+# An accepted concession produced the next version (a draft): the rep must send it today.
+# kwargs: version, by (User or None)
+contract_revision_ready = Signal()
+# A signature arrived for a deal no longer open, or for a version already withdrawn: it
+# changed nothing by itself and someone must decide. kwargs: version (its deal loaded)
+contract_signed_late = Signal()

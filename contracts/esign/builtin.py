@@ -11,7 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
+from django.core.mail import BadHeaderError, send_mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -99,8 +99,14 @@ class BuiltinProvider(ESignProvider):
                 recipient_list=[version.signer_email],
                 fail_silently=False,
             )
-        except OSError as exc:
+        except OSError as exc:  # the mail server: worth retrying
             raise ProviderError(f"The email to the signer could not be sent ({exc}).") from exc
+        except (BadHeaderError, ValueError) as exc:  # e.g. a line break in a header
+            raise ProviderError(
+                f"The email to the signer could not be built ({exc}). Fix the deal's title "
+                "or the signer's name and email, then retry.",
+                transient=False,
+            ) from exc
         return SendResult(envelope_id=version.envelope_id, status="sent", signing_url=url)
 
     def status(self, version) -> str:
