@@ -215,18 +215,12 @@ class DealAdmin(admin.ModelAdmin):
     ]
     autocomplete_fields = ["account", "parent_deal"]
     inlines = [LineItemInline, StakeholderInline, DealEventInline]
+    # One action per transition, read from the model's metadata; moves that only their use
+    # case makes (send_agreement with a sent contract, ask with a numbered ask) are not
+    # offered here, and the service refuses them on any path.
     actions = [
-        _transition_action(name, label, needs_reason)
-        for name, label, needs_reason in [
-            ("ask", "Ask for the sale", False),
-            ("send_agreement", "Send the agreement", False),
-            ("negotiate", "Negotiate", False),
-            ("follow_up", "Follow up", False),
-            ("mark_won", "Mark won (signed)", False),
-            ("override_won", "Override to won", True),
-            ("mark_lost", "Close as lost", True),
-            ("reopen", "Reopen", True),
-        ]
+        _transition_action(name, meta["label"], meta["needs_reason"])
+        for name, meta in services.transition_admin_actions()
     ] + ["archive_deals"]
 
     def get_fields(self, request, obj=None):

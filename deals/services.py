@@ -148,6 +148,19 @@ def transition_record_rule(name: str) -> dict[str, str]:
     return {k: custom.get(k, "") for k in ("made_by", "how", "api", "anchor", "step", "label")}
 
 
+def transition_admin_actions() -> list[tuple[str, dict[str, Any]]]:
+    """(name, {label, needs_reason}) of the transitions any path may fire, in order."""
+    actions = []
+    for name in TRANSITION_NAMES:
+        custom = next(iter(getattr(Deal, name)._django_fsm.transitions.values())).custom
+        if custom.get("made_by"):
+            continue
+        actions.append(
+            (name, {"label": custom["label"], "needs_reason": bool(custom.get("needs_reason"))})
+        )
+    return actions
+
+
 def record_required(deal: Deal, name: str) -> RecordRequired | None:
     """The refusal for firing `name` outside its use case, or None when any path may."""
     rule = transition_record_rule(name)
@@ -232,9 +245,6 @@ def deal_transition(
     """
     if by is None and not as_system:
         raise NotPermitted("A transition needs the user who makes it.")
-    rule = transition_record_rule(transition) if transition in TRANSITION_NAMES else {}
-    if rule and use_case != rule["made_by"]:
-        raise record_required(deal, transition)
     reason = (reason or "").strip()
     if loss_reason and loss_reason not in LossReason.values:
         raise TransitionBlocked(f"“{loss_reason}” is not a loss reason.")
@@ -252,6 +262,9 @@ def deal_transition(
             fsm = _fsm_transition(deal, transition)
             if fsm is not None and not as_system and not fsm.has_perm(deal, by):
                 raise NotPermitted(fsm.permission.denied_message)
+            rule = transition_record_rule(transition)
+            if rule and use_case != rule["made_by"]:
+                raise record_required(deal, transition)
             blockers = transition_blockers(deal, transition, None)
             if blockers:
                 raise TransitionBlocked(" ".join(blockers))

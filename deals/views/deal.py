@@ -195,10 +195,13 @@ def deal_detail(request, pk: int):
 def _refusal(deal: Deal, name: str, user) -> tuple[int, str] | None:
     """(status, plain message) if `user` cannot start `name` on `deal` now."""
     fsm = getattr(Deal, name)._django_fsm.get_transition(deal.state)
+    if fsm is not None and not fsm.has_perm(deal, user):
+        return 403, fsm.permission.denied_message
+    required = services.record_required(deal, name)
+    if required is not None:
+        return 409, required.message
     if fsm is None:
         return 409, services.transition_blockers(deal, name, None)[0]
-    if not fsm.has_perm(deal, user):
-        return 403, fsm.permission.denied_message
     blockers = services.transition_blockers(deal, name, None, check_inputs=False)
     if blockers:
         return 409, " ".join(blockers)
@@ -235,6 +238,7 @@ def _transition_render(request, deal, name, form, *, status=200, error=""):
         "error": error,
         "blocked": bool(error) and request.method == "GET",
         "buyer": _buyer(deal),
+        "record_step": services.transition_record_rule(name) or None,
     }
     template = "deals/deal/_transition_form.html" if request.htmx else "deals/transition_form.html"
     return render(request, template, context, status=status)

@@ -312,7 +312,9 @@ def test_an_ask_without_an_answer_is_refused(rep_client, deal):
 
 def test_an_ask_from_a_stale_page_is_a_conflict(rep_client, deal, rep):
     """The deal moved to negotiating meanwhile and the page still showed intent spotted."""
-    services.deal_transition(deal=deal, transition="ask", by=rep)
+    from tests.conftest import record_ask
+
+    record_ask(deal, rep)
     services.deal_transition(deal=deal, transition="negotiate", by=rep)
     response = rep_client.post(
         panel_url(deal, "deal_ask_record"),
