@@ -28,8 +28,10 @@ from deals.models import (
     LossReason,
     Objection,
     OnboardingStep,
+    BillingFrequency,
     Stakeholder,
     User,
+    single_line,
 )
 from deals.selectors import accounts_visible, contacts_visible
 from deals.selectors.deal_page import deal_next_best_action
@@ -112,11 +114,15 @@ class VisibleContactField(serializers.PrimaryKeyRelatedField):
 
 class ContactCreateSerializer(serializers.Serializer):
     account = VisibleAccountField()
-    first_name = serializers.CharField(max_length=100, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, allow_blank=True, validators=[single_line])
+    last_name = serializers.CharField(max_length=100, allow_blank=True, validators=[single_line])
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    job_title = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    phone = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, validators=[single_line]
+    )
+    job_title = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, validators=[single_line]
+    )
 
 
 # --- deals ---------------------------------------------------------------------
@@ -378,13 +384,36 @@ class AskCreateSerializer(serializers.Serializer):
 class ConcessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Concession
-        fields = ["id", "give", "get", "status", "created_at", "decided_at"]
+        fields = [
+            "id",
+            "give",
+            "get",
+            "new_amount",
+            "new_discount_percent",
+            "new_term_months",
+            "new_billing",
+            "new_start_date",
+            "status",
+            "created_at",
+            "decided_at",
+        ]
         read_only_fields = fields
 
 
 class ConcessionCreateSerializer(serializers.Serializer):
-    give = serializers.CharField(max_length=200)
-    get = serializers.CharField(max_length=200)
+    give = serializers.CharField(max_length=200, validators=[single_line])
+    get = serializers.CharField(max_length=200, validators=[single_line])
+    new_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    new_discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False, allow_null=True
+    )
+    new_term_months = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    new_billing = serializers.ChoiceField(
+        choices=BillingFrequency.choices, required=False, allow_blank=True
+    )
+    new_start_date = serializers.DateField(required=False, allow_null=True)
 
 
 class ConcessionDecideSerializer(serializers.Serializer):
@@ -518,7 +547,7 @@ class NoteSerializer(serializers.Serializer):
 
 
 class FollowOnSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=200, validators=[single_line])
     need = serializers.CharField(max_length=5000, help_text="The need found during the sale.")
     amount = serializers.DecimalField(
         max_digits=14,

@@ -14,14 +14,14 @@ from . import services
 def settle_when_closed(sender, *, deal, event=None, by=None, **kwargs) -> None:
     """Lost or won by a manager's override: nothing may stay out for signature."""
     if deal.state == DealState.CLOSED_LOST:
-        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal was closed.")
+        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal is lost.")
     elif deal.state == DealState.CLOSED_WON:
-        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal was won.")
+        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal is won.")
 
 
 def settle_when_archived(sender, *, deal, by=None, **kwargs) -> None:
     if deal.state != DealState.CLOSED_WON:
-        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal was archived.")
+        services.contracts_settle_for_closed_deal(deal=deal, by=by, why="the deal is archived.")
 
 
 def revise_for_concession(sender, *, deal, concession, by=None, **kwargs) -> None:

@@ -79,7 +79,12 @@ def _locked(version: ContractVersion) -> ContractVersion:
 
 
 def _withdraw(
-    version: ContractVersion, *, status: str, reason: str, withdrawal: str = ""
+    version: ContractVersion,
+    *,
+    status: str,
+    reason: str,
+    withdrawal: str = "",
+    followup_reason: str = "",
 ) -> None:
     """The version stops being signable; listeners (reminders) learn it in this transaction.
 
@@ -101,7 +106,7 @@ def _withdraw(
         fields.append("declined_at")
     version.save(update_fields=fields)
     if was_out:
-        contract_withdrawn.send(sender=ContractVersion, version=version)
+        contract_withdrawn.send(sender=ContractVersion, version=version, reason=followup_reason)
 
 
 def _back_to_negotiating(deal_id: int, *, by, why: str) -> None:
@@ -286,6 +291,7 @@ def contracts_settle_for_closed_deal(*, deal: Deal, by, why: str) -> int:
             status=Status.VOIDED,
             reason=f"Withdrawn: {why}",
             withdrawal=Withdrawal.DEAL_CLOSED,
+            followup_reason=why.rstrip("."),
         )
         if was_outstanding:
             _timeline(

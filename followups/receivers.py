@@ -13,8 +13,8 @@ def start_cadence(sender, *, version, by=None, **kwargs) -> None:
     services.reminders_start(version=version, by=by)
 
 
-def cancel_for_version(sender, *, version, **kwargs) -> None:
-    services.reminders_cancel_for_version(version=version)
+def cancel_for_version(sender, *, version, reason="", **kwargs) -> None:
+    services.reminders_cancel_for_version(version=version, reason=reason)
 
 
 def cancel_when_closed(sender, *, deal, by=None, **kwargs) -> None:

@@ -441,7 +441,11 @@ def concession_add(request, pk: int):
         "concessions",
         forms.ConcessionForm(request.POST),
         lambda d: services.concession_propose(
-            deal=deal, by=request.user, give=d["give"], get=d["get"]
+            deal=deal,
+            by=request.user,
+            give=d["give"],
+            get=d["get"],
+            **{f: d.get(f) for f in forms.ConcessionForm.TERM_FIELDS},
         ),
         "Concession proposed.",
         "concession_form",
@@ -458,16 +462,21 @@ def concession_decide(request, pk: int, concession_pk: int):
         return _panel_response(
             request, deal, "concessions", status=400, error="Choose accept or reject."
         )
+    accepted = form.cleaned_data["decision"] == "accept"
     try:
-        services.concession_decide(
-            concession=concession,
-            by=request.user,
-            accepted=form.cleaned_data["decision"] == "accept",
-        )
+        services.concession_decide(concession=concession, by=request.user, accepted=accepted)
     except DealError as exc:
         return _panel_response(
             request, deal, "concessions", status=_status_for(exc), error=exc.message
         )
+    if accepted:
+        # The terms, the contract panel and the state may all have changed: reload the page.
+        messages.success(
+            request,
+            "Concession accepted: the deal's terms changed. Any contract out was withdrawn; "
+            "send the revised version today.",
+        )
+        return _redirect(request, f"{deal.get_absolute_url()}#contracts-panel")
     return _done(request, deal, "concessions", "Concession decided.")
 
 

@@ -180,11 +180,13 @@ def test_declined_webhook_reopens_negotiation(sent, deliver):
 
 
 def test_voided_webhook_marks_the_version_voided(sent, deliver):
+    """Voided in DocuSign with nothing else out: the deal goes back to negotiating, so it
+    never waits for a signature on a contract the buyer cannot sign."""
     deliver("envelope-voided", sent.envelope_id)
     sent.refresh_from_db()
     assert sent.status == Status.VOIDED
     sent.deal.refresh_from_db()
-    assert sent.deal.state == DealState.AGREEMENT_SENT
+    assert sent.deal.state == DealState.NEGOTIATING
 
 
 def test_the_webhook_url_is_exact_and_post_only(client, sent, deliver):

@@ -257,9 +257,11 @@ def test_board_filters_by_owner_and_close_month(client, rep, teammate, make_deal
 def test_board_move_menu_offers_the_users_moves_with_reasons(client, rep, deal):
     """The "Move to…" menu lists the rep's moves; a blocked one says why in plain words."""
     html = login(client, rep).get(reverse("deals:board_moves", args=[deal.pk])).content.decode()
-    assert "Record the ask" in html  # asking is recorded on the deal page, with its answer
-    assert "Send a contract" in html  # the agreement goes out with a contract, nowhere else
+    assert "Ask for the sale" in html  # recorded on the deal page, with its answer
     assert f'href="{deal.get_absolute_url()}#panel-asks"' in html
+    # The agreement goes out with a contract, nowhere else: the menu links the contract panel.
+    assert f'href="{deal.get_absolute_url()}#contracts-panel"' in html
+    assert "Send for signature" in html
     assert "Close as lost" in html
     assert "Override to won" not in html  # managers only
 

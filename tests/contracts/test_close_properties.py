@@ -1,0 +1,278 @@
+"""Property-based: random sequences of the real services and provider events never make the
+deal, its contract versions and the signer disagree (the invariants of
+`check_close_consistency`, checked after every step).
+
+The default run is small so the suite stays fast; run thousands of steps locally with
+`CLOSE_PROPERTY_EXAMPLES=300 CLOSE_PROPERTY_STEPS=40 pytest tests/contracts/test_close_properties.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from django.test import override_settings
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from rest_framework.test import APIClient
+
+from contracts import services
+from contracts.consistency import close_disagreements
+from contracts.models import OUT_STATUSES, ContractVersion
+from deals import services as deal_services
+from deals.models import Deal, DealState, Stakeholder
+from tests.conftest import make_user
+
+Status = ContractVersion.Status
+EXAMPLES = int(os.environ.get("CLOSE_PROPERTY_EXAMPLES", "6"))
+STEPS = int(os.environ.get("CLOSE_PROPERTY_STEPS", "25"))
+STEPS_RUN: list[int] = []
+
+
+class CloseMachine(RuleBasedStateMachine):
+    deals = Bundle("deals")
+
+    @initialize(target=deals)
+    def team_and_first_deal(self):
+        suffix = uuid.uuid4().hex[:8]
+        from deals.models import Team, User
+
+        self.team = Team.objects.create(name=f"Team {suffix}")
+        self.rep = make_user(f"rep-{suffix}", self.team)
+        self.manager = make_user(f"mgr-{suffix}", self.team, role=User.Role.MANAGER)
+        self.account = deal_services.account_create(by=self.rep, team=self.team, name="Acme")
+        self.contact = deal_services.contact_create(
+            by=self.rep, account=self.account, first_name="Ann", last_name="Buyer",
+            email="ann@acme.example",
+        )
+        self.api = APIClient()
+        self.api.force_authenticate(self.manager)
+        return self._new_deal()
+
+    def _new_deal(self) -> int:
+        deal = deal_services.deal_create(
+            by=self.rep, account=self.account, title="Rollout", amount="12000"
+        )
+        deal_services.stakeholder_add(
+            deal=deal, by=self.rep, contact=self.contact, role=Stakeholder.Role.SIGNER
+        )
+        return deal.pk
+
+    def _deal(self, pk: int) -> Deal:
+        return Deal.objects.get(pk=pk)
+
+    def _versions(self, pk: int, statuses, provider: str | None = None):
+        qs = ContractVersion.objects.filter(deal_id=pk, status__in=statuses).order_by("-number")
+        return list(qs.filter(provider=provider) if provider else qs)
+
+    def _try(self, func, **kwargs):
+        STEPS_RUN.append(1)
+        try:
+            return func(**kwargs)
+        except deal_services.DealError:
+            return None
+
+    # --- deals and the rep's work ----------------------------------------------------------
+
+    @rule(target=deals)
+    def another_deal(self):
+        return self._new_deal()
+
+    @rule(pk=deals)
+    def generate(self, pk):
+        self._try(services.contract_generate, deal=self._deal(pk), by=self.rep)
+
+    @rule(pk=deals, provider=st.sampled_from(["builtin", "docusign"]))
+    def send(self, pk, provider):
+        drafts = self._versions(pk, [Status.DRAFT])
+        if drafts:
+            with override_settings(ESIGN_PROVIDER=provider):
+                self._try(services.contract_send, version=drafts[0], by=self.rep)
+
+    @rule(pk=deals, answer=st.sampled_from(["yes", "no", "not_yet"]))
+    def ask(self, pk, answer):
+        objection = {"category": "price", "detail": "Too dear"} if answer == "not_yet" else None
+        self._try(
+            deal_services.deal_ask_record,
+            deal=self._deal(pk),
+            by=self.rep,
+            channel="call",
+            statement="Shall we start?",
+            answer=answer,
+            objection=objection,
+        )
+
+    @rule(
+        pk=deals,
+        accept=st.booleans(),
+        months=st.sampled_from([None, 12, 24]),
+        amount=st.sampled_from([None, "9000", "15000"]),
+    )
+    def concession(self, pk, accept, months, amount):
+        concession = self._try(
+            deal_services.concession_propose,
+            deal=self._deal(pk),
+            by=self.rep,
+            give="Monthly billing",
+            get="A case study",
+            new_term_months=months,
+            new_amount=amount,
+        )
+        if concession is not None:
+            self._try(
+                deal_services.concession_decide, concession=concession, by=self.rep, accepted=accept
+            )
+
+    @rule(
+        pk=deals,
+        name=st.sampled_from(deal_services.TRANSITION_NAMES),
+        path=st.sampled_from(["service", "api"]),
+    )
+    def transition(self, pk, name, path):
+        """Any move from the page/board/admin (the service) or the API, as the manager."""
+        inputs = {"reason": "Because", "loss_reason": "price"}
+        if path == "api":
+            STEPS_RUN.append(1)
+            self.api.post(f"/api/v1/deals/{pk}/transitions/{name}/", inputs, format="json")
+        else:
+            self._try(
+                deal_services.deal_transition,
+                deal=self._deal(pk),
+                transition=name,
+                by=self.manager,
+                **inputs,
+            )
+
+    @rule(pk=deals)
+    def archive(self, pk):
+        self._try(deal_services.deal_archive, deal=self._deal(pk), by=self.rep)
+
+    @rule(pk=deals)
+    def void(self, pk):
+        outstanding = self._versions(pk, [*OUT_STATUSES, Status.FAILED])
+        if outstanding:
+            self._try(services.contract_void, version=outstanding[0], by=self.rep, reason="Typo")
+
+    @rule(pk=deals)
+    def accept_late_signature(self, pk):
+        late = ContractVersion.objects.filter(
+            deal_id=pk, signed_late=True, late_signature_accepted_at__isnull=True
+        ).first()
+        if late:
+            self._try(
+                services.contract_late_signature_accept,
+                version=late,
+                by=self.manager,
+                reason="Confirmed by phone",
+            )
+
+    # --- the provider and the buyer --------------------------------------------------------
+
+    @rule(pk=deals, ok=st.booleans())
+    def provider_answers_a_send(self, pk, ok):
+        sending = self._versions(pk, [Status.SENDING])
+        if not sending:
+            return
+        version = sending[0]
+        if ok:
+            envelope = version.envelope_id or f"env-{uuid.uuid4().hex[:10]}"
+            self._try(services.contract_send_succeeded, version_id=version.pk, envelope_id=envelope)
+        else:
+            self._try(services.contract_send_failed, version_id=version.pk, message="Mail down.")
+
+    @rule(pk=deals)
+    def retry_failed(self, pk):
+        failed = self._versions(pk, [Status.FAILED])
+        if failed:
+            self._try(services.contract_resend, version=failed[0], by=self.rep)
+
+    @rule(pk=deals, action=st.sampled_from(["view", "sign", "decline"]))
+    def buyer_on_the_builtin_page(self, pk, action):
+        versions = list(
+            ContractVersion.objects.filter(deal_id=pk, provider="builtin")
+            .exclude(envelope_id="")
+            .order_by("-number")[:2]
+        )
+        for version in versions:
+            meta = {"ip": "127.0.0.1", "user_agent": "test"}
+            if action == "view":
+                self._try(services.contract_view_builtin, version=version, **meta)
+            elif action == "sign":
+                self._try(
+                    services.contract_sign_builtin,
+                    version=version,
+                    full_name=version.signer_name,
+                    consent=True,
+                    **meta,
+                )
+            else:
+                self._try(
+                    services.contract_decline_builtin, version=version, reason="Price", **meta
+                )
+
+    @rule(
+        pk=deals,
+        event=st.sampled_from(
+            ["envelope-delivered", "envelope-completed", "envelope-declined", "envelope-voided"]
+        ),
+    )
+    def docusign_event(self, pk, event):
+        """Connect events arrive for any envelope, including voided ones (late signatures)."""
+        versions = (
+            ContractVersion.objects.filter(deal_id=pk, provider="docusign")
+            .exclude(envelope_id="")
+            .order_by("-number")
+        )
+        version = versions.first()
+        if version is not None:
+            STEPS_RUN.append(1)
+            services.envelope_event_apply(
+                version=version, event=event, source="webhook", signed_pdf=b"%PDF-1.4 signed"
+            )
+
+    # --- the invariants of check_close_consistency ----------------------------------------
+
+    @invariant()
+    def deals_and_contracts_agree(self):
+        if not hasattr(self, "team"):
+            return
+        found = close_disagreements(Deal.objects.filter(team=self.team))
+        assert found == [], "\n".join(map(str, found))
+
+    @invariant()
+    def won_deals_are_final_and_lost_deals_have_a_reason(self):
+        if not hasattr(self, "team"):
+            return
+        lost = Deal.objects.filter(team=self.team, state=DealState.CLOSED_LOST)
+        assert not lost.filter(loss_reason="").exists()
+
+
+@pytest.mark.django_db
+def test_random_sequences_keep_the_close_consistent(settings):
+    """Thousands of steps locally, a few dozen in the suite: no disagreement after any step."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    STEPS_RUN.clear()
+    run_state_machine_as_test(
+        CloseMachine,
+        settings=settings_for_run(),
+    )
+    assert len(STEPS_RUN) > 0
+
+
+def settings_for_run():
+    return settings(
+        max_examples=EXAMPLES,
+        stateful_step_count=STEPS,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
