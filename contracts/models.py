@@ -78,6 +78,7 @@ class ContractVersion(models.Model):
     status_reason = models.TextField(
         blank=True, help_text="Why it was declined, voided or failed, in plain words."
     )
+
     class Withdrawal(models.TextChoices):
         """Why a version stopped being signable, for the buyer's page."""
 

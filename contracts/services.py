@@ -294,9 +294,7 @@ def contracts_settle_for_closed_deal(*, deal: Deal, by, why: str) -> int:
             followup_reason=why.rstrip("."),
         )
         if was_outstanding:
-            _timeline(
-                version, by, f"Version {version.number} withdrawn: {why}", action="voided"
-            )
+            _timeline(version, by, f"Version {version.number} withdrawn: {why}", action="voided")
             count += 1
         if version.envelope_id and version.provider != "builtin":
             _enqueue("void_envelope", version.pk, "The seller withdrew this contract.")
@@ -568,6 +566,10 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
 def contract_late_signature_accept(*, version: ContractVersion, by, reason: str) -> Deal:
     """A manager turns a signature that came after the close into the win it records: one
     audited transition; the deal's terms become the signed ones."""
+    from deals.models import can_manage_deal
+
+    if not can_manage_deal(version.deal, by):
+        raise NotPermitted("Only the team's manager can turn a late signature into a win.")
     _locked(version)
     if not (version.status == Status.COMPLETED and version.signed_late):
         raise ContractError(f"Version {version.number} has no late signature to accept.")

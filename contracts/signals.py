@@ -7,11 +7,13 @@ outside effects with `transaction.on_commit`.
 from django.dispatch import Signal
 
 # A contract version reached the buyer (the provider accepted it: the email left, the
-# envelope exists); follow-ups start here and never before. kwargs: version, by (User or None)
+# envelope exists); follow-ups start here and never before.
+# kwargs: version, by (User or None)
 contract_sent = Signal()
 # A version stopped being signable (voided, declined, expired, superseded, or sending it
-# failed for good; a retry that succeeds sends contract_sent again). kwargs: version, reason (optional,
-# plain words for the follow-ups' timeline line, e.g. "the deal is lost")
+# failed for good; a retry that succeeds sends contract_sent again).
+# kwargs: version, reason (optional, plain words for the follow-ups' timeline line,
+# e.g. "the deal is lost")
 contract_withdrawn = Signal()
 # An accepted concession produced the next version (a draft): the rep must send it today.
 # kwargs: version, by (User or None)

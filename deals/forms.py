@@ -5,11 +5,10 @@ from __future__ import annotations
 from django import forms
 
 from .models import (
-    BillingFrequency,
-    single_line,
     READINESS_ITEMS,
     TECHNIQUE_GUIDES,
     Ask,
+    BillingFrequency,
     BuyingSignal,
     Channel,
     ClosingTechnique,
@@ -18,6 +17,7 @@ from .models import (
     LossReason,
     Objection,
     Stakeholder,
+    single_line,
 )
 
 #: Transitions whose form asks for more than a confirmation.

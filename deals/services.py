@@ -619,9 +619,7 @@ def _deal_apply_changes(
     if "next_step" in changes:
         changes["next_step"] = _single_line(changes["next_step"], "The next step")
     if not amend_reason:
-        frozen = sorted(
-            f for f in set(changes) & FROZEN_WHEN_WON if getattr(deal, f) != changes[f]
-        )
+        frozen = sorted(f for f in set(changes) & FROZEN_WHEN_WON if getattr(deal, f) != changes[f])
         if frozen and deal.state == DealState.CLOSED_WON:
             raise TermsFrozen(
                 "This deal is won: its signed terms ("
@@ -641,9 +639,7 @@ def _deal_apply_changes(
         with transaction.atomic():
             deal.save(update_fields=[*diff.keys(), "updated_at"])
             if amend_reason:
-                _record(
-                    deal, by, DealEvent.Kind.EDITED, amend_reason, changes=diff, amended=True
-                )
+                _record(deal, by, DealEvent.Kind.EDITED, amend_reason, changes=diff, amended=True)
             else:
                 _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
     except ConcurrentTransition:

@@ -23,9 +23,7 @@ class FollowupsConfig(AppConfig):
         deal_state_changed.connect(
             receivers.cancel_when_closed, dispatch_uid="followups.cancel_when_closed"
         )
-        contract_sent.connect(
-            receivers.close_send_tasks, dispatch_uid="followups.close_send_tasks"
-        )
+        contract_sent.connect(receivers.close_send_tasks, dispatch_uid="followups.close_send_tasks")
         contract_revision_ready.connect(
             receivers.task_send_revision, dispatch_uid="followups.task_send_revision"
         )

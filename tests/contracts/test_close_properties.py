@@ -3,7 +3,8 @@ deal, its contract versions and the signer disagree (the invariants of
 `check_close_consistency`, checked after every step).
 
 The default run is small so the suite stays fast; run thousands of steps locally with
-`CLOSE_PROPERTY_EXAMPLES=300 CLOSE_PROPERTY_STEPS=40 pytest tests/contracts/test_close_properties.py`.
+`CLOSE_PROPERTY_EXAMPLES=100 CLOSE_PROPERTY_STEPS=30 CLOSE_PROPERTY_REPORT=1 pytest -s
+tests/contracts/test_close_properties.py` (the report prints what the run went through).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import uuid
 
 import pytest
+from django.db.models import Count
 from django.test import override_settings
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -51,7 +53,10 @@ class CloseMachine(RuleBasedStateMachine):
         self.manager = make_user(f"mgr-{suffix}", self.team, role=User.Role.MANAGER)
         self.account = deal_services.account_create(by=self.rep, team=self.team, name="Acme")
         self.contact = deal_services.contact_create(
-            by=self.rep, account=self.account, first_name="Ann", last_name="Buyer",
+            by=self.rep,
+            account=self.account,
+            first_name="Ann",
+            last_name="Buyer",
             email="ann@acme.example",
         )
         self.api = APIClient()
@@ -266,6 +271,22 @@ def test_random_sequences_keep_the_close_consistent(settings):
         settings=settings_for_run(),
     )
     assert len(STEPS_RUN) > 0
+    if os.environ.get("CLOSE_PROPERTY_REPORT"):
+        report = {
+            "steps": len(STEPS_RUN),
+            "deals": Deal.objects.count(),
+            "won": Deal.objects.filter(state=DealState.CLOSED_WON).count(),
+            "lost": Deal.objects.filter(state=DealState.CLOSED_LOST).count(),
+            "archived": Deal.objects.filter(archived_at__isnull=False).count(),
+            "late signatures": ContractVersion.objects.filter(signed_late=True).count(),
+            "late accepted": ContractVersion.objects.filter(
+                late_signature_accepted_at__isnull=False
+            ).count(),
+            "versions by status": dict(
+                ContractVersion.objects.values_list("status").annotate(n=Count("pk"))
+            ),
+        }
+        print("\nclose property run:", report)
 
 
 def settings_for_run():

@@ -39,6 +39,10 @@ def test_seeded_histories_follow_the_state_machine(db):
             state = event.to_state
         assert state == deal.state
         assert (deal.closed_at is None) == (deal.state in OPEN_STATES)
+    # The seeded contracts agree with the deals (check_close_consistency finds nothing).
+    from contracts.consistency import close_disagreements
+
+    assert close_disagreements() == []
 
 
 def test_dashboard_figures_on_seeded_data(db):

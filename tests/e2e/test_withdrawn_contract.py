@@ -10,12 +10,20 @@ from playwright.sync_api import expect
 
 from contracts.models import ContractVersion
 from deals.models import DealState
-from tests.e2e.test_builtin_signing import contract_deal  # noqa: F401  (fixture)
+from tests.e2e import test_builtin_signing
+
+# The same deal with a signer, terms and links to the live server as the signing journey.
+contract_deal = test_builtin_signing.contract_deal
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_buyer_sees_the_contract_was_withdrawn_after_the_loss(
-    browser, page, login, snap, contract_deal, live_server  # noqa: F811
+    browser,
+    page,
+    login,
+    snap,
+    contract_deal,
+    live_server,
 ):
     """Rep sends the contract, then closes the deal as lost in the browser; the buyer opens
     the emailed link and reads that the contract was withdrawn, with no way to sign."""
