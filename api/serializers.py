@@ -457,6 +457,9 @@ class ContractVersionSerializer(serializers.ModelSerializer):
             "completed_at",
             "declined_at",
             "voided_at",
+            "withdrawal",
+            "signed_late",
+            "late_signature_accepted_at",
         ]
         read_only_fields = fields
 
@@ -479,6 +482,12 @@ class ContractSendSerializer(serializers.Serializer):
 
 class ContractVoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="Why (the signer sees it).")
+
+
+class LateSignatureAcceptSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why this late signature wins the deal (audited)."
+    )
 
 
 # --- transitions ---------------------------------------------------------------------

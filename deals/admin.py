@@ -14,6 +14,7 @@ from .models import (
     Contact,
     Deal,
     DealEvent,
+    DealState,
     LineItem,
     LossReason,
     Objection,
@@ -163,6 +164,18 @@ class LineItemInline(admin.TabularInline):
     model = LineItem
     extra = 0
 
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.state == DealState.CLOSED_WON
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
 
 class StakeholderInline(admin.TabularInline):
     model = Stakeholder
@@ -231,7 +244,9 @@ class DealAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return [*self.readonly_fields, "account", "owner"]
+        frozen = sorted(services.FROZEN_WHEN_WON) if obj.state == DealState.CLOSED_WON else []
+        # A won deal's signed terms are frozen here too: managers amend them with a reason.
+        return [*self.readonly_fields, "account", "owner", *frozen]
 
     def save_model(self, request, obj, form, change):
         # Writes go through the services so the timeline records them.

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -178,6 +179,17 @@ def test_a_signature_after_the_loss_is_recorded_told_and_can_become_a_win(
     assert url in page
     client.force_login(rep)
     assert client.post(url, {"reason": "x"}).status_code == 403
+    api = APIClient()
+    api.force_authenticate(rep)
+    api_url = f"/api/v1/deals/{termed_deal.pk}/contracts/{version.pk}/accept-late-signature/"
+    response = api.post(api_url, {"reason": "x"}, format="json")
+    assert response.status_code == 403
+    response = api.post(
+        f"/api/v1/deals/{termed_deal.pk}/transitions/accept_late_signature/",
+        {"reason": "x"},
+        format="json",
+    )
+    assert response.status_code == 403  # managers only, whatever the path
     client.force_login(manager)
     response = client.post(url, {"reason": "The buyer meant it; confirmed by phone"})
     assert response.status_code == 302
@@ -285,7 +297,7 @@ def test_twenty_people_deciding_one_concession_one_wins(postgres, team, rep, man
 # --- 5. signed terms are frozen ------------------------------------------------------------------
 
 
-def test_a_won_deals_terms_are_frozen_on_every_path(rep, manager, deal):
+def test_a_won_deals_terms_are_frozen_on_every_path(rep, manager, admin_user, deal):
     """After the win: the API PATCH of amount is a 400 with the reason, the service refuses,
     and a manager amends with a reason that the audit keeps."""
     deal_services.deal_transition(
@@ -302,6 +314,10 @@ def test_a_won_deals_terms_are_frozen_on_every_path(rep, manager, deal):
     assert (deal.amount, deal.currency) == (Decimal("12000"), "EUR")
     with pytest.raises(deal_services.NotPermitted):
         deal_services.deal_terms_amend(deal=deal, by=rep, reason="typo", amount="1")
+    client = Client()
+    client.force_login(admin_user)
+    admin_page = client.get(reverse("admin:deals_deal_change", args=[deal.pk])).content.decode()
+    assert 'name="amount"' not in admin_page and 'name="next_step"' in admin_page
     deal_services.deal_terms_amend(deal=deal, by=manager, reason="Price typo", amount="11500")
     event = deal.events.filter(kind=DealEvent.Kind.EDITED).first()
     assert event.reason == "Price typo" and event.data["amended"] is True
