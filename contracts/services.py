@@ -72,10 +72,20 @@ def _timeline(version: ContractVersion, by, reason: str, **data: Any) -> DealEve
 
 
 def _locked(version: ContractVersion) -> ContractVersion:
-    """Lock the version's row and reload it (the caller runs in a transaction)."""
+    """Lock the deal's row, then the version's, and reload it (the caller runs in a
+    transaction). Always deal first, as a transition does (it updates the deal, then its
+    receivers lock the versions), so the two never wait on each other in a circle."""
+    Deal.objects.select_for_update().filter(pk=version.deal_id).values_list("pk").first()
     ContractVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk").first()
     version.refresh_from_db()
     return version
+
+
+def _locked_by_id(version_id: int) -> ContractVersion:
+    """`_locked` for a task that only has the version's id (deal row first, then the version)."""
+    deal_id = ContractVersion.objects.filter(pk=version_id).values_list("deal_id", flat=True).get()
+    Deal.objects.select_for_update().filter(pk=deal_id).values_list("pk").first()
+    return ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
 
 
 def _withdraw(
@@ -185,12 +195,12 @@ def contract_generate(
 ) -> ContractVersion:
     """Render the deal's terms into a new draft version (HTML, PDF, SHA-256)."""
     _require_workable(deal, by)
-    if deal.state not in OPEN_STATES:
-        raise ContractError("This deal is closed: no new contract can be generated.")
+    deal = Deal.objects.select_for_update().get(pk=deal.pk)  # fresh; serialises numbering
+    if not deal.is_live:
+        raise ContractError("This deal is closed or archived: no new contract can be generated.")
     template = template or default_template() or _shipped_default()
     if template is None:
         raise ContractError("There is no contract template yet. An admin can add one.")
-    Deal.objects.select_for_update().filter(pk=deal.pk).first()  # serialise numbering
     number = (ContractVersion.objects.filter(deal=deal).aggregate(n=Max("number"))["n"] or 0) + 1
     terms = documents.deal_terms(deal, number=number)
     try:
@@ -319,11 +329,12 @@ def contract_send(
     The provider is called by a Celery task after commit (`notify=False`: no email, for
     the demo seed replaying history).
     """
-    deal = version.deal
-    _require_workable(deal, by)
+    _require_workable(version.deal, by)
     _locked(version)
-    if deal.state not in OPEN_STATES:
-        raise ContractError("This deal is closed: the contract cannot be sent.")
+    deal = Deal.objects.get(pk=version.deal_id)  # fresh, and locked by _locked
+    version.deal = deal
+    if not deal.is_live:
+        raise ContractError("This deal is closed or archived: the contract cannot be sent.")
     if version.status != Status.DRAFT:
         raise ContractError(
             f"Version {version.number} is “{version.get_status_display()}”: only a draft "
@@ -402,8 +413,8 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
     _require_workable(version.deal, by)
     _locked(version)
     if version.status == Status.FAILED:
-        if version.deal.state not in OPEN_STATES:
-            raise ContractError("This deal is closed: the contract cannot be sent.")
+        if not Deal.objects.get(pk=version.deal_id).is_live:
+            raise ContractError("This deal is closed or archived: the contract cannot be sent.")
         version.status = Status.SENDING
         version.send_attempts = 0
         version.status_reason = ""
@@ -451,7 +462,7 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
 @transaction.atomic
 def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
     """Count one attempt; None when the version no longer needs sending."""
-    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return None
     version.send_attempts += 1
@@ -461,7 +472,7 @@ def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
 
 @transaction.atomic
 def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVersion:
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status == Status.SENDING:
         version.envelope_id = envelope_id
         version.status = Status.SENT
@@ -487,7 +498,7 @@ def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVer
 
 @transaction.atomic
 def contract_send_failed(*, version_id: int, message: str) -> ContractVersion:
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return version
     _withdraw(version, status=Status.FAILED, reason=message)

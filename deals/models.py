@@ -630,6 +630,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
             "api": "POST /api/v1/deals/{deal_id}/contracts/{version_id}/accept-late-signature/",
             "anchor": "late-signature",
             "step": "Review the late signature",
+            "also_saves": ["archived_at"],
         },
     )
     def accept_late_signature(self):

@@ -105,7 +105,6 @@ _TRANSITION_FIELDS = [
     "loss_reason",
     "loss_note",
     "won_override_reason",
-    "archived_at",
     "updated_at",
 ]
 
@@ -273,7 +272,10 @@ def deal_transition(
             now = timezone.now()
             deal.state_changed_at = now
             deal.last_activity_at = now
-            deal.save(update_fields=_TRANSITION_FIELDS)
+            # A transition may name extra fields it sets (never written otherwise, so a
+            # concurrent archive is not undone by an unrelated move).
+            extra = list(fsm.custom.get("also_saves", ())) if fsm is not None else []
+            deal.save(update_fields=[*_TRANSITION_FIELDS, *extra])
             event = DealEvent.objects.create(
                 deal=deal,
                 actor=by,

@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 from django.db.models import Count
-from django.test import override_settings
+from django.test import Client, override_settings
+from django.urls import reverse
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -61,6 +62,8 @@ class CloseMachine(RuleBasedStateMachine):
         )
         self.api = APIClient()
         self.api.force_authenticate(self.manager)
+        self.browser = Client()  # the deal page and the board post to the same view
+        self.browser.force_login(self.manager)
         return self._new_deal()
 
     def _new_deal(self) -> int:
@@ -140,14 +143,23 @@ class CloseMachine(RuleBasedStateMachine):
     @rule(
         pk=deals,
         name=st.sampled_from(deal_services.TRANSITION_NAMES),
-        path=st.sampled_from(["service", "api"]),
+        path=st.sampled_from(["service", "api", "page"]),
     )
     def transition(self, pk, name, path):
-        """Any move from the page/board/admin (the service) or the API, as the manager."""
+        """Any move from the admin (the service), the API or the page/board view, as the
+        manager."""
         inputs = {"reason": "Because", "loss_reason": "price"}
         if path == "api":
             STEPS_RUN.append(1)
             self.api.post(f"/api/v1/deals/{pk}/transitions/{name}/", inputs, format="json")
+        elif path == "page":
+            STEPS_RUN.append(1)
+            state = self._deal(pk).state
+            self.browser.post(
+                reverse("deals:deal_transition", args=[pk, name]),
+                {**inputs, "expected_state": state},
+                HTTP_HX_REQUEST="true",
+            )
         else:
             self._try(
                 deal_services.deal_transition,
