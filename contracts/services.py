@@ -195,8 +195,8 @@ def contract_generate(
 ) -> ContractVersion:
     """Render the deal's terms into a new draft version (HTML, PDF, SHA-256)."""
     _require_workable(deal, by)
-    deal = Deal.objects.select_for_update().get(pk=deal.pk)  # fresh; serialises numbering
-    if not deal.is_live:
+    # Lock the deal (serialises numbering) and decide on its stored state, not a stale copy.
+    if not Deal.objects.select_for_update().get(pk=deal.pk).is_live:
         raise ContractError("This deal is closed or archived: no new contract can be generated.")
     template = template or default_template() or _shipped_default()
     if template is None:
@@ -329,11 +329,10 @@ def contract_send(
     The provider is called by a Celery task after commit (`notify=False`: no email, for
     the demo seed replaying history).
     """
-    _require_workable(version.deal, by)
+    deal = version.deal
+    _require_workable(deal, by)
     _locked(version)
-    deal = Deal.objects.get(pk=version.deal_id)  # fresh, and locked by _locked
-    version.deal = deal
-    if not deal.is_live:
+    if not Deal.objects.get(pk=deal.pk).is_live:  # the stored state (locked by _locked)
         raise ContractError("This deal is closed or archived: the contract cannot be sent.")
     if version.status != Status.DRAFT:
         raise ContractError(

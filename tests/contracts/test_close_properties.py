@@ -36,8 +36,8 @@ from deals.models import Deal, DealState, Stakeholder
 from tests.conftest import make_user
 
 Status = ContractVersion.Status
-EXAMPLES = int(os.environ.get("CLOSE_PROPERTY_EXAMPLES", "6"))
-STEPS = int(os.environ.get("CLOSE_PROPERTY_STEPS", "25"))
+EXAMPLES = int(os.environ.get("CLOSE_PROPERTY_EXAMPLES", "10"))
+STEPS = int(os.environ.get("CLOSE_PROPERTY_STEPS", "30"))
 STEPS_RUN: list[int] = []
 
 
