@@ -75,4 +75,7 @@ def my_day_urgent(context):
     """What blocks a close today (a revised contract to send, a late signature), for the top
     of My day."""
     user = context["request"].user
-    return {"urgent": selectors.rep_tasks_urgent(user) if user.is_authenticated else []}
+    return {
+        "urgent": selectors.rep_tasks_urgent(user) if user.is_authenticated else [],
+        "csrf_token": context.get("csrf_token"),
+    }
