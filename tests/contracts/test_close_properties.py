@@ -23,6 +23,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -32,7 +33,7 @@ from contracts import services
 from contracts.consistency import close_disagreements
 from contracts.models import OUT_STATUSES, ContractVersion
 from deals import services as deal_services
-from deals.models import Deal, DealState, Stakeholder
+from deals.models import Deal, DealEvent, DealState, Stakeholder
 from tests.conftest import make_user
 
 Status = ContractVersion.Status
@@ -67,6 +68,7 @@ class CloseMachine(RuleBasedStateMachine):
         return self._new_deal()
 
     def _new_deal(self) -> int:
+        self.deal_count = getattr(self, "deal_count", 0) + 1
         deal = deal_services.deal_create(
             by=self.rep, account=self.account, title="Rollout", amount="12000"
         )
@@ -86,18 +88,25 @@ class CloseMachine(RuleBasedStateMachine):
         STEPS_RUN.append(1)
         try:
             return func(**kwargs)
-        except deal_services.DealError:
+        except deal_services.DealError as exc:
+            if os.environ.get("CLOSE_PROPERTY_DEBUG"):
+                print(func.__name__, "refused:", exc.message)
             return None
 
     # --- deals and the rep's work ----------------------------------------------------------
 
+    @precondition(lambda self: getattr(self, "deal_count", 0) < 3)
     @rule(target=deals)
     def another_deal(self):
         return self._new_deal()
 
-    @rule(pk=deals)
-    def generate(self, pk):
-        self._try(services.contract_generate, deal=self._deal(pk), by=self.rep)
+    @rule(pk=deals, then_send=st.sampled_from(["", "builtin", "docusign"]))
+    def generate(self, pk, then_send):
+        """Generate a version; most often send it straight away, as reps do."""
+        version = self._try(services.contract_generate, deal=self._deal(pk), by=self.rep)
+        if version is not None and then_send:
+            with override_settings(ESIGN_PROVIDER=then_send):
+                self._try(services.contract_send, version=version, by=self.rep)
 
     @rule(pk=deals, provider=st.sampled_from(["builtin", "docusign"]))
     def send(self, pk, provider):
@@ -168,6 +177,18 @@ class CloseMachine(RuleBasedStateMachine):
                 by=self.manager,
                 **inputs,
             )
+
+    @rule(pk=deals, how=st.sampled_from(["mark_lost", "override_won", "reopen"]))
+    def close_or_reopen(self, pk, how):
+        """The moves that leave (or re-enter) the open states, as a manager on the page."""
+        self._try(
+            deal_services.deal_transition,
+            deal=self._deal(pk),
+            transition=how,
+            by=self.manager,
+            reason="Decided with the buyer",
+            loss_reason="competitor",
+        )
 
     @rule(pk=deals)
     def archive(self, pk):
@@ -241,19 +262,38 @@ class CloseMachine(RuleBasedStateMachine):
         event=st.sampled_from(
             ["envelope-delivered", "envelope-completed", "envelope-declined", "envelope-voided"]
         ),
+        newest=st.booleans(),
     )
-    def docusign_event(self, pk, event):
+    def docusign_event(self, pk, event, newest):
         """Connect events arrive for any envelope, including voided ones (late signatures)."""
-        versions = (
+        versions = list(
             ContractVersion.objects.filter(deal_id=pk, provider="docusign")
             .exclude(envelope_id="")
-            .order_by("-number")
+            .order_by("-number" if newest else "number")
         )
-        version = versions.first()
+        version = versions[0] if versions else None
         if version is not None:
             STEPS_RUN.append(1)
             services.envelope_event_apply(
                 version=version, event=event, source="webhook", signed_pdf=b"%PDF-1.4 signed"
+            )
+
+    @rule(pk=deals)
+    def docusign_completes_a_withdrawn_envelope(self, pk):
+        """The void reached DocuSign too late: the buyer signed a withdrawn envelope."""
+        version = (
+            ContractVersion.objects.filter(deal_id=pk, provider="docusign", status=Status.VOIDED)
+            .exclude(envelope_id="")
+            .order_by("?")
+            .first()
+        )
+        if version is not None:
+            STEPS_RUN.append(1)
+            services.envelope_event_apply(
+                version=version,
+                event="envelope-completed",
+                source="webhook",
+                signed_pdf=b"%PDF-1.4 signed late",
             )
 
     # --- the invariants of check_close_consistency ----------------------------------------
@@ -294,6 +334,11 @@ def test_random_sequences_keep_the_close_consistent(settings):
             "late accepted": ContractVersion.objects.filter(
                 late_signature_accepted_at__isnull=False
             ).count(),
+            "moves": dict(
+                DealEvent.objects.filter(kind=DealEvent.Kind.TRANSITION)
+                .values_list("transition")
+                .annotate(n=Count("pk"))
+            ),
             "versions by status": dict(
                 ContractVersion.objects.values_list("status").annotate(n=Count("pk"))
             ),
