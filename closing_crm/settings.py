@@ -61,9 +61,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "anymail",
     "deals",
     "contracts",
     "followups",
+    "notifications",
     "api",
 ]
 
@@ -174,6 +176,32 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Closing CRM <crm@example.com>")
 
+# --- Email about deals: replies, threading, inbound -------------------------------
+# Outgoing deal email carries Reply-To: replies+<signed deal token>@INBOUND_EMAIL_DOMAIN and a
+# Message-ID on that domain, so a buyer's answer finds its deal. Empty: Reply-To stays the
+# rep's own address (replies then reach the CRM only through In-Reply-To/References).
+# `make run` (DEBUG) defaults to "localhost", which the SMTP receiver on 127.0.0.1:2525 takes.
+INBOUND_EMAIL_DOMAIN = os.environ.get("INBOUND_EMAIL_DOMAIN", "localhost" if DEBUG else "")
+# POST /inbound/email/ is off while this is empty; callers send it as X-Inbound-Secret.
+INBOUND_EMAIL_SECRET = os.environ.get("INBOUND_EMAIL_SECRET", "")
+# Bounds on one inbound message: bigger or more deeply built mail is refused, never parsed.
+INBOUND_EMAIL_MAX_BYTES = int(os.environ.get("INBOUND_EMAIL_MAX_BYTES", str(10 * 1024 * 1024)))
+INBOUND_EMAIL_MAX_PARTS = int(os.environ.get("INBOUND_EMAIL_MAX_PARTS", "100"))
+# How much of a reply's text part is kept on the timeline and in the inbox.
+INBOUND_EMAIL_MAX_TEXT = int(os.environ.get("INBOUND_EMAIL_MAX_TEXT", "20000"))
+# django-anymail: ESP sending backends (EMAIL_BACKEND=anymail.backends.postmark.EmailBackend…)
+# and the inbound/tracking webhooks under /inbound/anymail/<esp>/…, which answer 404 until
+# ANYMAIL_WEBHOOK_SECRET ("user:password", HTTP basic auth) is set.
+# https://anymail.dev/en/stable/installation/#configuring-tracking-and-inbound-webhooks
+ANYMAIL = {
+    "WEBHOOK_SECRET": os.environ.get("ANYMAIL_WEBHOOK_SECRET", ""),
+    **{
+        key.removeprefix("ANYMAIL_"): value
+        for key, value in os.environ.items()
+        if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
+    },
+}
+
 CACHES = {
     "default": (
         {
@@ -214,6 +242,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat's scheduler creates the schedule file's folder (a fresh checkout has no var/).
+CELERY_BEAT_SCHEDULER = "closing_crm.celery:Scheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Follow-ups (reminder dispatcher) ---------------------------------------
@@ -237,9 +267,25 @@ CELERY_BEAT_SCHEDULE["followups-dispatch"] = {
 }
 CELERY_TASK_ROUTES = {"followups.*": {"queue": FOLLOWUPS_DISPATCH_QUEUE}}
 
+# --- Notifications ----------------------------------------------------------
+# Daily digests go out at this local hour in each user's time zone; beat checks every
+# NOTIFICATIONS_DIGEST_INTERVAL seconds who is due. Stalled deals are looked for hourly.
+NOTIFICATIONS_DIGEST_HOUR = int(os.environ.get("NOTIFICATIONS_DIGEST_HOUR", "8"))
+CELERY_BEAT_SCHEDULE["notifications-digest"] = {
+    "task": "notifications.send_due_digests",
+    "schedule": float(os.environ.get("NOTIFICATIONS_DIGEST_INTERVAL", "300")),
+    "options": {"expires": 240},
+}
+CELERY_BEAT_SCHEDULE["notifications-stalled"] = {
+    "task": "notifications.notify_stalled_deals",
+    "schedule": float(os.environ.get("NOTIFICATIONS_STALLED_INTERVAL", "3600")),
+    "options": {"expires": 1800},
+}
+
 # --- E-signature ------------------------------------------------------------
 ESIGN_PROVIDER = os.environ.get("ESIGN_PROVIDER", "builtin")
-# Built-in provider: a signing link works this many days after it is issued.
+# Built-in provider: a signing link works while its version is out for signature; once the
+# version is signed or declined it shows that outcome this many days after it was issued.
 CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "14"))
 # Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
 CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
@@ -249,8 +295,10 @@ CONTRACT_EXPIRE_AFTER_DAYS = int(os.environ.get("CONTRACT_EXPIRE_AFTER_DAYS", "0
 # Provider calls that fail transiently are retried with exponential backoff, then marked failed.
 CONTRACTS_MAX_RETRIES = int(os.environ.get("CONTRACTS_MAX_RETRIES", "5"))
 CONTRACTS_RETRY_BACKOFF_SECONDS = int(os.environ.get("CONTRACTS_RETRY_BACKOFF_SECONDS", "30"))
-# DocuSign (docusign-esign SDK, JWT grant). See .env.example.
-DOCUSIGN_BASE_URL = os.environ.get("DOCUSIGN_BASE_URL", "https://demo.docusign.net/restapi")
+# DocuSign (docusign-esign SDK, JWT grant): docs/docusign.md explains every variable.
+# REST calls go to the account's base URI from /oauth/userinfo; DOCUSIGN_BASE_URL is only a
+# fallback for when user info names none (`manage.py docusign_check` reports a mismatch).
+DOCUSIGN_BASE_URL = os.environ.get("DOCUSIGN_BASE_URL", "")
 DOCUSIGN_OAUTH_HOST = os.environ.get("DOCUSIGN_OAUTH_HOST", "account-d.docusign.com")
 DOCUSIGN_INTEGRATION_KEY = os.environ.get("DOCUSIGN_INTEGRATION_KEY", "")
 DOCUSIGN_USER_ID = os.environ.get("DOCUSIGN_USER_ID", "")
@@ -259,6 +307,8 @@ DOCUSIGN_PRIVATE_KEY = os.environ.get("DOCUSIGN_PRIVATE_KEY", "")  # PEM text or
 DOCUSIGN_CONNECT_HMAC_KEYS = env_list("DOCUSIGN_CONNECT_HMAC_KEYS")
 DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
 DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
+# A redirect URI registered on the integration key: where DocuSign returns after consent.
+DOCUSIGN_REDIRECT_URI = os.environ.get("DOCUSIGN_REDIRECT_URI", "") or f"{SITE_URL}/"
 DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
 DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
 # Envelopes whose webhooks never came are reconciled with list_status_changes.
@@ -377,6 +427,7 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         "docusign_esign": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every connection at INFO
     },
 }
 

@@ -19,3 +19,7 @@ class ContractsConfig(AppConfig):
         concession_accepted.connect(
             receivers.revise_for_concession, dispatch_uid="contracts.revise_for_concession"
         )
+        from .mail import signed_copy_enqueue
+        from .signals import contract_signed
+
+        contract_signed.connect(signed_copy_enqueue, dispatch_uid="contracts.signed_copy")

@@ -139,6 +139,13 @@ class ContractVersion(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def provider_label(self) -> str:
+        """The provider as users read it ("DocuSign", not "docusign")."""
+        return PROVIDER_LABELS.get(self.provider, self.provider)
+
+    provider_label.fget.short_description = "provider"  # type: ignore[attr-defined]
+
+    @property
     def is_out(self) -> bool:
         """With the buyer (or on its way there) and still signable."""
         return self.status in OUT_STATUSES
@@ -154,6 +161,9 @@ class ContractVersion(models.Model):
             not self.signed_late or self.late_signature_accepted_at is not None
         )
 
+
+#: How providers are named in the product (the brand is spelled "DocuSign").
+PROVIDER_LABELS = {"docusign": "DocuSign", "builtin": "Built-in e-signature"}
 
 OUT_STATUSES = [
     ContractVersion.Status.SENDING,

@@ -21,3 +21,8 @@ contract_revision_ready = Signal()
 # A signature arrived for a deal no longer open, or for a version already withdrawn: it
 # changed nothing by itself and someone must decide. kwargs: version (its deal loaded)
 contract_signed_late = Signal()
+# The buyer opened a version for the first time (built-in link). kwargs: version
+contract_viewed = Signal()
+# A version was signed. kwargs: version, closed_before (the deal was already closed, so the
+# signature did not win it: someone must look at it)
+contract_signed = Signal()

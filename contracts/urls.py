@@ -21,6 +21,7 @@ urlpatterns = [
         name="late_signature_accept",
     ),
     path("versions/<int:pk>/signing-view/", views.signing_view, name="signing_view"),
+    path("versions/<int:pk>/signing-return/", views.signing_return, name="signing_return"),
     # Exact URL, no redirect: DocuSign counts a redirect as a failed delivery.
     path("webhooks/docusign/", views.docusign_webhook, name="docusign_webhook"),
 ]

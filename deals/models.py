@@ -939,6 +939,7 @@ class DealEvent(models.Model):
         MEETING = "meeting", "Meeting"
         HANDOFF = "handoff", "Customer handoff"
         NOTE = "note", "Note"
+        EMAIL = "email", "Email"
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(

@@ -15,3 +15,7 @@ deal_archived = Signal()
 # A give-get concession was accepted and the deal's terms changed with it.
 # kwargs: deal, concession, by
 concession_accepted = Signal()
+
+# The deal got a new owner. kwargs: deal, previous_owner (User), by (User or None).
+# Sent by the service that reassigns deals (the notifications app tells the new owner).
+deal_reassigned = Signal()

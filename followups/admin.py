@@ -5,7 +5,15 @@ from django.contrib import admin, messages
 from deals.services import DealError
 
 from . import services
-from .models import Cadence, CadenceStep, Reminder, RepTask, ReviewMeeting
+from .models import (
+    BouncingAddress,
+    Cadence,
+    CadenceStep,
+    DealEmail,
+    Reminder,
+    RepTask,
+    ReviewMeeting,
+)
 
 
 class CadenceStepInline(admin.TabularInline):
@@ -74,7 +82,7 @@ class RepTaskAdmin(admin.ModelAdmin):
     list_filter = ["kind", ("completed_at", admin.EmptyFieldListFilter), "owner"]
     list_select_related = ["owner", "deal"]
     search_fields = ["title", "deal__title"]
-    raw_id_fields = ["deal", "reminder", "meeting", "owner", "completed_by"]
+    raw_id_fields = ["deal", "reminder", "meeting", "email", "owner", "completed_by"]
 
 
 @admin.register(ReviewMeeting)
@@ -84,3 +92,32 @@ class ReviewMeetingAdmin(admin.ModelAdmin):
     raw_id_fields = ["deal", "organizer"]
     filter_horizontal = ["attendees"]
     readonly_fields = ["uid", "sequence", "invitation_sent_sequence"]
+
+
+@admin.register(DealEmail)
+class DealEmailAdmin(admin.ModelAdmin):
+    """The email log, and the inbox of mail no deal claimed (filter: Unmatched)."""
+
+    list_display = ["created_at", "direction", "kind", "status", "from_address", "subject", "deal"]
+    list_filter = ["status", "direction", "kind", "source"]
+    list_select_related = ["deal"]
+    search_fields = ["subject", "from_address", "to_addresses", "message_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "deal", "direction", "kind", "status", "message_id", "in_reply_to", "references",
+        "from_address", "to_addresses", "subject", "text", "headers", "source", "matched_by",
+        "contact", "sent_by", "error", "created_at", "sent_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # mail is kept, never dropped
+
+
+@admin.register(BouncingAddress)
+class BouncingAddressAdmin(admin.ModelAdmin):
+    list_display = ["email", "bounces", "last_bounced_at", "reason"]
+    search_fields = ["email"]
+    readonly_fields = ["bounces", "first_bounced_at", "last_bounced_at"]

@@ -33,3 +33,8 @@ class FollowupsConfig(AppConfig):
         deal_archived.connect(
             receivers.cancel_when_archived, dispatch_uid="followups.cancel_when_archived"
         )
+        # django-anymail's webhooks feed the same inbound handling as the SMTP receiver.
+        from anymail.signals import inbound, tracking
+
+        inbound.connect(receivers.anymail_inbound, dispatch_uid="followups.anymail_inbound")
+        tracking.connect(receivers.anymail_tracking, dispatch_uid="followups.anymail_tracking")

@@ -97,3 +97,15 @@ def rep_followups_today(user: User) -> list[Reminder]:
         .select_related("deal")
         .order_by("due_at")[:20]
     )
+
+
+def deal_bouncing_addresses(deal) -> list:
+    """Buying-group addresses that bounced (one query): the panel asks the rep to fix them."""
+    from django.db.models.functions import Lower
+
+    from deals.models import Stakeholder
+
+    from .models import BouncingAddress
+
+    emails = Stakeholder.objects.filter(deal=deal).annotate(e=Lower("contact__email")).values("e")
+    return list(BouncingAddress.objects.filter(email__in=emails).order_by("email"))

@@ -32,6 +32,7 @@ from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 
+from deals import addressing
 from deals.models import (
     CLOSED_STATES,
     Account,
@@ -674,7 +675,15 @@ def reminder_context(reminder: Reminder) -> dict:
         "contract": reminder.contract_version,
         "reminder": reminder,
         "site_url": settings.SITE_URL,
+        "signing_url": _signing_url(reminder.contract_version),
     }
+
+
+def _signing_url(version) -> str:
+    """A fresh link to the version out for signature (built-in provider), else empty."""
+    from .deal_email import signing_url_for
+
+    return signing_url_for(version)
 
 
 def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
@@ -690,15 +699,20 @@ def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
     body = _render(reminder.body_template, context)
     if not subject:
         raise PermanentSendError("The follow-up subject renders empty.")
-    return EmailMessage(
+    from .deal_email import signing_link_paragraph
+
+    body += signing_link_paragraph(reminder.contract_version, body)
+    message = EmailMessage(
         subject=subject,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],
-        reply_to=[rep.email] if rep.email else None,
+        reply_to=addressing.reply_to(reminder.deal_id, rep.email),
         headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
         connection=connection,
     )
+    message.metadata = {"deal_id": str(reminder.deal_id)}  # ESP tracking events (anymail)
+    return message
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -1084,8 +1098,10 @@ def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[c.email for c in attendees],
-        reply_to=[organizer.email] if organizer.email else None,
-        headers={"Message-ID": f"<{meeting.uid.split('@')[0]}-{sequence}@closing-crm>"},
+        reply_to=addressing.reply_to(deal.pk, organizer.email),
+        headers={
+            "Message-ID": addressing.message_id(deal.pk, f"{meeting.uid.split('@')[0]}-{sequence}")
+        },
     )
     message.attach("invite.ics", calendar, "text/calendar; method=REQUEST; charset=utf-8")
     message.send()

@@ -238,6 +238,7 @@ CASES = [
         data={"reason": "x"},
         expect=hidden(),
     ),
+    Case("contracts:signing_return", ("version",), query="event=cancel", expect=hidden()),
     # --- the buyer's signing pages: no login; a forged token is refused, for anyone ---
     Case("contracts_public:sign", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),
     Case("contracts_public:document", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),
@@ -259,6 +260,20 @@ CASES = [
     # --- follow-ups ---
     Case("followups:task_complete", ("task",), method="post", data={}, expect=hidden()),
     Case("followups:review_meeting", ("deal",), method="post", data={}, expect=hidden()),
+    Case("followups:deal_email", ("deal",), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "followups:deal_email",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(owner=BAD, reader=FORBIDDEN),
+    ),
+    Case("followups:deal_email", (999999,), expect=everyone(NOT_FOUND)),
+    Case("notifications:list", expect=everyone(OK)),
+    Case("notifications:preferences", expect=everyone(OK)),
+    Case("notifications:bell", expect=everyone(OK, anonymous=286)),
+    Case("notifications:read_all", method="post", data={}, expect=everyone(REDIRECT)),
+    Case("notifications:open", (999999,), method="post", data={}, expect=everyone(NOT_FOUND)),
     Case("followups:reminder_action", (999999, "skip"), method="post", data={}),
 ]
 

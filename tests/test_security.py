@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Views that take POSTs without a CSRF token on purpose, and what authenticates them instead.
 CSRF_EXEMPT_BY_DESIGN = {
     "contracts:docusign_webhook": "DocuSign Connect, verified by its HMAC signature",
+    "inbound_email": "raw inbound mail, X-Inbound-Secret (constant-time); off while unset",
+    **{
+        f"anymail:{pattern.name}": "ESP webhook (django-anymail), HTTP basic auth; 404 until "
+        "ANYMAIL_WEBHOOK_SECRET is set"
+        for pattern in __import__("anymail.urls", fromlist=["urlpatterns"]).urlpatterns
+    },
 }
 
 _CONVERTER_SAMPLES = {

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deals', '0003_dashboard_indexes'),
+        ('deals', '0004_email_timeline_kind'),
     ]
 
     operations = [
