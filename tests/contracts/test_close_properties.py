@@ -100,13 +100,26 @@ class CloseMachine(RuleBasedStateMachine):
     def another_deal(self):
         return self._new_deal()
 
-    @rule(pk=deals, then_send=st.sampled_from(["", "builtin", "docusign"]))
-    def generate(self, pk, then_send):
-        """Generate a version; most often send it straight away, as reps do."""
+    @rule(
+        pk=deals,
+        then_send=st.sampled_from(["", "builtin", "docusign"]),
+        answer=st.sampled_from(["accepted", "accepted", "failed", "later"]),
+    )
+    def generate(self, pk, then_send, answer):
+        """Generate a version; most often send it straight away, as reps do, and the provider
+        usually answers at once (accepted or failed; "later" leaves it sending)."""
         version = self._try(services.contract_generate, deal=self._deal(pk), by=self.rep)
-        if version is not None and then_send:
-            with override_settings(ESIGN_PROVIDER=then_send):
-                self._try(services.contract_send, version=version, by=self.rep)
+        if version is None or not then_send:
+            return
+        with override_settings(ESIGN_PROVIDER=then_send):
+            sent = self._try(services.contract_send, version=version, by=self.rep)
+        if sent is None or answer == "later":
+            return
+        if answer == "accepted":
+            envelope = sent.envelope_id or f"env-{uuid.uuid4().hex[:10]}"
+            self._try(services.contract_send_succeeded, version_id=sent.pk, envelope_id=envelope)
+        else:
+            self._try(services.contract_send_failed, version_id=sent.pk, message="Mail down.")
 
     @rule(pk=deals, provider=st.sampled_from(["builtin", "docusign"]))
     def send(self, pk, provider):
@@ -238,7 +251,7 @@ class CloseMachine(RuleBasedStateMachine):
         versions = list(
             ContractVersion.objects.filter(deal_id=pk, provider="builtin")
             .exclude(envelope_id="")
-            .order_by("-number")[:2]
+            .order_by("-number")[:3]
         )
         for version in versions:
             meta = {"ip": "127.0.0.1", "user_agent": "test"}
