@@ -26,7 +26,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from deals.services import DealConflict, DealError, NotPermitted, TransitionBlocked
+from deals.services import (
+    DealConflict,
+    DealError,
+    NotPermitted,
+    RecordRequired,
+    TransitionBlocked,
+)
 
 API_PREFIX = "/api/"
 
@@ -96,6 +102,11 @@ def api_exception_handler(exc, context):
     NotPermitted → 403; any other refusal by a business rule (DealError, including
     conflicts and blocked transitions) → 409; model validation errors → 400.
     """
+    if isinstance(exc, RecordRequired):
+        # The move is made by another endpoint, which also makes its record: name it.
+        body = error_body(f"{exc.message} Call {exc.api} instead.", "record_required")
+        body["endpoint"] = exc.api
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, NotPermitted):
         return Response(error_body(exc.message, "permission_denied"), status=403)
     if isinstance(exc, DealConflict):

@@ -18,6 +18,7 @@ from deals.models import (
     READINESS_ITEMS,
     Account,
     Ask,
+    BillingFrequency,
     BuyingSignal,
     Channel,
     ClosingTechnique,
@@ -31,6 +32,7 @@ from deals.models import (
     OnboardingStep,
     Stakeholder,
     User,
+    single_line,
 )
 from deals.selectors import accounts_visible, contacts_visible
 from deals.selectors.deal_page import deal_next_best_action
@@ -113,11 +115,15 @@ class VisibleContactField(serializers.PrimaryKeyRelatedField):
 
 class ContactCreateSerializer(serializers.Serializer):
     account = VisibleAccountField()
-    first_name = serializers.CharField(max_length=100, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, allow_blank=True, validators=[single_line])
+    last_name = serializers.CharField(max_length=100, allow_blank=True, validators=[single_line])
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    job_title = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    phone = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, validators=[single_line]
+    )
+    job_title = serializers.CharField(
+        max_length=120, required=False, allow_blank=True, validators=[single_line]
+    )
 
 
 # --- deals ---------------------------------------------------------------------
@@ -385,13 +391,36 @@ class AskCreateSerializer(serializers.Serializer):
 class ConcessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Concession
-        fields = ["id", "give", "get", "status", "created_at", "decided_at"]
+        fields = [
+            "id",
+            "give",
+            "get",
+            "new_amount",
+            "new_discount_percent",
+            "new_term_months",
+            "new_billing",
+            "new_start_date",
+            "status",
+            "created_at",
+            "decided_at",
+        ]
         read_only_fields = fields
 
 
 class ConcessionCreateSerializer(serializers.Serializer):
-    give = serializers.CharField(max_length=200)
-    get = serializers.CharField(max_length=200)
+    give = serializers.CharField(max_length=200, validators=[single_line])
+    get = serializers.CharField(max_length=200, validators=[single_line])
+    new_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    new_discount_percent = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, max_value=100, required=False, allow_null=True
+    )
+    new_term_months = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    new_billing = serializers.ChoiceField(
+        choices=BillingFrequency.choices, required=False, allow_blank=True
+    )
+    new_start_date = serializers.DateField(required=False, allow_null=True)
 
 
 class ConcessionDecideSerializer(serializers.Serializer):
@@ -435,6 +464,9 @@ class ContractVersionSerializer(serializers.ModelSerializer):
             "completed_at",
             "declined_at",
             "voided_at",
+            "withdrawal",
+            "signed_late",
+            "late_signature_accepted_at",
         ]
         read_only_fields = fields
 
@@ -457,6 +489,12 @@ class ContractSendSerializer(serializers.Serializer):
 
 class ContractVoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="Why (the signer sees it).")
+
+
+class LateSignatureAcceptSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why this late signature wins the deal (audited)."
+    )
 
 
 # --- transitions ---------------------------------------------------------------------
@@ -550,7 +588,7 @@ class NoteSerializer(serializers.Serializer):
 
 
 class FollowOnSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=200, validators=[single_line])
     need = serializers.CharField(max_length=5000, help_text="The need found during the sale.")
     amount = serializers.DecimalField(
         max_digits=14,

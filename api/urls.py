@@ -51,6 +51,11 @@ deal_urls = [
         views.ContractVoidView.as_view(),
         name="deal-contract-void",
     ),
+    path(
+        "contracts/<int:version_id>/accept-late-signature/",
+        views.ContractLateSignatureAcceptView.as_view(),
+        name="deal-contract-accept-late-signature",
+    ),
     path("readiness/", views.ReadinessView.as_view(), name="deal-readiness"),
     path("technique/", views.TechniqueView.as_view(), name="deal-technique"),
     path("notes/", views.NoteView.as_view(), name="deal-notes"),

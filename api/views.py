@@ -408,6 +408,21 @@ class ContractVoidView(ContractActionView):
         return Response(s.ContractVersionSerializer(version).data)
 
 
+@extend_schema(
+    summary="Turn a signature that came after the close into the win (managers, audited)",
+    request=s.LateSignatureAcceptSerializer,
+    responses={200: s.DealSerializer, **WRITE_ERRORS},
+)
+class ContractLateSignatureAcceptView(ContractActionView):
+    def post(self, request, deal_id: int, version_id: int):
+        version = self.get_version(version_id)
+        data = _valid(s.LateSignatureAcceptSerializer, request)
+        deal = contract_services.contract_late_signature_accept(
+            version=version, by=request.user, **data
+        )
+        return Response(s.DealSerializer(deal).data)
+
+
 # --- the rest of the deal page: readiness, technique, notes, follow-ons, onboarding ------------
 
 

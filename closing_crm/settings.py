@@ -401,6 +401,7 @@ SPECTACULAR_SETTINGS = {
         "ClosingTechniqueEnum": "deals.models.ClosingTechnique",
         "SignalKindEnum": "deals.models.BuyingSignal.Kind",
         "EventKindEnum": "deals.models.DealEvent.Kind",
+        "BillingEnum": "deals.models.BillingFrequency",
     },
 }
 

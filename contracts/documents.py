@@ -286,9 +286,52 @@ def deal_terms(deal, *, number: int) -> dict[str, Any]:
         "start_date": _date(deal.start_date),
         "billing": deal.get_billing_display(),
         "concessions": concessions,
+        "discount_percent": f"{deal.discount_percent:f}",
+        # The terms as stored on the deal, to compare with it exactly (not shown).
+        "agreed": agreed_terms(deal),
         "sign_anchor": SIGN_ANCHOR,
         "date_anchor": DATE_ANCHOR,
     }
+
+
+#: The deal fields a contract version fixes (compared with the deal after signing).
+AGREED_FIELDS = ("amount", "currency", "term_months", "start_date", "billing", "discount_percent")
+
+
+def agreed_terms(deal) -> dict[str, str]:
+    """The deal's commercial terms as exact strings."""
+    return {
+        "amount": f"{deal.amount:.2f}",
+        "currency": deal.currency,
+        "term_months": str(deal.term_months),
+        "start_date": deal.start_date.isoformat() if deal.start_date else "",
+        "billing": deal.billing,
+        "discount_percent": f"{deal.discount_percent:.2f}",
+    }
+
+
+def agreed_terms_values(terms: dict) -> dict[str, Any]:
+    """The deal field values a version's stored terms fix (empty for old versions)."""
+    agreed = (terms or {}).get("agreed")
+    if not agreed:
+        return {}
+    return {
+        "amount": Decimal(agreed["amount"]),
+        "currency": agreed["currency"],
+        "term_months": int(agreed["term_months"]),
+        "start_date": dt.date.fromisoformat(agreed["start_date"]) if agreed["start_date"] else None,
+        "billing": agreed["billing"],
+        "discount_percent": Decimal(agreed["discount_percent"]),
+    }
+
+
+def terms_differences(deal, terms: dict) -> list[str]:
+    """The deal fields whose value differs from a version's stored terms."""
+    agreed = (terms or {}).get("agreed")
+    if not agreed:
+        return []
+    now = agreed_terms(deal)
+    return [field for field in AGREED_FIELDS if field in agreed and agreed[field] != now[field]]
 
 
 SAMPLE_TERMS = {

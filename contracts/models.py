@@ -78,6 +78,29 @@ class ContractVersion(models.Model):
     status_reason = models.TextField(
         blank=True, help_text="Why it was declined, voided or failed, in plain words."
     )
+
+    class Withdrawal(models.TextChoices):
+        """Why a version stopped being signable, for the buyer's page."""
+
+        NONE = "", "Not withdrawn"
+        REPLACED = "replaced", "Replaced by a newer version"
+        REVISED = "revised", "Terms revised: a new version is coming"
+        DEAL_CLOSED = "deal_closed", "The deal was closed"
+        BY_REP = "by_rep", "Withdrawn by the seller"
+
+    withdrawal = models.CharField(
+        max_length=12, choices=Withdrawal.choices, blank=True, default=Withdrawal.NONE
+    )
+    signed_late = models.BooleanField(
+        default=False,
+        help_text=(
+            "Signed after the deal closed or after this version was withdrawn: "
+            "it did not win the deal by itself."
+        ),
+    )
+    late_signature_accepted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a manager turned the late signature into a win."
+    )
     send_attempts = models.PositiveSmallIntegerField(default=0)
     signed_pdf = models.FileField(upload_to="signed/%Y/%m/", blank=True)
     signed_sha256 = models.CharField(max_length=64, blank=True)
@@ -131,6 +154,13 @@ class ContractVersion(models.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    @property
+    def counts_as_signature(self) -> bool:
+        """Signed, and either in time or turned into the win by a manager."""
+        return self.status == self.Status.COMPLETED and (
+            not self.signed_late or self.late_signature_accepted_at is not None
+        )
+
 
 #: How providers are named in the product (the brand is spelled "DocuSign").
 PROVIDER_LABELS = {"docusign": "DocuSign", "builtin": "Built-in e-signature"}
@@ -147,6 +177,8 @@ WITH_BUYER_STATUSES = [
     ContractVersion.Status.DELIVERED,
     ContractVersion.Status.VIEWED,
 ]
+#: Still to be settled: out with the buyer, or failed to send and waiting for a retry.
+OUTSTANDING_STATUSES = [*OUT_STATUSES, ContractVersion.Status.FAILED]
 FINAL_STATUSES = [
     ContractVersion.Status.COMPLETED,
     ContractVersion.Status.DECLINED,

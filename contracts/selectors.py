@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from .models import OUT_STATUSES, ContractTemplate, ContractVersion
 
 SENDABLE_STATUSES = [ContractVersion.Status.DRAFT, *OUT_STATUSES]
@@ -13,9 +15,29 @@ def deal_has_sendable_contract(deal) -> bool:
 
 
 def deal_has_completed_signature(deal) -> bool:
-    return ContractVersion.objects.filter(
-        deal=deal, status=ContractVersion.Status.COMPLETED
-    ).exists()
+    """Signed in time (a late signature counts only once a manager accepted it)."""
+    return (
+        ContractVersion.objects.filter(deal=deal, status=ContractVersion.Status.COMPLETED)
+        .filter(Q(signed_late=False) | Q(late_signature_accepted_at__isnull=False))
+        .exists()
+    )
+
+
+def deal_late_signature(deal) -> ContractVersion | None:
+    """The newest version signed after the deal closed (or after it was withdrawn), while no
+    manager has turned it into the win yet; None when there is none."""
+    if deal.state == "closed_won":
+        return None
+    return (
+        ContractVersion.objects.filter(
+            deal=deal,
+            status=ContractVersion.Status.COMPLETED,
+            signed_late=True,
+            late_signature_accepted_at__isnull=True,
+        )
+        .order_by("-number")
+        .first()
+    )
 
 
 def deal_contract_versions(deal) -> list[ContractVersion]:

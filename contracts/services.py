@@ -28,6 +28,7 @@ from . import documents
 from .models import (
     FINAL_STATUSES,
     OUT_STATUSES,
+    OUTSTANDING_STATUSES,
     PROVIDER_LABELS,
     ContractTemplate,
     ContractVersion,
@@ -35,10 +36,18 @@ from .models import (
     WebhookDelivery,
 )
 from .selectors import default_template, version_by_envelope
-from .signals import contract_sent, contract_signed, contract_viewed, contract_withdrawn
+from .signals import (
+    contract_revision_ready,
+    contract_sent,
+    contract_signed,
+    contract_signed_late,
+    contract_viewed,
+    contract_withdrawn,
+)
 
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
+Withdrawal = ContractVersion.Withdrawal
 
 
 def provider_name(provider: str) -> str:
@@ -75,19 +84,42 @@ def _timeline(version: ContractVersion, by, reason: str, **data: Any) -> DealEve
 
 
 def _locked(version: ContractVersion) -> ContractVersion:
-    """Lock the version's row and reload it (the caller runs in a transaction)."""
+    """Lock the deal's row, then the version's, and reload it (the caller runs in a
+    transaction). Always deal first, as a transition does (it updates the deal, then its
+    receivers lock the versions), so the two never wait on each other in a circle."""
+    Deal.objects.select_for_update().filter(pk=version.deal_id).values_list("pk").first()
     ContractVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk").first()
     version.refresh_from_db()
     return version
 
 
-def _withdraw(version: ContractVersion, *, status: str, reason: str) -> None:
-    """The version stops being signable; listeners (reminders) learn it in this transaction."""
+def _locked_by_id(version_id: int) -> ContractVersion:
+    """`_locked` for a task that only has the version's id (deal row first, then the version)."""
+    deal_id = ContractVersion.objects.filter(pk=version_id).values_list("deal_id", flat=True).get()
+    Deal.objects.select_for_update().filter(pk=deal_id).values_list("pk").first()
+    return ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+
+
+def _withdraw(
+    version: ContractVersion,
+    *,
+    status: str,
+    reason: str,
+    withdrawal: str = "",
+    followup_reason: str = "",
+) -> None:
+    """The version stops being signable; listeners (reminders) learn it in this transaction.
+
+    `withdrawal` says why, for the buyer's page (replaced, revised, deal closed, by the rep).
+    """
     was_out = version.status in OUT_STATUSES
     now = timezone.now()
     version.status = status
     version.status_reason = reason
     fields = ["status", "status_reason"]
+    if status == Status.VOIDED:
+        version.withdrawal = withdrawal or Withdrawal.BY_REP
+        fields.append("withdrawal")
     if status == Status.VOIDED:
         version.voided_at = now
         fields.append("voided_at")
@@ -96,7 +128,20 @@ def _withdraw(version: ContractVersion, *, status: str, reason: str) -> None:
         fields.append("declined_at")
     version.save(update_fields=fields)
     if was_out:
-        contract_withdrawn.send(sender=ContractVersion, version=version)
+        contract_withdrawn.send(sender=ContractVersion, version=version, reason=followup_reason)
+
+
+def _back_to_negotiating(deal_id: int, *, by, why: str) -> None:
+    """Nothing is out for signature any more: a deal waiting for a signature goes back to
+    negotiating (the rep sends a new version from there), so the two never disagree."""
+    deal = Deal.objects.get(pk=deal_id)
+    if deal.state not in (DealState.AGREEMENT_SENT, DealState.FOLLOW_UP):
+        return
+    if ContractVersion.objects.filter(deal=deal, status__in=OUTSTANDING_STATUSES).exists():
+        return
+    deal_services.deal_transition(
+        deal=deal, transition="negotiate", by=by, as_system=by is None, reason=why
+    )
 
 
 def _enqueue(task_name: str, *args: Any) -> None:
@@ -172,8 +217,9 @@ def contract_generate(
     signer in the group and none given, the rep is asked to choose.
     """
     _require_workable(deal, by)
-    if deal.state not in OPEN_STATES:
-        raise ContractError("This deal is closed: no new contract can be generated.")
+    # Lock the deal (serialises numbering) and decide on its stored state, not a stale copy.
+    if not Deal.objects.select_for_update().get(pk=deal.pk).is_live:
+        raise ContractError("This deal is closed or archived: no new contract can be generated.")
     if signer is not None:
         _signer_choose(deal=deal, by=by, contact=signer)
     elif documents.deal_signer(deal) is None:
@@ -184,7 +230,6 @@ def contract_generate(
     template = template or default_template() or _shipped_default()
     if template is None:
         raise ContractError("There is no contract template yet. An admin can add one.")
-    Deal.objects.select_for_update().filter(pk=deal.pk).first()  # serialise numbering
     number = (ContractVersion.objects.filter(deal=deal).aggregate(n=Max("number"))["n"] or 0) + 1
     terms = documents.deal_terms(deal, number=number)
     try:
@@ -193,7 +238,12 @@ def contract_generate(
     except documents.TemplateProblem as exc:
         raise ContractError(f"{exc} An admin needs to fix template “{template}”.") from None
     for draft in ContractVersion.objects.select_for_update().filter(deal=deal, status=Status.DRAFT):
-        _withdraw(draft, status=Status.VOIDED, reason=f"Replaced by version {number}.")
+        _withdraw(
+            draft,
+            status=Status.VOIDED,
+            reason=f"Replaced by version {number}.",
+            withdrawal=Withdrawal.REPLACED,
+        )
     version = ContractVersion(
         deal=deal,
         number=number,
@@ -239,14 +289,36 @@ def _signer_choose(*, deal: Deal, by, contact) -> None:
         )
 
 
+@transaction.atomic
 def contract_revise_for_concession(*, concession: Concession, by) -> ContractVersion | None:
-    """An accepted concession on a deal that already has a contract produces a new version."""
-    deal = concession.deal
+    """An accepted concession changed the deal's terms: the buyer can no longer sign the old
+    ones. Every version still out is withdrawn at once ("a revised contract is coming"), the
+    next version is generated from the new terms, and the rep is told to send it today.
+
+    Called by the receiver of `deals.signals.concession_accepted`, inside its transaction.
+    """
+    deal = Deal.objects.get(pk=concession.deal_id)
     if deal.state not in OPEN_STATES or not deal.contract_versions.exists():
         return None
+    for older in ContractVersion.objects.select_for_update().filter(
+        deal=deal, status__in=OUTSTANDING_STATUSES
+    ):
+        reason = "The terms changed with an accepted concession; a revised contract is coming."
+        _withdraw(older, status=Status.VOIDED, reason=reason, withdrawal=Withdrawal.REVISED)
+        _timeline(
+            older,
+            by,
+            f"Version {older.number} withdrawn: the terms changed ({concession}).",
+            action="voided",
+        )
+        if older.envelope_id and older.provider != "builtin":
+            _enqueue("void_envelope", older.pk, reason)
+    _back_to_negotiating(
+        deal.pk, by=by, why=f"The terms changed ({concession}); a revised contract is coming."
+    )
     try:
         with transaction.atomic():
-            return contract_generate(
+            version = contract_generate(
                 deal=deal,
                 by=by,
                 reason=f"Contract revised for the accepted concession: {concession}.",
@@ -260,6 +332,34 @@ def contract_revise_for_concession(*, concession: Concession, by) -> ContractVer
             reason=f"The contract could not be revised for the concession: {exc.message}",
         )
         return None
+    contract_revision_ready.send(sender=ContractVersion, version=version, by=by)
+    return version
+
+
+@transaction.atomic
+def contracts_settle_for_closed_deal(*, deal: Deal, by, why: str) -> int:
+    """The deal left the open states (lost, won by override, archived): void every version
+    still outstanding in this transaction. Built-in links refuse at once (they check the
+    version on every use); DocuSign envelopes are voided through the provider after commit,
+    retried by the task. Returns how many versions were voided."""
+    count = 0
+    for version in ContractVersion.objects.select_for_update().filter(
+        deal=deal, status__in=[*OUTSTANDING_STATUSES, Status.DRAFT]
+    ):
+        was_outstanding = version.status in OUTSTANDING_STATUSES
+        _withdraw(
+            version,
+            status=Status.VOIDED,
+            reason=f"Withdrawn: {why}",
+            withdrawal=Withdrawal.DEAL_CLOSED,
+            followup_reason=why.rstrip("."),
+        )
+        if was_outstanding:
+            _timeline(version, by, f"Version {version.number} withdrawn: {why}", action="voided")
+            count += 1
+        if version.envelope_id and version.provider != "builtin":
+            _enqueue("void_envelope", version.pk, "The seller withdrew this contract.")
+    return count
 
 
 # --- sending ------------------------------------------------------------------
@@ -285,8 +385,8 @@ def contract_send(
     deal = version.deal
     _require_workable(deal, by)
     _locked(version)
-    if deal.state not in OPEN_STATES:
-        raise ContractError("This deal is closed: the contract cannot be sent.")
+    if not Deal.objects.get(pk=deal.pk).is_live:  # the stored state (locked by _locked)
+        raise ContractError("This deal is closed or archived: the contract cannot be sent.")
     if version.status != Status.DRAFT:
         raise ContractError(
             f"Version {version.number} is “{version.get_status_display()}”: only a draft "
@@ -301,7 +401,12 @@ def contract_send(
     for older in ContractVersion.objects.select_for_update().filter(
         deal=deal, status__in=OUT_STATUSES
     ):
-        _withdraw(older, status=Status.VOIDED, reason=f"Replaced by version {version.number}.")
+        _withdraw(
+            older,
+            status=Status.VOIDED,
+            reason=f"Replaced by version {version.number}.",
+            withdrawal=Withdrawal.REPLACED,
+        )
         _timeline(older, by, f"Version {older.number} voided: replaced by {version.number}.")
         if older.envelope_id and older.provider != "builtin":
             _enqueue("void_envelope", older.pk, f"Replaced by version {version.number}.")
@@ -313,9 +418,12 @@ def contract_send(
         from .esign.builtin import new_envelope_id
 
         version.envelope_id = new_envelope_id()
-        version.status = Status.SENT
+    if provider == "builtin" and not notify:
+        version.status = Status.SENT  # the demo seed replaying history: no email
         version.sent_at = now
     else:
+        # Out once the provider accepted it (the email left, the envelope exists); a
+        # failure shows "sending failed" with a retry, and no follow-ups start before.
         version.status = Status.SENDING
     version.save(
         update_fields=[
@@ -342,9 +450,11 @@ def contract_send(
             by=by,
             expected_state=expected_state,
             reason=f"Contract version {version.number} sent for signature.",
+            use_case="contract_send",
         )
-    contract_sent.send(sender=ContractVersion, version=version, by=by)
-    if notify or provider != "builtin":
+    if version.status == Status.SENT:
+        contract_sent.send(sender=ContractVersion, version=version, by=by)
+    else:
         _enqueue("send_version", version.pk)
     return version
 
@@ -355,13 +465,12 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
     _require_workable(version.deal, by)
     _locked(version)
     if version.status == Status.FAILED:
-        if version.deal.state not in OPEN_STATES:
-            raise ContractError("This deal is closed: the contract cannot be sent.")
+        if not Deal.objects.get(pk=version.deal_id).is_live:
+            raise ContractError("This deal is closed or archived: the contract cannot be sent.")
         version.status = Status.SENDING
         version.send_attempts = 0
         version.status_reason = ""
         version.save(update_fields=["status", "send_attempts", "status_reason"])
-        contract_sent.send(sender=ContractVersion, version=version, by=by)
         _timeline(version, by, f"Retrying to send version {version.number}.", action="retry")
         _enqueue("send_version", version.pk)
         return version
@@ -392,17 +501,20 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
             f"Version {version.number} is “{version.get_status_display()}”: only a contract "
             "out for signature can be voided."
         )
-    _withdraw(version, status=Status.VOIDED, reason=reason)
+    _withdraw(version, status=Status.VOIDED, reason=reason, withdrawal=Withdrawal.BY_REP)
     _timeline(version, by, f"Version {version.number} voided: {reason}", action="voided")
     if version.envelope_id and version.provider != "builtin":
         _enqueue("void_envelope", version.pk, reason)
+    _back_to_negotiating(
+        version.deal_id, by=by, why=f"Contract version {version.number} voided: {reason}"
+    )
     return version
 
 
 @transaction.atomic
 def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
     """Count one attempt; None when the version no longer needs sending."""
-    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return None
     version.send_attempts += 1
@@ -428,7 +540,7 @@ def contract_send_succeeded(
     `duplicates` are other live envelopes found for the same version: they are voided, so
     the buyer has exactly one envelope to sign.
     """
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     name = provider_name(version.provider)
     if version.status == Status.SENDING:
         version.envelope_id = envelope_id
@@ -443,6 +555,8 @@ def contract_send_succeeded(
             action="accepted",
             envelope_id=envelope_id,
         )
+        # Follow-ups start only once the buyer really has the contract.
+        contract_sent.send(sender=ContractVersion, version=version, by=version.created_by)
     elif version.status == Status.VOIDED and not version.envelope_id and envelope_id:
         # Voided while it was being sent: withdraw the envelope that was created anyway.
         version.envelope_id = envelope_id
@@ -506,13 +620,12 @@ def contract_envelope_adopt(
     version.envelope_id = envelope_id
     fields = ["envelope_id"]
     if version.status in (Status.SENDING, Status.FAILED):
-        was_failed = version.status == Status.FAILED
         version.status = Status.SENT
         version.sent_at = version.sent_at or timezone.now()
         version.status_reason = ""
         fields += ["status", "sent_at", "status_reason"]
-        if was_failed:  # it reached the buyer after all: reminders again
-            contract_sent.send(sender=ContractVersion, version=version, by=None)
+        # It reached the buyer after all: follow-ups start now (never before a send succeeded).
+        contract_sent.send(sender=ContractVersion, version=version, by=None)
     version.save(update_fields=fields)
     _timeline(
         version,
@@ -535,7 +648,7 @@ def contract_envelope_adopt(
 
 @transaction.atomic
 def contract_send_failed(*, version_id: int, message: str) -> ContractVersion:
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return version
     _withdraw(version, status=Status.FAILED, reason=message)
@@ -552,18 +665,45 @@ def contract_send_failed(*, version_id: int, message: str) -> ContractVersion:
 
 
 def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_words: str) -> None:
-    """Store the signed PDF and its hash; the deal is won (if it still can be)."""
+    """Store the signed PDF and its hash; the deal is won if it was still open and this
+    version was still out. Otherwise the signature is "late": recorded, never silent
+    (timeline, tasks for the owner and the team's manager, a banner) and a manager decides."""
     version.signed_pdf.save(
         f"deal-{version.deal_id}-v{version.number}-signed.pdf", ContentFile(signed_pdf), save=False
     )
     version.signed_sha256 = documents.sha256_hex(signed_pdf)
     was_out = version.status in OUT_STATUSES
+    deal = Deal.objects.select_for_update().get(pk=version.deal_id)
+    late = not was_out or not deal.is_live
     version.status = Status.COMPLETED
     version.completed_at = timezone.now()
     version.signature = {**version.signature, **audit}
+    version.signed_late = late
     version.save(
-        update_fields=["signed_pdf", "signed_sha256", "status", "completed_at", "signature"]
+        update_fields=[
+            "signed_pdf",
+            "signed_sha256",
+            "status",
+            "completed_at",
+            "signature",
+            "signed_late",
+        ]
     )
+    if late:
+        when = "after the deal closed" if not deal.is_live else "after it was withdrawn"
+        _timeline(
+            version,
+            None,
+            f"Version {version.number} was signed by {by_words} {when}. It did not change the "
+            "deal: a manager can turn it into a win.",
+            action="signed_late",
+            signed_sha256=version.signed_sha256,
+        )
+        log.warning("Contract %s signed late (deal %s, %s)", version.pk, deal.pk, deal.state)
+        version.deal = deal
+        contract_signed_late.send(sender=ContractVersion, version=version)
+        contract_signed.send(sender=ContractVersion, version=version, closed_before=True)
+        return
     _timeline(
         version,
         None,
@@ -571,10 +711,6 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
         action="signed",
         signed_sha256=version.signed_sha256,
     )
-    if not was_out:
-        # Signed although it was withdrawn here (e.g. the void reached DocuSign too late).
-        log.warning("Contract %s completed after it was %s", version.pk, version.status)
-    deal = Deal.objects.get(pk=version.deal_id)
     closed_before = deal.state not in _WINNABLE
     if not closed_before:
         deal_services.deal_transition(
@@ -584,8 +720,49 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
             as_system=True,
             reason=f"The buyer signed contract version {version.number}.",
         )
-        version.deal = deal
+    elif deal.state in (DealState.INTENT_SPOTTED, DealState.ASKED):
+        log.warning("Contract %s signed while deal %s is %s", version.pk, deal.pk, deal.state)
+    version.deal = deal
     contract_signed.send(sender=ContractVersion, version=version, closed_before=closed_before)
+
+
+@transaction.atomic
+def contract_late_signature_accept(*, version: ContractVersion, by, reason: str) -> Deal:
+    """A manager turns a signature that came after the close into the win it records: one
+    audited transition; the deal's terms become the signed ones."""
+    from deals.models import can_manage_deal
+
+    if not can_manage_deal(version.deal, by):
+        raise NotPermitted("Only the team's manager can turn a late signature into a win.")
+    _locked(version)
+    if not (version.status == Status.COMPLETED and version.signed_late):
+        raise ContractError(f"Version {version.number} has no late signature to accept.")
+    if version.late_signature_accepted_at is not None:
+        raise deal_services.DealConflict(
+            f"The late signature of version {version.number} was already accepted."
+        )
+    deal = Deal.objects.select_for_update().get(pk=version.deal_id)
+    signed_terms = documents.agreed_terms_values(version.terms)
+    changed = {f: v for f, v in signed_terms.items() if getattr(deal, f) != v}
+    deal_services.deal_transition(
+        deal=deal,
+        transition="accept_late_signature",
+        by=by,
+        reason=reason,
+        use_case="contract_late_signature_accept",
+        data={"version": version.number, "version_id": version.pk},
+    )
+    version.late_signature_accepted_at = timezone.now()
+    version.save(update_fields=["late_signature_accepted_at"])
+    if changed:
+        deal_services.deal_terms_amend(
+            deal=deal,
+            by=by,
+            reason=f"The signed terms of version {version.number} apply (late signature accepted).",
+            **changed,
+        )
+    version.deal = deal
+    return deal
 
 
 def _decline(version: ContractVersion, *, reason: str) -> None:
@@ -794,6 +971,7 @@ def envelope_event_apply(
             said = f"Voided in {name}: {reason}" if reason else f"Voided in {name}."
             _withdraw(version, status=Status.VOIDED, reason=said)
             _timeline(version, None, f"Version {version.number}: {said}")
+            _back_to_negotiating(version.deal_id, by=None, why=f"Version {version.number}: {said}")
     return True
 
 
@@ -980,6 +1158,9 @@ def contracts_reconcile() -> dict[str, int]:
             if version.status in OUT_STATUSES:
                 _withdraw(version, status=Status.EXPIRED, reason="Not signed in time: it expired.")
                 _timeline(version, None, f"Version {version.number} expired unsigned.")
+                _back_to_negotiating(
+                    version.deal_id, by=None, why=f"Version {version.number} expired unsigned."
+                )
                 counts["expired"] += 1
     return counts
 

@@ -15,6 +15,11 @@ urlpatterns = [
     path("versions/<int:pk>/send/", views.send, name="send"),
     path("versions/<int:pk>/resend/", views.resend, name="resend"),
     path("versions/<int:pk>/void/", views.void, name="void"),
+    path(
+        "deals/<int:deal_pk>/versions/<int:pk>/accept-late-signature/",
+        views.late_signature_accept,
+        name="late_signature_accept",
+    ),
     path("versions/<int:pk>/signing-view/", views.signing_view, name="signing_view"),
     path("versions/<int:pk>/signing-return/", views.signing_return, name="signing_return"),
     # Exact URL, no redirect: DocuSign counts a redirect as a failed delivery.

@@ -127,6 +127,29 @@ def void(request, pk: int):
 
 @login_required
 @require_POST
+def late_signature_accept(request, deal_pk: int, pk: int):
+    """A manager turns a signature that came after the close into the win (with a reason)."""
+    version = _visible_version(request, pk)
+    if version.deal_id != deal_pk:
+        raise Http404("No such contract version on this deal.")
+    deal = version.deal
+    try:
+        services.contract_late_signature_accept(
+            version=version, by=request.user, reason=request.POST.get("reason", "")
+        )
+    except NotPermitted as exc:
+        return _forbidden(request, exc.message)
+    except DealError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request, f"“{deal}” is won with the signature on version {version.number}."
+        )
+    return redirect(deal.get_absolute_url())
+
+
+@login_required
+@require_POST
 def signing_view(request, pk: int):
     """Embedded DocuSign signing (in person): a fresh recipient view URL, then a redirect."""
     version = _visible_version(request, pk)

@@ -48,8 +48,13 @@ def _throttled(request, token: str) -> bool:
     return count > settings.CONTRACT_LINK_THROTTLE
 
 
-def _refused(request, message: str, status: int) -> HttpResponse:
-    return render(request, "contracts/sign_refused.html", {"message": message}, status=status)
+def _refused(request, message: str, status: int, title: str = "") -> HttpResponse:
+    return render(
+        request,
+        "contracts/sign_refused.html",
+        {"message": message, "title": title or "This link cannot be used"},
+        status=status,
+    )
 
 
 def _guard(request, token: str):
@@ -63,7 +68,7 @@ def _guard(request, token: str):
     try:
         return version_for_token(token), None
     except LinkRefused as exc:
-        return None, _refused(request, exc.message, 403)
+        return None, _refused(request, exc.message, 403, exc.title)
 
 
 def _page(request, token: str, version: ContractVersion, *, error: str = "", status: int = 200):

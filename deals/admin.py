@@ -15,6 +15,7 @@ from .models import (
     Contact,
     Deal,
     DealEvent,
+    DealState,
     DealStay,
     LineItem,
     LossReason,
@@ -258,6 +259,18 @@ class LineItemInline(admin.TabularInline):
     model = LineItem
     extra = 0
 
+    def _frozen(self, obj) -> bool:
+        return obj is not None and obj.state == DealState.CLOSED_WON
+
+    def has_add_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._frozen(obj) and super().has_delete_permission(request, obj)
+
 
 class StakeholderInline(admin.TabularInline):
     model = Stakeholder
@@ -309,18 +322,12 @@ class DealAdmin(admin.ModelAdmin):
     ]
     autocomplete_fields = ["account", "parent_deal"]
     inlines = [LineItemInline, StakeholderInline, DealEventInline]
+    # One action per transition, read from the model's metadata; moves that only their use
+    # case makes (send_agreement with a sent contract, ask with a numbered ask) are not
+    # offered here, and the service refuses them on any path.
     actions = [
-        _transition_action(name, label, needs_reason)
-        for name, label, needs_reason in [
-            ("ask", "Ask for the sale", False),
-            ("send_agreement", "Send the agreement", False),
-            ("negotiate", "Negotiate", False),
-            ("follow_up", "Follow up", False),
-            ("mark_won", "Mark won (signed)", False),
-            ("override_won", "Override to won", True),
-            ("mark_lost", "Close as lost", True),
-            ("reopen", "Reopen", True),
-        ]
+        _transition_action(name, meta["label"], meta["needs_reason"])
+        for name, meta in services.transition_admin_actions()
     ] + ["archive_deals"]
 
     def get_fields(self, request, obj=None):
@@ -331,7 +338,9 @@ class DealAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return [*self.readonly_fields, "account", "owner"]
+        frozen = sorted(services.FROZEN_WHEN_WON) if obj.state == DealState.CLOSED_WON else []
+        # A won deal's signed terms are frozen here too: managers amend them with a reason.
+        return [*self.readonly_fields, "account", "owner", *frozen]
 
     def save_model(self, request, obj, form, change):
         # Writes go through the services so the timeline records them.

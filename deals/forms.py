@@ -8,6 +8,7 @@ from .models import (
     READINESS_ITEMS,
     TECHNIQUE_GUIDES,
     Ask,
+    BillingFrequency,
     BuyingSignal,
     Channel,
     ClosingTechnique,
@@ -16,6 +17,7 @@ from .models import (
     LossReason,
     Objection,
     Stakeholder,
+    single_line,
 )
 
 #: Transitions whose form asks for more than a confirmation.
@@ -211,8 +213,32 @@ class ObjectionResolveForm(PanelForm):
 class ConcessionForm(PanelForm):
     id_prefix = "concession"
 
-    give = forms.CharField(label="We give", max_length=200)
-    get = forms.CharField(label="We get in return", max_length=200)
+    give = forms.CharField(label="We give", max_length=200, validators=[single_line])
+    get = forms.CharField(label="We get in return", max_length=200, validators=[single_line])
+    # How the deal's terms change if the buyer accepts (blank: unchanged).
+    new_amount = forms.DecimalField(
+        label="New amount", required=False, min_value=0, max_digits=14, decimal_places=2
+    )
+    new_discount_percent = forms.DecimalField(
+        label="New discount (%)", required=False, min_value=0, max_value=100, decimal_places=2
+    )
+    new_term_months = forms.IntegerField(label="New term (months)", required=False, min_value=1)
+    new_billing = forms.ChoiceField(
+        label="New billing period",
+        required=False,
+        choices=[("", "Unchanged"), *BillingFrequency.choices],
+    )
+    new_start_date = forms.DateField(
+        label="New start date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    TERM_FIELDS = (
+        "new_amount",
+        "new_discount_percent",
+        "new_term_months",
+        "new_billing",
+        "new_start_date",
+    )
 
     def clean(self):
         data = super().clean()
@@ -237,10 +263,10 @@ class StakeholderForm(PanelForm):
     contact = forms.ModelChoiceField(
         queryset=Contact.objects.none(), required=False, empty_label="New contact…"
     )
-    first_name = forms.CharField(required=False, max_length=100)
-    last_name = forms.CharField(required=False, max_length=100)
+    first_name = forms.CharField(required=False, max_length=100, validators=[single_line])
+    last_name = forms.CharField(required=False, max_length=100, validators=[single_line])
     email = forms.EmailField(required=False)
-    job_title = forms.CharField(required=False, max_length=120)
+    job_title = forms.CharField(required=False, max_length=120, validators=[single_line])
     role = forms.ChoiceField(choices=Stakeholder.Role.choices)
     note = forms.CharField(required=False, max_length=200)
 
@@ -269,7 +295,9 @@ class StakeholderForm(PanelForm):
 class NextStepForm(PanelForm):
     id_prefix = "nextstep"
 
-    next_step = forms.CharField(label="Next step", max_length=200, required=False)
+    next_step = forms.CharField(
+        label="Next step", max_length=200, required=False, validators=[single_line]
+    )
     next_step_due = forms.DateField(
         label="Due", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -298,7 +326,7 @@ class NoteForm(PanelForm):
 class FollowOnForm(PanelForm):
     id_prefix = "followon"
 
-    title = forms.CharField(label="Follow-on deal", max_length=200)
+    title = forms.CharField(label="Follow-on deal", max_length=200, validators=[single_line])
     need = forms.CharField(
         label="Need found during the sale",
         max_length=2000,

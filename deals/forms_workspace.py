@@ -5,7 +5,15 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from .models import Account, BillingFrequency, Contact, Currency, Deal, DealState
+from .models import (
+    Account,
+    BillingFrequency,
+    Contact,
+    Currency,
+    Deal,
+    DealState,
+    single_line,
+)
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
 from .templatetags.crm_format import day_text, money_text
 
@@ -72,6 +80,8 @@ class DealForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["title"].widget.attrs["autofocus"] = True
+        for name in ("title", "next_step", "competition"):
+            self.fields[name].validators.append(single_line)
         self.fields["currency"].choices = Currency.choices
         self.fields["billing"].choices = BillingFrequency.choices
         if self.instance.pk:
@@ -150,7 +160,7 @@ class DealForm(forms.ModelForm):
 
 
 class AccountForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Account name")
+    name = forms.CharField(max_length=200, label="Account name", validators=[single_line])
     website = forms.CharField(max_length=200, required=False)
     industry = forms.CharField(max_length=100, required=False)
 
@@ -174,11 +184,11 @@ class AccountForm(forms.Form):
 
 class ContactForm(forms.Form):
     account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
-    first_name = forms.CharField(max_length=100, required=False)
-    last_name = forms.CharField(max_length=100, required=False)
+    first_name = forms.CharField(max_length=100, required=False, validators=[single_line])
+    last_name = forms.CharField(max_length=100, required=False, validators=[single_line])
     email = forms.EmailField(required=False)
-    phone = forms.CharField(max_length=50, required=False)
-    job_title = forms.CharField(max_length=120, required=False)
+    phone = forms.CharField(max_length=50, required=False, validators=[single_line])
+    job_title = forms.CharField(max_length=120, required=False, validators=[single_line])
 
     def __init__(self, *args, user, contact: Contact | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -9,11 +9,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+def single_line(value: str) -> None:
+    """Titles and names are one line: a newline breaks email headers and lists."""
+    if value and ("\n" in value or "\r" in value):
+        raise ValidationError("Use a single line here (no line breaks).", code="single_line")
 
 
 class Currency(models.TextChoices):
@@ -24,7 +30,7 @@ class Currency(models.TextChoices):
 
 
 class Team(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[single_line])
     currency = models.CharField(
         max_length=3,
         choices=Currency.choices,
@@ -98,7 +104,7 @@ class Account(models.Model):
         PROSPECT = "prospect", "Prospect"
         CUSTOMER = "customer", "Customer"
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[single_line])
     website = models.CharField(max_length=200, blank=True)
     industry = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROSPECT)
@@ -135,11 +141,11 @@ class Account(models.Model):
 
 class Contact(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
+    first_name = models.CharField(max_length=100, validators=[single_line])
+    last_name = models.CharField(max_length=100, validators=[single_line])
     email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=50, blank=True)
-    job_title = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=50, blank=True, validators=[single_line])
+    job_title = models.CharField(max_length=120, blank=True, validators=[single_line])
     created_at = models.DateTimeField(auto_now_add=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     erased_at = models.DateTimeField(
@@ -290,6 +296,16 @@ has_completed_signature.blocked_message = (
 )
 
 
+def has_late_signature(deal: Deal) -> bool:
+    """A version was signed after the deal closed (or after it was withdrawn), not yet used."""
+    from contracts.selectors import deal_late_signature
+
+    return deal_late_signature(deal) is not None
+
+
+has_late_signature.blocked_message = "No signature arrived after the deal closed."
+
+
 def has_loss_reason(deal: Deal) -> bool:
     return bool(deal.loss_reason)
 
@@ -312,6 +328,14 @@ def has_reopen_reason(deal: Deal) -> bool:
 
 has_reopen_reason.input_required = True
 has_reopen_reason.blocked_message = "Say why the deal is reopened."
+
+
+def has_decision_reason(deal: Deal) -> bool:
+    return bool(getattr(deal, "_transition_reason", "").strip())
+
+
+has_decision_reason.input_required = True
+has_decision_reason.blocked_message = "Write down why: the reason goes in the audit log."
 
 
 # --- permissions -----------------------------------------------------------
@@ -372,7 +396,7 @@ class DealQuerySet(ArchivableQuerySet):
 
 
 class Deal(ConcurrentTransitionMixin, models.Model):
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, validators=[single_line])
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="deals")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="deals")
     owner = models.ForeignKey(
@@ -419,6 +443,14 @@ class Deal(ConcurrentTransitionMixin, models.Model):
     start_date = models.DateField(null=True, blank=True)
     billing = models.CharField(
         max_length=10, choices=BillingFrequency.choices, default=BillingFrequency.ANNUALLY
+    )
+    discount_percent = models.DecimalField(
+        "Discount (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text="Discount agreed on the list price, in percent (shown on the contract).",
     )
 
     loss_reason = models.CharField(max_length=20, choices=LossReason.choices, blank=True)
@@ -493,6 +525,11 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         return self.state in OPEN_STATES
 
     @property
+    def is_live(self) -> bool:
+        """Open and not archived: the only deals whose contract may still be signed."""
+        return self.state in OPEN_STATES and self.archived_at is None
+
+    @property
     def readiness_score(self) -> int:
         return sum(1 for field, _ in READINESS_ITEMS if getattr(self, field))
 
@@ -514,12 +551,28 @@ class Deal(ConcurrentTransitionMixin, models.Model):
 
     # --- transitions: they change fields only; deals.services fires them ---
 
+    # `made_by` names the one use case that fires a transition because it also makes the
+    # record the transition stands for (a sent contract, a numbered ask). Every other path
+    # (deal page, board, admin, API) reads it and refuses with `how`, pointing at the step
+    # (`anchor` on the deal page, `api` for integrations). deals.services enforces it.
+
     @transition(
         field=state,
         source=[DealState.INTENT_SPOTTED, DealState.NEGOTIATING],
         target=DealState.ASKED,
         permission=can_work_deal,
-        custom={"label": "Ask for the sale", "verb": "ask"},
+        custom={
+            "label": "Ask for the sale",
+            "verb": "ask",
+            "made_by": "deal_ask_record",
+            "how": (
+                "Asking for the sale is recorded as a numbered ask (channel, what you said and "
+                "the buyer's answer): use “Record an ask” on the deal page."
+            ),
+            "api": "POST /api/v1/deals/{deal_id}/asks/",
+            "anchor": "panel-asks",
+            "step": "Record the ask",
+        },
     )
     def ask(self):
         """The rep asks for a verbal, non-binding yes (first ask or asking again)."""
@@ -530,7 +583,17 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.AGREEMENT_SENT,
         conditions=[has_contract_to_send],
         permission=can_work_deal,
-        custom={"label": "Send the agreement"},
+        custom={
+            "label": "Send the agreement",
+            "made_by": "contract_send",
+            "how": (
+                "The agreement is sent by sending a contract version: generate one and press "
+                "“Send for signature” in the deal's Contract panel (the deal moves with it)."
+            ),
+            "api": "POST /api/v1/deals/{deal_id}/contracts/{version_id}/send/",
+            "anchor": "contracts-panel",
+            "step": "Send a contract",
+        },
     )
     def send_agreement(self):
         """A binding contract goes out for signature (proposal-first teams skip the ask)."""
@@ -603,6 +666,31 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         """A manager reopens a lost deal; it starts again at intent spotted."""
         self.closed_at = None
         self.loss_reason = ""
+
+    @transition(
+        field=state,
+        source=[*OPEN_STATES, DealState.CLOSED_LOST],
+        target=DealState.CLOSED_WON,
+        conditions=[has_late_signature, has_decision_reason],
+        permission=can_manage_deal,
+        custom={
+            "label": "Win with the late signature",
+            "needs_reason": True,
+            "made_by": "contract_late_signature_accept",
+            "how": (
+                "A signature that arrived after the deal closed is turned into a win from the "
+                "banner on the deal page (a manager, with a reason)."
+            ),
+            "api": "POST /api/v1/deals/{deal_id}/contracts/{version_id}/accept-late-signature/",
+            "anchor": "late-signature",
+            "step": "Review the late signature",
+            "also_saves": ["archived_at"],
+        },
+    )
+    def accept_late_signature(self):
+        """A manager turns a signature that came after the close into the win it records."""
+        self.closed_at = timezone.now()
+        self.archived_at = None
 
 
 class LineItem(models.Model):
@@ -783,17 +871,61 @@ class Concession(models.Model):
         REJECTED = "rejected", "Rejected"
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="concessions")
-    give = models.CharField(max_length=200, help_text="What we give.")
-    get = models.CharField(max_length=200, help_text="What we get in return.")
+    give = models.CharField(max_length=200, help_text="What we give.", validators=[single_line])
+    get = models.CharField(
+        max_length=200, help_text="What we get in return.", validators=[single_line]
+    )
+    # The structured change of the deal's terms the give-get brings (blank: unchanged).
+    new_amount = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    new_discount_percent = models.DecimalField(
+        "New discount (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    new_term_months = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    new_billing = models.CharField(max_length=10, choices=BillingFrequency.choices, blank=True)
+    new_start_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["created_at"]
 
     def __str__(self) -> str:
         return f"{self.give} ↔ {self.get}"
+
+    #: (concession field, deal field) of the structured term changes.
+    TERM_FIELDS = (
+        ("new_amount", "amount"),
+        ("new_discount_percent", "discount_percent"),
+        ("new_term_months", "term_months"),
+        ("new_billing", "billing"),
+        ("new_start_date", "start_date"),
+    )
+
+    @property
+    def term_changes(self) -> dict:
+        """The deal fields this concession changes, with their new values."""
+        return {
+            deal_field: getattr(self, field)
+            for field, deal_field in self.TERM_FIELDS
+            if getattr(self, field) not in (None, "")
+        }
 
 
 class OnboardingStep(models.Model):

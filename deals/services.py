@@ -42,7 +42,13 @@ from .models import (
     User,
     readiness_derivation,
 )
-from .signals import contact_data_collect, contact_data_erase, deal_state_changed
+from .signals import (
+    concession_accepted,
+    contact_data_collect,
+    contact_data_erase,
+    deal_archived,
+    deal_state_changed,
+)
 
 
 class DealError(Exception):
@@ -65,6 +71,25 @@ class NotPermitted(DealError, PermissionDenied):
     """The user may not make this change."""
 
 
+class RecordRequired(TransitionBlocked):
+    """The move only happens inside the use case that makes its record (a sent contract, a
+    numbered ask); `how` says where, `api` which endpoint an integration calls instead."""
+
+    def __init__(self, message: str, *, step: str, anchor: str, api: str):
+        super().__init__(message)
+        self.step = step
+        self.anchor = anchor
+        self.api = api
+
+
+def _single_line(value: str, what: str) -> str:
+    """Titles and names are one line (a newline breaks email headers); stripped."""
+    value = (value or "").strip()
+    if "\n" in value or "\r" in value:
+        raise DealError(f"{what} must be a single line (no line breaks).")
+    return value
+
+
 # --- the state machine -----------------------------------------------------
 
 #: Transition names in the order they are offered to users.
@@ -77,6 +102,7 @@ TRANSITION_NAMES = [
     "override_won",
     "mark_lost",
     "reopen",
+    "accept_late_signature",
 ]
 
 #: Transition fields written by deal_transition (never the whole row: a
@@ -100,6 +126,11 @@ class TransitionInfo:
     target: str
     needs_reason: bool
     blockers: tuple[str, ...]
+    #: The use case that alone fires this move, and where the user finds it (see Deal).
+    made_by: str = ""
+    how: str = ""
+    step: str = ""
+    anchor: str = ""
 
     @property
     def allowed(self) -> bool:
@@ -112,6 +143,45 @@ def _fsm_transition(deal: Deal, name: str):
     if name not in TRANSITION_NAMES or meta is None:
         raise TransitionBlocked(f"“{name}” is not a deal transition.")
     return meta.get_transition(deal.state)
+
+
+def transition_record_rule(name: str) -> dict[str, str]:
+    """The transition's `made_by` metadata (empty when any path may fire it)."""
+    method = getattr(Deal, name, None)
+    meta = getattr(method, "_django_fsm", None)
+    if meta is None:
+        return {}
+    custom = next(iter(meta.transitions.values())).custom
+    if not custom.get("made_by"):
+        return {}
+    return {k: custom.get(k, "") for k in ("made_by", "how", "api", "anchor", "step", "label")}
+
+
+def transition_admin_actions() -> list[tuple[str, dict[str, Any]]]:
+    """(name, {label, needs_reason}) of the transitions any path may fire, in order."""
+    actions = []
+    for name in TRANSITION_NAMES:
+        custom = next(iter(getattr(Deal, name)._django_fsm.transitions.values())).custom
+        if custom.get("made_by"):
+            continue
+        actions.append(
+            (name, {"label": custom["label"], "needs_reason": bool(custom.get("needs_reason"))})
+        )
+    return actions
+
+
+def record_required(deal: Deal, name: str) -> RecordRequired | None:
+    """The refusal for firing `name` outside its use case, or None when any path may."""
+    rule = transition_record_rule(name)
+    if not rule:
+        return None
+    api = rule["api"].replace("{deal_id}", str(deal.pk))
+    return RecordRequired(
+        f"“{rule['label']}” cannot be fired on its own. {rule['how']}",
+        step=rule["step"],
+        anchor=rule["anchor"],
+        api=api,
+    )
 
 
 def transition_blockers(
@@ -152,6 +222,10 @@ def deal_transitions_for(deal: Deal, user: User) -> list[TransitionInfo]:
                 target=fsm.target,
                 needs_reason=bool(fsm.custom.get("needs_reason")),
                 blockers=tuple(transition_blockers(deal, name, user, check_inputs=False)),
+                made_by=fsm.custom.get("made_by", ""),
+                how=fsm.custom.get("how", ""),
+                step=fsm.custom.get("step", ""),
+                anchor=fsm.custom.get("anchor", ""),
             )
         )
     return infos
@@ -167,6 +241,7 @@ def deal_transition(
     expected_state: str | None = None,
     data: dict[str, Any] | None = None,
     as_system: bool = False,
+    use_case: str = "",
 ) -> Deal:
     """Fire one transition on `deal`, with its audit event, in one transaction.
 
@@ -174,6 +249,8 @@ def deal_transition(
     e-signature webhook and workers, which act on the buyer's behalf and skip
     the user permission check (never the guards). `expected_state` is the
     state the user saw: if the deal moved meanwhile, DealConflict is raised.
+    A transition whose metadata names the use case that makes it (`made_by`) is
+    refused with RecordRequired unless that use case passes its name as `use_case`.
     """
     if by is None and not as_system:
         raise NotPermitted("A transition needs the user who makes it.")
@@ -194,6 +271,9 @@ def deal_transition(
             fsm = _fsm_transition(deal, transition)
             if fsm is not None and not as_system and not fsm.has_perm(deal, by):
                 raise NotPermitted(fsm.permission.denied_message)
+            rule = transition_record_rule(transition)
+            if rule and use_case != rule["made_by"]:
+                raise record_required(deal, transition)
             blockers = transition_blockers(deal, transition, None)
             if blockers:
                 raise TransitionBlocked(" ".join(blockers))
@@ -202,7 +282,10 @@ def deal_transition(
             now = timezone.now()
             deal.state_changed_at = now
             deal.last_activity_at = now
-            deal.save(update_fields=_TRANSITION_FIELDS)
+            # A transition may name extra fields it sets (never written otherwise, so a
+            # concurrent archive is not undone by an unrelated move).
+            extra = list(fsm.custom.get("also_saves", ())) if fsm is not None else []
+            deal.save(update_fields=[*_TRANSITION_FIELDS, *extra])
             event = DealEvent.objects.create(
                 deal=deal,
                 actor=by,
@@ -426,7 +509,7 @@ def _require_open(deal: Deal) -> None:
 
 @transaction.atomic
 def account_create(*, by: User, team: Team, name: str, **fields: Any) -> Account:
-    name = name.strip()
+    name = _single_line(name, "The account's name")
     if not name:
         raise DealError("An account needs a name.")
     if Account.objects.filter(team=team, name__iexact=name).exists():
@@ -436,10 +519,14 @@ def account_create(*, by: User, team: Team, name: str, **fields: Any) -> Account
 
 @transaction.atomic
 def contact_create(*, by: User, account: Account, first_name: str, last_name: str, **fields):
-    if not (first_name.strip() or last_name.strip()):
+    first_name = _single_line(first_name, "The first name")
+    last_name = _single_line(last_name, "The last name")
+    if not (first_name or last_name):
         raise DealError("A contact needs a name.")
+    if "job_title" in fields:
+        fields["job_title"] = _single_line(fields["job_title"], "The job title")
     return Contact.objects.create(
-        account=account, first_name=first_name.strip(), last_name=last_name.strip(), **fields
+        account=account, first_name=first_name, last_name=last_name, **fields
     )
 
 
@@ -464,7 +551,7 @@ def account_update(*, account: Account, by: User, **changes: Any) -> Account:
     if unknown:
         raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
     if "name" in changes:
-        changes["name"] = (changes["name"] or "").strip()
+        changes["name"] = _single_line(changes["name"], "The account's name")
         if not changes["name"]:
             raise DealError("An account needs a name.")
         clash = Account.objects.filter(team_id=account.team_id, name__iexact=changes["name"])
@@ -492,9 +579,13 @@ def contact_update(*, contact: Contact, by: User, **changes: Any) -> Contact:
     unknown = set(changes) - CONTACT_EDITABLE_FIELDS
     if unknown:
         raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
-    for name_field in ("first_name", "last_name"):
+    for name_field, what in (
+        ("first_name", "The first name"),
+        ("last_name", "The last name"),
+        ("job_title", "The job title"),
+    ):
         if name_field in changes:
-            changes[name_field] = (changes[name_field] or "").strip()
+            changes[name_field] = _single_line(changes[name_field], what)
     first = changes.get("first_name", contact.first_name)
     last = changes.get("last_name", contact.last_name)
     if not (first or last):
@@ -529,8 +620,11 @@ def deal_create(
     if account.team_id != owner.team_id:
         raise DealError("The account belongs to another team.")
     amount = _money(amount)
+    title = _single_line(title, "The deal's title")
+    if not title:
+        raise DealError("A deal needs a title.")
     deal = Deal.objects.create(
-        title=title.strip(),
+        title=title,
         account=account,
         team_id=owner.team_id,
         owner=owner,
@@ -567,18 +661,56 @@ DEAL_EDITABLE_FIELDS = {
     "term_months",
     "start_date",
     "billing",
+    "discount_percent",
     "review_meeting_at",
 }
 
 
+#: The signed terms: frozen once the deal is won (a manager may amend them, with a reason).
+FROZEN_WHEN_WON = {"amount", "currency", "term_months", "start_date", "billing", "discount_percent"}
+
+
+class TermsFrozen(DealError):
+    """The deal is won: its signed terms are not edited like other details."""
+
+
 def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
-    """Edit the deal's details; the timeline records what changed (old → new)."""
+    """Edit the deal's details; the timeline records what changed (old → new).
+
+    Once the deal is won its signed terms (FROZEN_WHEN_WON) are refused here: a manager
+    changes them with `deal_terms_amend` (a reason, audited) or opens a follow-on deal.
+    """
     _require_workable(deal, by)
     unknown = set(changes) - DEAL_EDITABLE_FIELDS
     if unknown:
         raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+    return _deal_apply_changes(deal=deal, by=by, changes=changes)
+
+
+def _deal_apply_changes(
+    *, deal: Deal, by: User, changes: dict[str, Any], amend_reason: str = ""
+) -> Deal:
     if "amount" in changes:
         changes["amount"] = _money(changes["amount"])
+    if "discount_percent" in changes:
+        changes["discount_percent"] = _money(changes["discount_percent"])
+        if changes["discount_percent"] > 100:
+            raise DealError("A discount is at most 100%.")
+    if "title" in changes:
+        changes["title"] = _single_line(changes["title"], "The deal's title")
+        if not changes["title"]:
+            raise DealError("A deal needs a title.")
+    if "next_step" in changes:
+        changes["next_step"] = _single_line(changes["next_step"], "The next step")
+    if not amend_reason:
+        frozen = sorted(f for f in set(changes) & FROZEN_WHEN_WON if getattr(deal, f) != changes[f])
+        if frozen and deal.state == DealState.CLOSED_WON:
+            raise TermsFrozen(
+                "This deal is won: its signed terms ("
+                + ", ".join(Deal._meta.get_field(f).verbose_name for f in frozen)
+                + ") are frozen. A manager can amend them with a reason, "
+                "or open a follow-on deal."
+            )
     diff = {}
     for field, value in changes.items():
         old = getattr(deal, field)
@@ -590,11 +722,31 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
     try:
         with transaction.atomic():
             deal.save(update_fields=[*diff.keys(), "updated_at"])
-            _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
+            if amend_reason:
+                _record(deal, by, DealEvent.Kind.EDITED, amend_reason, changes=diff, amended=True)
+            else:
+                _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
     except ConcurrentTransition:
         deal.refresh_from_db()
         raise DealConflict(_conflict_message(deal, by)) from None
     return deal
+
+
+def deal_terms_amend(*, deal: Deal, by: User, reason: str, **changes: Any) -> Deal:
+    """A manager amends a won deal's signed terms, with a reason (audited as an amendment)."""
+    from .models import can_manage_deal
+
+    if not can_manage_deal(deal, by):
+        raise NotPermitted("Only the team's manager can amend the signed terms of a won deal.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DealError("Say why the signed terms are amended (it goes in the audit log).")
+    if deal.state != DealState.CLOSED_WON:
+        raise DealError("Only a won deal's signed terms are amended; edit an open deal directly.")
+    unknown = set(changes) - FROZEN_WHEN_WON
+    if unknown:
+        raise DealError(f"These fields are not signed terms: {', '.join(sorted(unknown))}.")
+    return _deal_apply_changes(deal=deal, by=by, changes=changes, amend_reason=reason)
 
 
 def _jsonable(value: Any) -> Any:
@@ -787,7 +939,12 @@ def deal_ask_record(
     with transaction.atomic():
         if "ask" in moves:
             deal_transition(
-                deal=deal, transition="ask", by=by, reason=statement, expected_state=expected_state
+                deal=deal,
+                transition="ask",
+                by=by,
+                reason=statement,
+                expected_state=expected_state,
+                use_case="deal_ask_record",
             )
         number = (deal.asks.aggregate(n=Max("number"))["n"] or 0) + 1
         try:
@@ -903,14 +1060,60 @@ def objection_resolve(
     return objection
 
 
+def _concession_terms(changes: dict[str, Any]) -> dict[str, Any]:
+    """Check a concession's structured term changes; the cleaned values (None: unchanged)."""
+    from .models import BillingFrequency
+
+    clean: dict[str, Any] = {}
+    for field, _deal_field in Concession.TERM_FIELDS:
+        value = changes.get(field)
+        if value in (None, ""):
+            clean[field] = "" if field == "new_billing" else None
+            continue
+        if field == "new_amount":
+            value = _money(value)
+        elif field == "new_discount_percent":
+            value = _money(value)
+            if value > 100:
+                raise DealError("A discount is at most 100%.")
+        elif field == "new_term_months":
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                raise DealError("The term is a whole number of months.") from None
+            if value < 1:
+                raise DealError("The term is at least one month.")
+        elif field == "new_billing" and value not in BillingFrequency.values:
+            raise DealError("Choose a billing period from the list.")
+        elif field == "new_start_date" and not isinstance(value, dt.date):
+            try:
+                value = dt.date.fromisoformat(str(value))
+            except ValueError:
+                raise DealError("The start date is a date (YYYY-MM-DD).") from None
+        clean[field] = value
+    unknown = set(changes) - {f for f, _ in Concession.TERM_FIELDS}
+    if unknown:
+        raise DealError(f"Unknown term changes: {', '.join(sorted(unknown))}.")
+    return clean
+
+
 @transaction.atomic
-def concession_propose(*, deal: Deal, by: User, give: str, get: str) -> Concession:
-    """A give-get pair: never give something without getting something back."""
+def concession_propose(
+    *, deal: Deal, by: User, give: str, get: str, **term_changes: Any
+) -> Concession:
+    """A give-get pair: never give something without getting something back.
+
+    `term_changes` (new_amount, new_discount_percent, new_term_months, new_billing,
+    new_start_date) say how the deal's terms change if the concession is accepted.
+    """
     _require_workable(deal, by)
     _require_open(deal)
-    if not give.strip() or not get.strip():
+    give = _single_line(give, "What you give")
+    get = _single_line(get, "What you get")
+    if not give or not get:
         raise DealError("A concession is a give-get pair: say what you give and what you get.")
-    concession = Concession.objects.create(deal=deal, give=give.strip(), get=get.strip())
+    terms = _concession_terms(term_changes)
+    concession = Concession.objects.create(deal=deal, give=give, get=get, **terms)
     _record(
         deal,
         by,
@@ -918,32 +1121,61 @@ def concession_propose(*, deal: Deal, by: User, give: str, get: str) -> Concessi
         str(concession),
         concession_id=concession.pk,
         status=concession.status,
+        term_changes={k: _jsonable(v) for k, v in concession.term_changes.items()},
     )
     return concession
 
 
 @transaction.atomic
 def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Concession:
+    """Accept or reject a proposed concession; exactly one decision wins (row lock).
+
+    Accepting changes the deal's terms and tells the contracts app (signal
+    `concession_accepted`), which withdraws the version out for signature and
+    generates the next one from the new terms, in this same transaction.
+    """
     deal = concession.deal
     _require_workable(deal, by)
-    if concession.status != Concession.Status.PROPOSED:
-        raise DealError("This concession was already decided.")
-    concession.status = Concession.Status.ACCEPTED if accepted else Concession.Status.REJECTED
-    concession.decided_at = timezone.now()
-    concession.save(update_fields=["status", "decided_at"])
+    locked = Concession.objects.select_for_update().filter(pk=concession.pk).first()
+    if locked is None:
+        raise DealError("This concession no longer exists.")
+    if locked.status != Concession.Status.PROPOSED:
+        concession.refresh_from_db()
+        raise DealConflict(
+            f"This concession was already {locked.get_status_display().lower()} "
+            "by someone else meanwhile. Reload the page to see the decision."
+        )
+    deal = Deal.objects.select_for_update().get(pk=locked.deal_id)
+    if accepted and deal.state not in OPEN_STATES:
+        raise DealError("This deal is closed: a concession can no longer change its terms.")
+    locked.status = Concession.Status.ACCEPTED if accepted else Concession.Status.REJECTED
+    locked.decided_at = timezone.now()
+    locked.decided_by = by
+    locked.save(update_fields=["status", "decided_at", "decided_by"])
+    changes = locked.term_changes if accepted else {}
+    diff = {
+        field: [_jsonable(getattr(deal, field)), _jsonable(value)]
+        for field, value in changes.items()
+        if getattr(deal, field) != value
+    }
+    for field in diff:
+        setattr(deal, field, changes[field])
+    if diff:
+        deal.save(update_fields=[*diff, "updated_at"])
     _record(
         deal,
         by,
         DealEvent.Kind.CONCESSION,
-        str(concession),
-        concession_id=concession.pk,
-        status=concession.status,
+        str(locked),
+        concession_id=locked.pk,
+        status=locked.status,
+        **({"changes": diff} if diff else {}),
     )
     if accepted:
-        # An accepted concession on a deal that has a contract produces a new version.
-        from contracts.services import contract_revise_for_concession
-
-        contract_revise_for_concession(concession=concession, by=by)
+        concession_accepted.send(sender=Concession, deal=deal, concession=locked, by=by)
+    for field in ("status", "decided_at", "decided_by_id"):
+        setattr(concession, field, getattr(locked, field))
+    concession.deal = deal
     return concession
 
 
@@ -1085,6 +1317,9 @@ def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     deal.archived_at = timezone.now()
     Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
     _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
+    # Receivers settle the paperwork in this transaction (contracts void what is out,
+    # follow-ups stop); outside calls run on commit.
+    deal_archived.send(sender=Deal, deal=deal, by=by)
     return deal
 
 

@@ -6,8 +6,18 @@ class FollowupsConfig(AppConfig):
     verbose_name = "Follow-ups"
 
     def ready(self) -> None:
-        from contracts.signals import contract_sent, contract_withdrawn
-        from deals.signals import contact_data_collect, contact_data_erase, deal_state_changed
+        from contracts.signals import (
+            contract_revision_ready,
+            contract_sent,
+            contract_signed_late,
+            contract_withdrawn,
+        )
+        from deals.signals import (
+            contact_data_collect,
+            contact_data_erase,
+            deal_archived,
+            deal_state_changed,
+        )
 
         from . import privacy, receivers
 
@@ -20,6 +30,16 @@ class FollowupsConfig(AppConfig):
         )
         deal_state_changed.connect(
             receivers.cancel_when_closed, dispatch_uid="followups.cancel_when_closed"
+        )
+        contract_sent.connect(receivers.close_send_tasks, dispatch_uid="followups.close_send_tasks")
+        contract_revision_ready.connect(
+            receivers.task_send_revision, dispatch_uid="followups.task_send_revision"
+        )
+        contract_signed_late.connect(
+            receivers.tasks_late_signature, dispatch_uid="followups.tasks_late_signature"
+        )
+        deal_archived.connect(
+            receivers.cancel_when_archived, dispatch_uid="followups.cancel_when_archived"
         )
         # django-anymail's webhooks feed the same inbound handling as the SMTP receiver.
         from anymail.signals import inbound, tracking

@@ -213,12 +213,17 @@ class RepTask(models.Model):
         CALL = "call", "Call"
         MEETING = "meeting", "Meeting"
         EMAIL = "email", "Email"
+        SEND_CONTRACT = "send_contract", "Send the contract"
+        LATE_SIGNATURE = "late_signature", "Late signature"
+
+    #: Kinds shown at the top of My day (they block the close), not among calls.
+    URGENT_KINDS = (Kind.SEND_CONTRACT, Kind.LATE_SIGNATURE)
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep_tasks"
     )
     deal = models.ForeignKey("deals.Deal", on_delete=models.CASCADE, related_name="rep_tasks")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     title = models.CharField(max_length=200)
     note = models.TextField(blank=True)
     due_at = models.DateTimeField(db_index=True)

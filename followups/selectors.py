@@ -59,8 +59,24 @@ def rep_tasks_due(user: User, *, days_ahead: int = 0) -> list[RepTask]:
         RepTask.objects.filter(
             owner=user, completed_at__isnull=True, cancelled_at__isnull=True, due_at__lt=end
         )
+        .exclude(kind__in=RepTask.URGENT_KINDS)
         .select_related("deal__account")
         .order_by("due_at", "pk")[:50]
+    )
+
+
+def rep_tasks_urgent(user: User) -> list[RepTask]:
+    """What blocks a close and must be done today, for the top of My day: a revised contract
+    to send, a signature that came after the deal closed."""
+    return list(
+        RepTask.objects.filter(
+            owner=user,
+            kind__in=RepTask.URGENT_KINDS,
+            completed_at__isnull=True,
+            cancelled_at__isnull=True,
+        )
+        .select_related("deal__account")
+        .order_by("due_at", "pk")[:20]
     )
 
 

@@ -308,6 +308,89 @@ def reminders_settle_past(*, before: dt.datetime, reason: str) -> int:
     )
 
 
+@transaction.atomic
+def rep_task_send_revision(*, version, by: User | None = None) -> RepTask:
+    """An accepted concession produced the next version: "send the revised contract today"
+    goes to the top of the deal owner's My day (an older such task is replaced)."""
+    deal = Deal.objects.select_related("owner").get(pk=version.deal_id)
+    now = timezone.now()
+    RepTask.objects.filter(
+        deal=deal, kind=RepTask.Kind.SEND_CONTRACT, completed_at__isnull=True, cancelled_at=None
+    ).update(cancelled_at=now)
+    return RepTask.objects.create(
+        owner=deal.owner,
+        deal=deal,
+        kind=RepTask.Kind.SEND_CONTRACT,
+        title=f"Send the revised contract today (version {version.number})",
+        note="The buyer's link now says a revised contract is coming: send it the same day.",
+        due_at=now,
+    )
+
+
+@transaction.atomic
+def rep_tasks_close_sent(*, version) -> int:
+    """The contract went out: the "send the contract" task is done."""
+    return RepTask.objects.filter(
+        deal_id=version.deal_id,
+        kind=RepTask.Kind.SEND_CONTRACT,
+        completed_at__isnull=True,
+        cancelled_at__isnull=True,
+    ).update(
+        completed_at=timezone.now(),
+        outcome=f"Version {version.number} sent for signature.",
+    )
+
+
+@transaction.atomic
+def rep_tasks_late_signature(*, version) -> list[RepTask]:
+    """A signature came after the deal closed: the owner and the team's manager each get a
+    task at the top of My day, and the timeline says who was told."""
+    deal = Deal.objects.select_related("owner", "team").get(pk=version.deal_id)
+    managers = list(
+        User.objects.filter(team_id=deal.team_id, role=User.Role.MANAGER, is_active=True)
+    )
+    now = timezone.now()
+    state = "was closed" if deal.state in CLOSED_STATES else "had withdrawn it"
+    tasks = [
+        RepTask.objects.create(
+            owner=deal.owner,
+            deal=deal,
+            kind=RepTask.Kind.LATE_SIGNATURE,
+            title=f"{version.signer_name or 'The buyer'} signed version {version.number} "
+            f"after the deal {state}: call them",
+            note="A manager can turn the signature into a win from the deal page.",
+            due_at=now,
+        )
+    ]
+    for manager in managers:
+        if manager.pk == deal.owner_id:
+            continue
+        tasks.append(
+            RepTask.objects.create(
+                owner=manager,
+                deal=deal,
+                kind=RepTask.Kind.LATE_SIGNATURE,
+                title=f"Decide on a late signature: version {version.number} was signed "
+                f"after the deal {state}",
+                note="Turn it into a win (with a reason) from the banner on the deal page.",
+                due_at=now,
+            )
+        )
+    told = ", ".join(str(t.owner) for t in tasks)
+    deal_activity_record(
+        deal=deal,
+        by=None,
+        kind=DealEvent.Kind.TASK,
+        reason=f"Late signature on version {version.number}: told {told}.",
+        late_signature=version.number,
+    )
+    return tasks
+
+
+def on_deal_archived(*, deal: Deal, by: User | None) -> None:
+    reminders_cancel_for_deal(deal=deal, reason="the deal is archived", by=by)
+
+
 def on_deal_state_changed(*, deal: Deal, by: User | None) -> None:
     if deal.state == DealState.CLOSED_WON:
         reminders_cancel_for_deal(deal=deal, reason="the deal is won", by=by)

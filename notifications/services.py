@@ -183,9 +183,10 @@ def notification_email_send(*, notification_id: int) -> bool:
         f"{settings.SITE_URL}/notifications/preferences/\n"
     )
     EmailMessage(
-        subject=f"{notification.get_kind_display()}: {notification.deal or notification.text}"[
-            :200
-        ],
+        # One line: a title saved before line breaks were refused must not break the header.
+        subject=" ".join(
+            f"{notification.get_kind_display()}: {notification.deal or notification.text}".split()
+        )[:200],
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[recipient.email],

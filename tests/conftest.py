@@ -153,3 +153,27 @@ def make_deal(rep, account):
         return services.deal_create(by=by, **kwargs)
 
     return _make
+
+
+# --- moving deals in test set-ups, the way the product does ---------------------------
+
+
+def record_ask(deal, by, answer: str = "yes"):
+    """Ask for the sale through the one use case that moves a deal to `asked`."""
+    return services.deal_ask_record(
+        deal=deal, by=by, channel="call", statement="Shall we start on the 1st?", answer=answer
+    )
+
+
+def send_agreement(deal, by):
+    """Put a version out for signature and move the deal as `contract_send` does, without
+    rendering a PDF (for set-ups of pages and lists; contract tests use the real send)."""
+    from contracts.models import ContractVersion
+
+    number = deal.contract_versions.count() + 1
+    ContractVersion.objects.create(
+        deal=deal, number=number, status=ContractVersion.Status.SENT, provider="builtin"
+    )
+    return services.deal_transition(
+        deal=deal, transition="send_agreement", by=by, use_case="contract_send"
+    )

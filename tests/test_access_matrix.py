@@ -108,7 +108,9 @@ CASES = [
     Case("deals:deal_timeline", ("deal",), query="before=x", expect=owned(reader=BAD, owner=BAD)),
     Case("deals:state_machine", expect=everyone(OK)),
     Case("deals:deal_transition", ("deal", "mark_lost"), expect=owned(reader=FORBIDDEN)),
-    Case("deals:deal_transition", ("deal", "ask"), expect=owned(reader=FORBIDDEN)),
+    # Asking is made by recording a numbered ask: the move endpoint refuses (409) and
+    # points at that step; a reader is still refused first for lack of permission.
+    Case("deals:deal_transition", ("deal", "ask"), expect=owned(reader=FORBIDDEN, owner=409)),
     Case(
         "deals:deal_transition",
         ("deal", "override_won"),
@@ -124,7 +126,7 @@ CASES = [
         ("deal", "ask"),
         method="post",
         data={"expected_state": "intent_spotted"},
-        expect=owned(reader=FORBIDDEN, owner=REDIRECT),
+        expect=owned(reader=FORBIDDEN, owner=409),
     ),
     Case(
         "deals:deal_transition",
@@ -251,6 +253,13 @@ CASES = [
     Case("contracts:resend", ("version",), method="post", data={}, expect=hidden()),
     Case("contracts:void", ("version",), method="post", data={}, expect=hidden()),
     Case("contracts:signing_view", ("version",), method="post", data={}, expect=hidden()),
+    Case(
+        "contracts:late_signature_accept",
+        ("deal", "version"),
+        method="post",
+        data={"reason": "x"},
+        expect=hidden(),
+    ),
     Case("contracts:signing_return", ("version",), query="event=cancel", expect=hidden()),
     # --- the buyer's signing pages: no login; a forged token is refused, for anyone ---
     Case("contracts_public:sign", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),

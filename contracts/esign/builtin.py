@@ -12,7 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.urls import reverse
 
 from deals import addressing
@@ -25,9 +25,10 @@ SIGNING_SALT = "contracts.builtin.signing-link"
 class LinkRefused(Exception):
     """The link is expired, tampered with or no longer valid; `message` is for the buyer."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, title: str = "This link cannot be used"):
         super().__init__(message)
         self.message = message
+        self.title = title
 
 
 def link_max_age() -> dt.timedelta:
@@ -75,9 +76,19 @@ def version_for_token(token: str):
     if version.is_out:
         return version
     if version.status not in (ContractVersion.Status.COMPLETED, ContractVersion.Status.DECLINED):
+        owner = version.deal.owner
+        if version.withdrawal == ContractVersion.Withdrawal.REVISED:
+            raise LinkRefused(
+                f"The terms changed after your conversation with {owner}, so this version can "
+                f"no longer be signed. {owner} is sending you the revised contract; you will "
+                "get a new link by email.",
+                title="A revised contract is coming",
+            )
         raise LinkRefused(
-            "This contract was withdrawn and can no longer be signed. "
-            "Ask your contact for the current one."
+            f"{owner} withdrew this contract: it can no longer be signed, and nothing on this "
+            f"page commits you to anything. Ask {owner} for the current one if you have "
+            "questions.",
+            title="This contract was withdrawn",
         )
     try:
         signer.unsign_object(token, max_age=link_max_age())
@@ -119,8 +130,14 @@ class BuiltinProvider(ESignProvider):
         message.metadata = {"deal_id": str(deal.pk)}  # ESP tracking events (anymail)
         try:
             message.send()
-        except OSError as exc:
+        except OSError as exc:  # the mail server: worth retrying
             raise ProviderError(f"The email to the signer could not be sent ({exc}).") from exc
+        except (BadHeaderError, ValueError) as exc:  # e.g. a line break in a header
+            raise ProviderError(
+                f"The email to the signer could not be built ({exc}). Fix the deal's title "
+                "or the signer's name and email, then retry.",
+                transient=False,
+            ) from exc
         return SendResult(envelope_id=version.envelope_id, status="sent", signing_url=url)
 
     def status(self, version) -> str:

@@ -47,3 +47,20 @@ def contract_panel(context, deal):
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("contracts/_late_signature.html", takes_context=True)
+def late_signature_banner(context, deal):
+    """A banner when a version was signed after the deal closed (or after it was withdrawn);
+    the team's manager gets the one-step action that turns it into a win."""
+    from deals.models import can_manage_deal
+
+    from ..selectors import deal_late_signature
+
+    user = context["user"]
+    return {
+        "deal": deal,
+        "version": deal_late_signature(deal),
+        "can_manage": can_manage_deal(deal, user),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -232,10 +232,13 @@ def deal_timeline(request, pk: int):
 def _refusal(deal: Deal, name: str, user) -> tuple[int, str] | None:
     """(status, plain message) if `user` cannot start `name` on `deal` now."""
     fsm = getattr(Deal, name)._django_fsm.get_transition(deal.state)
+    if fsm is not None and not fsm.has_perm(deal, user):
+        return 403, fsm.permission.denied_message
+    required = services.record_required(deal, name)
+    if required is not None:
+        return 409, required.message
     if fsm is None:
         return 409, services.transition_blockers(deal, name, None)[0]
-    if not fsm.has_perm(deal, user):
-        return 403, fsm.permission.denied_message
     blockers = services.transition_blockers(deal, name, None, check_inputs=False)
     if blockers:
         return 409, " ".join(blockers)
@@ -272,6 +275,7 @@ def _transition_render(request, deal, name, form, *, status=200, error="", block
         "error": error,
         "blocked": blocked or (bool(error) and request.method == "GET"),
         "buyer": _buyer(deal),
+        "record_step": services.transition_record_rule(name) or None,
     }
     template = "deals/deal/_transition_form.html" if request.htmx else "deals/transition_form.html"
     return render(request, template, context, status=status)
@@ -481,7 +485,11 @@ def concession_add(request, pk: int):
         "concessions",
         forms.ConcessionForm(request.POST),
         lambda d: services.concession_propose(
-            deal=deal, by=request.user, give=d["give"], get=d["get"]
+            deal=deal,
+            by=request.user,
+            give=d["give"],
+            get=d["get"],
+            **{f: d.get(f) for f in forms.ConcessionForm.TERM_FIELDS},
         ),
         "Concession proposed.",
         "concession_form",
@@ -498,16 +506,21 @@ def concession_decide(request, pk: int, concession_pk: int):
         return _panel_response(
             request, deal, "concessions", status=400, error="Choose accept or reject."
         )
+    accepted = form.cleaned_data["decision"] == "accept"
     try:
-        services.concession_decide(
-            concession=concession,
-            by=request.user,
-            accepted=form.cleaned_data["decision"] == "accept",
-        )
+        services.concession_decide(concession=concession, by=request.user, accepted=accepted)
     except DealError as exc:
         return _panel_response(
             request, deal, "concessions", status=_status_for(exc), error=exc.message
         )
+    if accepted:
+        # The terms, the contract panel and the state may all have changed: reload the page.
+        messages.success(
+            request,
+            "Concession accepted: the deal's terms changed. Any contract out was withdrawn; "
+            "send the revised version today.",
+        )
+        return _redirect(request, f"{deal.get_absolute_url()}#contracts-panel")
     return _done(request, deal, "concessions", "Concession decided.")
 
 

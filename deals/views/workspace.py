@@ -115,6 +115,10 @@ def board_moves(request: HttpRequest, pk: int) -> HttpResponse:
             "target_label": DealState(move.target).label,
             "needs_reason": move.needs_reason,
             "blockers": move.blockers,
+            "made_by": move.made_by,
+            "how": move.how,
+            "step": move.step,
+            "anchor": move.anchor,
         }
         for move in services.deal_transitions_for(deal, request.user)
     ]

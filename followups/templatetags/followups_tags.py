@@ -75,3 +75,14 @@ def my_day_tasks(context):
 def followups_panel(context, deal):
     """Reminders, tasks and the review meeting of one deal, for the deal page."""
     return {**deal_panel_context(context["request"], deal), "csrf_token": context.get("csrf_token")}
+
+
+@register.inclusion_tag("followups/_my_day_urgent.html", takes_context=True)
+def my_day_urgent(context):
+    """What blocks a close today (a revised contract to send, a late signature), for the top
+    of My day."""
+    user = context["request"].user
+    return {
+        "urgent": selectors.rep_tasks_urgent(user) if user.is_authenticated else [],
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from contracts.models import ContractVersion
 from deals import services
 from deals.models import Deal, DealEvent, DealState
+from tests.conftest import record_ask, send_agreement
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_deal_list_filters_by_state_owner_account_and_text(
     mine = make_deal(title="Acme rollout")
     theirs = make_deal(title="Acme pilot", by=teammate, owner=teammate)
     globex = make_deal(title="Globex renewal", account=other_account)
-    services.deal_transition(deal=mine, transition="ask", by=rep)
+    record_ask(mine, rep)
 
     client = api_client(manager)
     ids = lambda params: sorted(d["id"] for d in client.get(DEALS, params).json()["results"])  # noqa: E731
@@ -268,27 +269,41 @@ def test_accounts_and_contacts_crud(rep, other_rep, api_client):
 
 
 def test_transition_goes_through_the_service_with_audit(rep, deal, api_client):
-    """POST /transitions/ask/ moves the deal and writes the transition event with the actor."""
-    response = _transition(api_client(rep), deal, "ask", reason="Asked on the call")
+    """POST /transitions/negotiate/ moves the deal and writes the transition event with the
+    actor."""
+    record_ask(deal, rep)
+    response = _transition(api_client(rep), deal, "negotiate", reason="They want a pilot")
     assert response.status_code == 200
-    assert response.json()["state"] == "asked"
-    event = deal.events.get(kind=DealEvent.Kind.TRANSITION)
-    assert (event.actor, event.from_state, event.to_state) == (rep, "intent_spotted", "asked")
+    assert response.json()["state"] == "negotiating"
+    event = deal.events.get(kind=DealEvent.Kind.TRANSITION, transition="negotiate")
+    assert (event.actor, event.from_state, event.to_state) == (rep, "asked", "negotiating")
+
+
+def test_moves_made_by_a_use_case_are_409_naming_the_endpoint(rep, deal, api_client):
+    """Ask and send the agreement are made by recording an ask and sending a contract: the
+    transition endpoint answers 409 with the endpoint to call, and nothing changes."""
+    client = api_client(rep)
+    ContractVersion.objects.create(deal=deal, number=1)
+    response = _transition(client, deal, "send_agreement")
+    assert response.status_code == 409
+    endpoint = f"POST /api/v1/deals/{deal.pk}/contracts/{{version_id}}/send/"
+    assert response.json()["endpoint"] == endpoint
+    assert response.json()["detail"].endswith(f"Call {endpoint} instead.")
+    response = _transition(client, deal, "ask")
+    assert response.status_code == 409
+    assert response.json()["endpoint"] == f"POST /api/v1/deals/{deal.pk}/asks/"
+    deal.refresh_from_db()
+    assert deal.state == "intent_spotted"
+    assert not deal.events.filter(kind=DealEvent.Kind.TRANSITION).exists()
 
 
 def test_guards_hold_through_the_api(rep, deal, api_client):
     """No contract, no sending; no loss reason, no closing as lost: 409 with the reason."""
     client = api_client(rep)
-    response = _transition(client, deal, "send_agreement")
-    assert response.status_code == 409
-    assert response.json()["detail"] == (
-        "Generate a contract first: nothing can go out for signature."
-    )
     response = _transition(client, deal, "mark_lost")
     assert response.status_code == 409
     assert "loss reason" in response.json()["detail"]
-    ContractVersion.objects.create(deal=deal, number=1)
-    assert _transition(client, deal, "send_agreement").json()["state"] == "agreement_sent"
+    send_agreement(deal, rep)
     response = _transition(client, deal, "mark_won")
     assert response.status_code == 409
     assert response.json()["detail"].startswith("No completed signature yet.")
@@ -313,7 +328,7 @@ def test_manager_only_moves_are_403_for_reps(rep, manager, deal, api_client):
 def test_stale_state_and_unknown_moves(rep, deal, api_client):
     """expected_state that no longer holds is a 409 conflict; an unknown move is a 404."""
     client = api_client(rep)
-    _transition(client, deal, "ask")
+    record_ask(deal, rep)
     response = _transition(client, deal, "negotiate", expected_state="intent_spotted")
     assert response.status_code == 409
     assert "in another tab or window" in response.json()["detail"]
@@ -326,7 +341,7 @@ def test_transition_list_shows_moves_and_blockers(rep, deal, api_client):
     """The moves on offer from the current state, each with what blocks it."""
     rows = api_client(rep).get(f"{DEALS}{deal.pk}/transitions/").json()
     by_name = {row["name"]: row for row in rows}
-    assert by_name["ask"]["allowed"] is True
+    assert by_name["ask"]["allowed"] is True  # offered; made by recording an ask
     assert by_name["send_agreement"]["blockers"] == [
         "Generate a contract first: nothing can go out for signature."
     ]
@@ -504,7 +519,8 @@ def test_generate_send_and_void_a_contract(rep, deal, contact, contract_template
 
     response = client.post(f"{base}{version['id']}/send/", {}, format="json")
     assert response.status_code == 200, response.json()
-    assert response.json()["status"] == "sent"
+    # "Sending" until the worker has emailed the link (then "sent", or "sending failed").
+    assert response.json()["status"] == "sending"
     deal.refresh_from_db()
     assert deal.state == DealState.AGREEMENT_SENT
     response = client.post(f"{base}{version['id']}/send/", {}, format="json")

@@ -35,7 +35,9 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 def seeded(rep, manager, teammate, other_rep, account, contact, make_deal):
     """A small pipeline: deals in several states, one with a contract, one from another team."""
     deals = [make_deal(title=f"Fuzz deal {n}", amount=Decimal(1000 * n)) for n in range(1, 4)]
-    services.deal_transition(deal=deals[1], transition="ask", by=rep)
+    services.deal_ask_record(
+        deal=deals[1], by=rep, channel="call", statement="Shall we?", answer="yes"
+    )
     ContractVersion.objects.create(deal=deals[2], number=1)
     services.buying_signal_record(
         deal=deals[0], by=rep, kind="pricing", note="Price?", channel="call"

@@ -109,7 +109,6 @@ def docusign(docusign_server, settings):
     from contracts.esign.docusign import reset_token_cache
 
     docusign_server.reset()
-    reset_token_cache()
     settings.ESIGN_PROVIDER = "docusign"
     settings.DOCUSIGN_BASE_URL = ""  # discovered from /oauth/userinfo
     settings.DOCUSIGN_OAUTH_HOST = docusign_server.oauth_host
@@ -124,5 +123,7 @@ def docusign(docusign_server, settings):
     settings.DOCUSIGN_CONNECT_TIMEOUT = 2
     settings.DOCUSIGN_READ_TIMEOUT = 2
     settings.CONTRACTS_MAX_RETRIES = 2
+    # After the settings: the cache keys name the integration key and user.
+    reset_token_cache()
     yield docusign_server
     reset_token_cache()

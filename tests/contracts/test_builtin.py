@@ -296,17 +296,14 @@ def test_links_are_throttled(termed_deal, rep, client, run_on_commit, settings):
 def test_accepted_concession_makes_a_new_version_and_sending_it_voids_the_old(
     termed_deal, rep, client, run_on_commit
 ):
-    """A concession accepted after sending produces v2; sending v2 voids v1 and its link."""
+    """A concession accepted after sending withdraws v1 at once (its link says a revised
+    contract is coming) and produces v2; sending v2 puts the deal back to agreement sent."""
     v1 = _sent(run_on_commit, termed_deal, rep)
     old_token = signing_token(v1)
     deal_services.deal_transition(deal=termed_deal, transition="negotiate", by=rep)
     concession = deal_services.concession_propose(
         deal=termed_deal, by=rep, give="Net 60 payment", get="Two-year term"
     )
-    deal_services.concession_decide(concession=concession, by=rep, accepted=True)
-    v2 = termed_deal.contract_versions.get(number=2)
-    assert v2.status == Status.DRAFT
-    assert "Net 60 payment" in documents.pdf_text(_read(v2.pdf))
     withdrawn = []
 
     def on_withdrawn(**kw):
@@ -314,17 +311,21 @@ def test_accepted_concession_makes_a_new_version_and_sending_it_voids_the_old(
 
     contract_withdrawn.connect(on_withdrawn)
     try:
-        run_on_commit(services.contract_send, version=v2, by=rep)
+        deal_services.concession_decide(concession=concession, by=rep, accepted=True)
     finally:
         contract_withdrawn.disconnect(on_withdrawn)
-    v1.refresh_from_db()
-    termed_deal.refresh_from_db()
-    assert v1.status == Status.VOIDED and "Replaced by version 2" in v1.status_reason
     assert withdrawn == [v1.pk]
+    v1.refresh_from_db()
+    assert v1.status == Status.VOIDED and "revised contract is coming" in v1.status_reason
+    v2 = termed_deal.contract_versions.get(number=2)
+    assert v2.status == Status.DRAFT
+    assert "Net 60 payment" in documents.pdf_text(_read(v2.pdf))
+    run_on_commit(services.contract_send, version=v2, by=rep)
+    termed_deal.refresh_from_db()
     assert termed_deal.state == DealState.AGREEMENT_SENT
     refused = client.get(reverse("contracts_public:sign", args=[old_token]))
     assert refused.status_code == 403  # the old link died with its version
-    assert b"can no longer be signed" in refused.content
+    assert b"A revised contract is coming" in refused.content
     sign = client.post(
         reverse("contracts_public:submit", args=[old_token]),
         {"full_name": "Ann Buyer", "consent": "on"},

@@ -37,6 +37,7 @@ def test_send_creates_an_envelope_with_everything_docusign_needs(
     termed_deal.refresh_from_db()
     assert termed_deal.state == DealState.AGREEMENT_SENT
 
+    assert len(docusign.requests("POST", "/oauth/token")) == 1
     token_request = docusign.requests("POST", "/oauth/token")[0]
     assert token_request.claims["iss"] == "integration-key-1"
     assert token_request.claims["sub"] == "user-guid-1"
@@ -47,7 +48,8 @@ def test_send_creates_an_envelope_with_everything_docusign_needs(
 
     create = docusign.requests("POST", f"/accounts/{ACCOUNT_ID}/envelopes")
     assert len(create) == 1
-    assert create[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}-1"
+    # One grant in this test, and its token (the fake numbers its tokens across the session).
+    assert create[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}-{docusign.issued}"
     body = create[0].json
     assert body["status"] == "sent"
     document = body["documents"][0]

@@ -215,14 +215,16 @@ def test_declined_webhook_reopens_negotiation(sent, deliver, docusign):
 
 
 def test_voided_webhook_marks_the_version_voided(sent, deliver, docusign):
-    """Voided in DocuSign's web app: the version is voided with DocuSign's reason."""
+    """Voided in DocuSign's web app: the version is voided with DocuSign's reason, and with
+    nothing else out the deal goes back to negotiating (it never waits for a signature on a
+    contract the buyer cannot sign)."""
     docusign.void(sent.envelope_id, "Wrong billing address")
     deliver("envelope-voided", sent.envelope_id)
     sent.refresh_from_db()
     assert sent.status == Status.VOIDED
     assert sent.status_reason == "Voided in DocuSign: Wrong billing address"
     sent.deal.refresh_from_db()
-    assert sent.deal.state == DealState.AGREEMENT_SENT
+    assert sent.deal.state == DealState.NEGOTIATING
 
 
 def test_the_webhook_url_is_exact_and_post_only(client, sent, deliver):

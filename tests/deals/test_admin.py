@@ -31,15 +31,19 @@ def test_every_model_has_an_admin_page(admin_client_logged):
             assert admin_client_logged.get(url).status_code == 200, url
 
 
-def test_transition_action_goes_through_the_service(admin_client_logged, deal):
+def test_transition_action_goes_through_the_service(admin_client_logged, deal, rep):
+    """An admin action fires the transition through the service, with its audit event."""
+    from tests.conftest import record_ask
+
+    record_ask(deal, rep)
     url = reverse("admin:deals_deal_changelist")
     response = admin_client_logged.post(
-        url, {"action": "transition_ask", "_selected_action": [deal.pk]}, follow=True
+        url, {"action": "transition_negotiate", "_selected_action": [deal.pk]}, follow=True
     )
     assert response.status_code == 200
     deal.refresh_from_db()
-    assert deal.state == DealState.ASKED
-    assert deal.events.filter(kind=DealEvent.Kind.TRANSITION, transition="ask").count() == 1
+    assert deal.state == DealState.NEGOTIATING
+    assert deal.events.filter(kind=DealEvent.Kind.TRANSITION, transition="negotiate").count() == 1
 
 
 def test_forbidden_transition_action_reports_the_reason(admin_client_logged, deal):

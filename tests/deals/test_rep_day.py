@@ -55,7 +55,9 @@ def test_a_run_of_readiness_ticks_is_one_timeline_entry(rep_client, deal, rep):
 
 
 def test_audit_titles_use_the_state_names_people_read(deal, rep):
-    services.deal_transition(deal=deal, transition="ask", by=rep)
+    from tests.conftest import record_ask
+
+    record_ask(deal, rep)
     event = deal.events.get(kind=DealEvent.Kind.TRANSITION)
     assert str(event) == "Intent spotted → Asked"
 

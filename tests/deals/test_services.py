@@ -49,8 +49,13 @@ def test_a_not_yet_records_the_objection_and_moves_to_negotiating(deal, rep):
 )
 def test_an_ask_only_moves_the_deal_forward_as_announced(deal, rep, state_path, answer, expected):
     """The outcome shown beside each answer is what recording it does."""
+    from tests.conftest import record_ask
+
     for name in state_path:
-        services.deal_transition(deal=deal, transition=name, by=rep)
+        if name == "ask":
+            record_ask(deal, rep)
+        else:
+            services.deal_transition(deal=deal, transition=name, by=rep)
     announced = services.deal_ask_outcomes(deal)[answer]
     services.deal_ask_record(deal=deal, by=rep, channel="call", statement="Go?", answer=answer)
     deal.refresh_from_db()

@@ -21,6 +21,10 @@ ALLOWED = {
     DealState.CLOSED_WON: set(),
     DealState.CLOSED_LOST: {"reopen"},
 }
+# A signature that came after the close can be turned into a win from any non-won state.
+for _state, _moves in ALLOWED.items():
+    if _state != DealState.CLOSED_WON:
+        _moves.add("accept_late_signature")
 
 # How to walk a fresh deal to each state, as the manager of the team.
 PATHS = {
@@ -42,7 +46,11 @@ def add_contract(deal: Deal, status=ContractVersion.Status.DRAFT) -> ContractVer
 
 
 def fire(deal, name, by, **kwargs):
-    params = {**INPUTS, **kwargs} if name in ("mark_lost", "override_won", "reopen") else kwargs
+    """Fire `name` as its own use case would (the graph itself is what is tested here; the
+    refusal on every other path is tested in tests/deals/test_close_integrity.py)."""
+    needs = ("mark_lost", "override_won", "reopen", "accept_late_signature")
+    params = {**INPUTS, **kwargs} if name in needs else kwargs
+    params.setdefault("use_case", services.transition_record_rule(name).get("made_by", ""))
     return services.deal_transition(deal=deal, transition=name, by=by, **params)
 
 
@@ -63,6 +71,9 @@ def test_transition_matrix(deal, manager, state, name):
     add_contract(deal)  # something sendable, so only the state decides send_agreement
     if name == "mark_won":
         add_contract(deal, ContractVersion.Status.COMPLETED)
+    if name == "accept_late_signature":
+        late = add_contract(deal, ContractVersion.Status.COMPLETED)
+        ContractVersion.objects.filter(pk=late.pk).update(signed_late=True)
     events_before = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.TRANSITION).count()
 
     if name in ALLOWED[state]:
@@ -94,6 +105,8 @@ def test_agreement_needs_a_contract(deal, rep):
     """No agreement_sent without a contract version to send."""
     with pytest.raises(services.TransitionBlocked, match="Generate a contract first"):
         fire(deal, "send_agreement", rep)
+    with pytest.raises(services.RecordRequired, match="Send for signature"):
+        services.deal_transition(deal=deal, transition="send_agreement", by=rep)
     add_contract(deal)
     fire(deal, "send_agreement", rep)
     assert deal.state == DealState.AGREEMENT_SENT
@@ -179,9 +192,7 @@ def test_a_stale_copy_gets_a_conflict_not_a_lost_update(deal, rep):
 
 def test_expected_state_detects_a_move_since_the_page_was_loaded(deal, rep):
     with pytest.raises(services.DealConflict):
-        services.deal_transition(
-            deal=deal, transition="ask", by=rep, expected_state=DealState.NEGOTIATING
-        )
+        fire(deal, "ask", rep, expected_state=DealState.NEGOTIATING)
 
 
 @pytest.mark.postgres
@@ -204,7 +215,7 @@ def test_two_connections_racing_on_one_deal(postgres, team, rep, account):
             connections.close_all()
 
     threads = [
-        threading.Thread(target=worker, args=("ask", {})),
+        threading.Thread(target=worker, args=("ask", {"use_case": "deal_ask_record"})),
         threading.Thread(
             target=worker, args=("mark_lost", {"loss_reason": "price", "reason": "x"})
         ),
@@ -282,6 +293,8 @@ def test_winning_hands_the_customer_over(deal, rep, manager):
 def test_transitions_offered_to_a_user(deal, rep, manager):
     names = {t.name for t in services.deal_transitions_for(deal, rep)}
     assert names == {"ask", "send_agreement", "mark_lost"}
+    made_by = {t.name: t.made_by for t in services.deal_transitions_for(deal, rep)}
+    assert made_by == {"ask": "deal_ask_record", "send_agreement": "contract_send", "mark_lost": ""}
     blocked = {t.name: t.blockers for t in services.deal_transitions_for(deal, rep)}
     assert blocked["send_agreement"] and not blocked["mark_lost"]
     assert "override_won" in {t.name for t in services.deal_transitions_for(deal, manager)}

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from deals import services
 from deals.models import DealEvent, DealState
+from tests.conftest import record_ask
 
 
 def url(deal, name):
@@ -21,20 +22,22 @@ def rep_client(client, rep):
 
 
 def test_an_allowed_move_fires_and_redirects_to_the_deal(rep_client, deal):
-    """The owner asks for the sale: the deal moves and the timeline records it."""
-    response = rep_client.post(url(deal, "ask"), {"expected_state": "intent_spotted"})
+    """The owner moves an asked deal to negotiating: it moves and the timeline records it."""
+    record_ask(deal, deal.owner)
+    response = rep_client.post(url(deal, "negotiate"), {"expected_state": "asked"})
     assert response.status_code == 302
     assert response["Location"] == deal.get_absolute_url()
     deal.refresh_from_db()
-    assert deal.state == DealState.ASKED
-    assert deal.events.filter(kind=DealEvent.Kind.TRANSITION, transition="ask").exists()
+    assert deal.state == DealState.NEGOTIATING
+    assert deal.events.filter(kind=DealEvent.Kind.TRANSITION, transition="negotiate").exists()
 
 
 def test_htmx_success_answers_with_an_hx_redirect(rep_client, deal):
     """htmx callers (the board) get HX-Redirect, honouring a safe `next`."""
+    record_ask(deal, deal.owner)
     response = rep_client.post(
-        url(deal, "ask"),
-        {"expected_state": "intent_spotted", "next": "/board/"},
+        url(deal, "negotiate"),
+        {"expected_state": "asked", "next": "/board/"},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
@@ -43,15 +46,16 @@ def test_htmx_success_answers_with_an_hx_redirect(rep_client, deal):
 
 def test_an_unsafe_next_is_ignored(rep_client, deal):
     """A `next` pointing to another site is never followed."""
+    record_ask(deal, deal.owner)
     response = rep_client.post(
-        url(deal, "ask"), {"expected_state": "intent_spotted", "next": "https://evil.example/"}
+        url(deal, "negotiate"), {"expected_state": "asked", "next": "https://evil.example/"}
     )
     assert response["Location"] == deal.get_absolute_url()
 
 
 def test_a_stale_expected_state_is_a_conflict_and_changes_nothing(rep_client, deal, rep):
     """A user who saw an older state gets 409 with a plain message; no event is written."""
-    services.deal_transition(deal=deal, transition="ask", by=rep)
+    record_ask(deal, rep)
     before = deal.events.count()
     response = rep_client.post(url(deal, "negotiate"), {"expected_state": "intent_spotted"})
     assert response.status_code == 409
@@ -62,10 +66,13 @@ def test_a_stale_expected_state_is_a_conflict_and_changes_nothing(rep_client, de
 
 
 def test_a_move_the_machine_forbids_is_refused_with_the_reason(rep_client, deal):
-    """Sending the agreement without a contract: 409 and the guard's words."""
+    """Sending the agreement from the move endpoint: 409, the rule in plain words and a link
+    to the step that sends a contract (the only way the deal reaches “Agreement sent”)."""
     response = rep_client.post(url(deal, "send_agreement"), {"expected_state": "intent_spotted"})
     assert response.status_code == 409
-    assert "Generate a contract first" in unescape(response.content.decode())
+    html = unescape(response.content.decode())
+    assert "“Send the agreement” cannot be fired on its own" in html
+    assert f'href="{deal.get_absolute_url()}#contracts-panel"' in html
     deal.refresh_from_db()
     assert deal.state == DealState.INTENT_SPOTTED
 
@@ -92,7 +99,10 @@ def test_a_teammate_who_may_read_gets_403_when_moving(client, teammate, deal):
     """A teammate sees the deal (team allows it) but cannot move it."""
     client.force_login(teammate)
     assert client.get(deal.get_absolute_url()).status_code == 200
-    response = client.post(url(deal, "ask"), {"expected_state": "intent_spotted"})
+    response = client.post(
+        url(deal, "mark_lost"),
+        {"expected_state": "intent_spotted", "loss_reason": "price", "reason": "x"},
+    )
     assert response.status_code == 403
     assert "Only the deal's owner" in unescape(response.content.decode())
 

@@ -26,6 +26,8 @@ def login(client, user):
 def move(deal, *names, by):
     for name in names:
         kwargs = {"loss_reason": "price"} if name == "mark_lost" else {}
+        # Set-up: fire as the move's own use case would (the contract is made by the test).
+        kwargs["use_case"] = services.transition_record_rule(name).get("made_by", "")
         services.deal_transition(deal=deal, transition=name, by=by, **kwargs)
     return deal
 
@@ -255,8 +257,11 @@ def test_board_filters_by_owner_and_close_month(client, rep, teammate, make_deal
 def test_board_move_menu_offers_the_users_moves_with_reasons(client, rep, deal):
     """The "Move to…" menu lists the rep's moves; a blocked one says why in plain words."""
     html = login(client, rep).get(reverse("deals:board_moves", args=[deal.pk])).content.decode()
-    assert "Ask for the sale" in html
-    assert "Generate a contract first" in html  # send_agreement is blocked without a contract
+    assert "Ask for the sale" in html  # recorded on the deal page, with its answer
+    assert f'href="{deal.get_absolute_url()}#panel-asks"' in html
+    # The agreement goes out with a contract, nowhere else: the menu links the contract panel.
+    assert f'href="{deal.get_absolute_url()}#contracts-panel"' in html
+    assert "Send for signature" in html
     assert "Close as lost" in html
     assert "Override to won" not in html  # managers only
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from contracts.models import ContractVersion
 from deals import services
 from deals.models import Deal
+from tests.conftest import record_ask, send_agreement
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +38,9 @@ def build_pipeline(n: int, *, rep, teammate, account, contact) -> None:
         services.stakeholder_add(deal=deal, by=owner, contact=contact, role="signer")
         kind = i % 5
         if kind >= 1:
-            services.deal_transition(deal=deal, transition="ask", by=owner)
+            record_ask(deal, owner)
         if kind >= 2:
-            ContractVersion.objects.create(deal=deal, number=1, status="draft")
-            services.deal_transition(deal=deal, transition="send_agreement", by=owner)
+            send_agreement(deal, owner)
             ContractVersion.objects.filter(deal=deal).update(
                 status="sent", sent_at=timezone.now() - dt.timedelta(days=i % 9)
             )

@@ -14,7 +14,9 @@ def test_manager_reads_the_dashboard_and_drills_down(page, login, snap, rep, man
     asked = services.deal_create(
         by=rep, account=account, title="Acme pilot", amount=Decimal("8000")
     )
-    services.deal_transition(deal=asked, transition="ask", by=rep)
+    services.deal_ask_record(
+        deal=asked, by=rep, channel="call", statement="Shall we?", answer="yes"
+    )
     login(page, "mona")
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_url("**/dashboard/**")

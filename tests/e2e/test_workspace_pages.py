@@ -52,7 +52,9 @@ def pipeline(rep, teammate, account, contact):
             by=teammate, owner=teammate, account=account, title="Acme licences", amount=Decimal(9)
         ),
     }
-    services.deal_transition(deal=deals["pilot"], transition="ask", by=rep)
+    services.deal_ask_record(
+        deal=deals["pilot"], by=rep, channel="call", statement="Shall we?", answer="yes"
+    )
     Deal.objects.filter(pk=deals["licences"].pk).update(
         last_activity_at=timezone.now() - dt.timedelta(days=40)
     )
@@ -95,30 +97,34 @@ def test_board_moves_a_card_and_explains_refusals(page, login, snap, pipeline):
     snap(page, "board")
 
     menu = open_moves(page, rollout)
-    assert "Generate a contract first" in menu.inner_text()  # send_agreement is blocked
+    # Asking and sending the agreement are made by their records: the menu points there.
+    assert "Send for signature" in menu.inner_text()
+    assert "Record an ask" in menu.inner_text()
     snap(page, "board-move-menu")
-    menu.get_by_role("button", name="Ask for the sale").click()
-    asked = page.locator("section[data-state='asked']")
-    asked.locator(f"#card-{rollout.pk}").wait_for()
-    rollout.refresh_from_db()
-    assert rollout.state == DealState.ASKED
+    pilot = pipeline["pilot"]
+    menu = open_moves(page, pilot)
+    menu.get_by_role("button", name="Negotiate").click()
+    negotiating = page.locator("section[data-state='negotiating']")
+    negotiating.locator(f"#card-{pilot.pk}").wait_for()
+    pilot.refresh_from_db()
+    assert pilot.state == DealState.NEGOTIATING
 
 
 def test_board_moves_work_from_the_keyboard(page, login, pipeline):
     """The move menu opens with Enter and a move fires with the keyboard alone."""
     login(page, "rita")
     page.goto("/board/")
-    rollout = pipeline["rollout"]
-    summary = card(page, rollout).locator("summary")
+    pilot = pipeline["pilot"]
+    summary = card(page, pilot).locator("summary")
     summary.focus()
     page.keyboard.press("Enter")
-    ask = page.locator(f"#moves-{rollout.pk}").get_by_role("button", name="Ask for the sale")
-    ask.wait_for()
-    ask.focus()
+    move = page.locator(f"#moves-{pilot.pk}").get_by_role("button", name="Negotiate")
+    move.wait_for()
+    move.focus()
     page.keyboard.press("Enter")
-    page.locator(f"section[data-state='asked'] #card-{rollout.pk}").wait_for()
-    rollout.refresh_from_db()
-    assert rollout.state == DealState.ASKED
+    page.locator(f"section[data-state='negotiating'] #card-{pilot.pk}").wait_for()
+    pilot.refresh_from_db()
+    assert pilot.state == DealState.NEGOTIATING
 
 
 def test_board_drag_and_drop_moves_a_card(page, login, snap, pipeline):
@@ -132,25 +138,36 @@ def test_board_drag_and_drop_moves_a_card(page, login, snap, pipeline):
     assert "cannot move straight to “Follow-up”" in message.inner_text()
     rollout.refresh_from_db()
     assert rollout.state == DealState.INTENT_SPOTTED
+    # Asking is recorded with its answer: the drop is refused in plain words with the step.
     card(page, rollout).drag_to(page.locator("section[data-state='asked']"))
-    page.locator(f"section[data-state='asked'] #card-{rollout.pk}").wait_for()
+    dialog = page.locator("#modal")
+    dialog.get_by_test_id("transition-error").wait_for()
+    assert "cannot be fired on its own" in dialog.get_by_test_id("transition-error").inner_text()
+    assert dialog.get_by_test_id("record-step").is_visible()
+    snap(page, "board-drop-needs-a-record")
     rollout.refresh_from_db()
-    assert rollout.state == DealState.ASKED
+    assert rollout.state == DealState.INTENT_SPOTTED
+    page.goto("/board/")
+    pilot = pipeline["pilot"]
+    card(page, pilot).drag_to(page.locator("section[data-state='negotiating']"))
+    page.locator(f"section[data-state='negotiating'] #card-{pilot.pk}").wait_for()
+    pilot.refresh_from_db()
+    assert pilot.state == DealState.NEGOTIATING
 
 
 def test_a_stale_move_is_refused_in_plain_words(page, login, snap, pipeline, rep):
     """If the deal moved meanwhile, the board's move is refused with the reason, not applied."""
     login(page, "rita")
     page.goto("/board/")
-    rollout = pipeline["rollout"]
-    menu = open_moves(page, rollout)
-    services.deal_transition(deal=Deal.objects.get(pk=rollout.pk), transition="ask", by=rep)
-    menu.get_by_role("button", name="Ask for the sale").click()
+    pilot = pipeline["pilot"]
+    menu = open_moves(page, pilot)
+    services.deal_transition(deal=Deal.objects.get(pk=pilot.pk), transition="negotiate", by=rep)
+    menu.get_by_role("button", name="Negotiate").click()
     dialog = page.locator("#modal")
     dialog.get_by_role("alert").wait_for()
     snap(page, "board-refused")
     assert "in another tab or window" in dialog.get_by_role("alert").inner_text()
-    assert Deal.objects.get(pk=rollout.pk).events.filter(transition="ask").count() == 1
+    assert Deal.objects.get(pk=pilot.pk).events.filter(transition="negotiate").count() == 1
 
 
 def test_mark_lost_from_the_board_asks_for_the_reason(page, login, snap, pipeline):

@@ -42,6 +42,10 @@ def test_seeded_histories_follow_the_state_machine(db):
         assert (deal.closed_at is None) == (deal.state in OPEN_STATES)
     ids = list(Deal.objects.values_list("pk", flat=True))
     assert stays_from_table(ids) == stays_from_events(ids)  # the seed writes the stays too
+    # The seeded contracts agree with the deals (check_close_consistency finds nothing).
+    from contracts.consistency import close_disagreements
+
+    assert close_disagreements() == []
 
 
 def test_dashboard_figures_on_seeded_data(db):

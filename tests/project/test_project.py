@@ -49,6 +49,14 @@ def test_demo_seed_is_idempotent_and_covers_every_state(demo_mode):
 
 
 @pytest.mark.django_db
+def test_the_demo_seed_passes_the_close_consistency_check(demo_mode, capsys):
+    """Every seeded deal agrees with its contracts: `check_close_consistency` exits 0."""
+    call_command("seed_demo")
+    call_command("check_close_consistency")
+    assert "Deals and contracts agree." in capsys.readouterr().out
+
+
+@pytest.mark.django_db
 def test_demo_seed_leaves_no_backlog_of_follow_ups(demo_mode):
     """Replayed history must not flood buyers: nothing is due the moment the demo starts."""
     from django.utils import timezone
