@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from deals import services as deal_services
 from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
-from deals.services import DealError, NotPermitted
+from deals.services import DealConflict, DealError, NotPermitted
 
 from . import documents
 from .models import (
@@ -44,6 +44,10 @@ class ContractError(DealError):
     """A contract action was refused; the message is for the rep or the buyer."""
 
 
+class ContractConflict(ContractError, DealConflict):
+    """The version's status changed meanwhile (someone else acted first): a 409."""
+
+
 # --- helpers -------------------------------------------------------------------
 
 
@@ -65,9 +69,11 @@ def _timeline(version: ContractVersion, by, reason: str, **data: Any) -> DealEve
 
 
 def _locked(version: ContractVersion) -> ContractVersion:
-    """Lock the version's row and reload it (the caller runs in a transaction)."""
-    ContractVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk").first()
-    version.refresh_from_db()
+    """Lock the deal's row, then the version's, and reload both in place (the caller runs
+    in a transaction). Deal first, as transitions lock it, so two writers never deadlock."""
+    deal = deal_services.row_lock(version.deal)
+    deal_services.row_lock(version)
+    version.deal = deal
     return version
 
 
@@ -237,7 +243,7 @@ def contract_send(
     if deal.state not in OPEN_STATES:
         raise ContractError("This deal is closed: the contract cannot be sent.")
     if version.status != Status.DRAFT:
-        raise ContractError(
+        raise ContractConflict(
             f"Version {version.number} is “{version.get_status_display()}”: only a draft "
             "can be sent. Generate a new version to change it."
         )
@@ -337,7 +343,7 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
     if not reason:
         raise ContractError("Say why the contract is voided (the signer sees it).")
     if version.status not in (*OUT_STATUSES, Status.FAILED):
-        raise ContractError(
+        raise ContractConflict(
             f"Version {version.number} is “{version.get_status_display()}”: only a contract "
             "out for signature can be voided."
         )
@@ -487,7 +493,7 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
 
 def _signable(version: ContractVersion) -> None:
     if version.status not in OUT_STATUSES:
-        raise ContractError(
+        raise ContractConflict(
             f"This contract is “{version.get_status_display().lower()}” and can no longer "
             "be signed or declined."
         )

@@ -507,7 +507,7 @@ def test_generate_send_and_void_a_contract(rep, deal, contact, contract_template
     deal.refresh_from_db()
     assert deal.state == DealState.AGREEMENT_SENT
     response = client.post(f"{base}{version['id']}/send/", {}, format="json")
-    assert response.status_code == 400 and "only a draft" in response.json()["detail"]
+    assert response.status_code == 409 and "only a draft" in response.json()["detail"]
 
     response = client.post(f"{base}{version['id']}/void/", {}, format="json")
     assert response.status_code == 400 and "reason" in response.json()
