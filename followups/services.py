@@ -446,6 +446,13 @@ def reminder_retry(*, reminder: Reminder, by: User) -> Reminder:
     reminder.attempts = 0
     reminder.due_at = timezone.now()
     reminder.save(update_fields=["status", "attempts", "due_at", "updated_at"])
+    deal_activity_record(
+        deal=deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} could not be sent before; it will be retried.",
+        reminder_id=reminder.pk,
+    )
     return reminder
 
 
