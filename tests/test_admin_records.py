@@ -25,7 +25,6 @@ from deals.models import (
     OnboardingStep,
     Stakeholder,
 )
-from followups import services as followup_services
 from followups.models import Reminder, RepTask, ReviewMeeting
 from tests.conftest import make_user
 
