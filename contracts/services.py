@@ -158,12 +158,12 @@ def contract_generate(
 ) -> ContractVersion:
     """Render the deal's terms into a new draft version (HTML, PDF, SHA-256)."""
     _require_workable(deal, by)
+    deal_services.row_lock(deal)  # the state checked below, and the numbering
     if deal.state not in OPEN_STATES:
         raise ContractError("This deal is closed: no new contract can be generated.")
     template = template or default_template() or _shipped_default()
     if template is None:
         raise ContractError("There is no contract template yet. An admin can add one.")
-    Deal.objects.select_for_update().filter(pk=deal.pk).first()  # serialise numbering
     number = (ContractVersion.objects.filter(deal=deal).aggregate(n=Max("number"))["n"] or 0) + 1
     terms = documents.deal_terms(deal, number=number)
     try:
@@ -354,10 +354,19 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
     return version
 
 
+def _locked_by_id(version_id: int) -> ContractVersion:
+    """The version by id, locked after its deal (see `_locked`)."""
+    deal_id = ContractVersion.objects.values_list("deal_id", flat=True).get(pk=version_id)
+    deal = deal_services.deal_lock(deal_id)
+    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    version.deal = deal
+    return version
+
+
 @transaction.atomic
 def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
     """Count one attempt; None when the version no longer needs sending."""
-    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return None
     version.send_attempts += 1
@@ -367,7 +376,7 @@ def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
 
 @transaction.atomic
 def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVersion:
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status == Status.SENDING:
         version.envelope_id = envelope_id
         version.status = Status.SENT
@@ -391,7 +400,7 @@ def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVer
 
 @transaction.atomic
 def contract_send_failed(*, version_id: int, message: str) -> ContractVersion:
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.status not in OUT_STATUSES:
         return version
     _withdraw(version, status=Status.FAILED, reason=message)
