@@ -351,29 +351,13 @@ def row_lock(instance: Any) -> Any:
     deadlock. DealConflict when the row is gone.
     """
     model = type(instance)
-    queryset = model._base_manager.select_for_update()
     try:
-        protected = [f for f in model._meta.concrete_fields if getattr(f, "protected", False)]
-        if not protected:
-            instance.refresh_from_db(from_queryset=queryset)
-            return instance
-        # django-fsm's refresh_from_db lifts `protected` on the field (shared by every
-        # thread) while it reloads: under concurrency another thread's reload then fails.
-        # Copy the row's values in instead.
-        fresh = queryset.get(pk=instance.pk)
+        instance.refresh_from_db(from_queryset=model._base_manager.select_for_update())
     except model.DoesNotExist:
         raise DealConflict(
             f"This {model._meta.verbose_name} was removed by someone else meanwhile. "
             "Reload the page."
         ) from None
-    for field in model._meta.concrete_fields:
-        value = fresh.__dict__[field.attname]
-        stale = instance.__dict__.get(field.attname) != value
-        if field.is_relation and stale and field.is_cached(instance):
-            field.delete_cached_value(instance)
-        instance.__dict__[field.attname] = value
-    if hasattr(instance, "_update_initial_state"):
-        instance._update_initial_state()  # ConcurrentTransitionMixin: the state just read
     return instance
 
 

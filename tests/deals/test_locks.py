@@ -110,3 +110,13 @@ def test_twenty_people_removing_one_stakeholder(postgres, deal, rep, contact):
     assert not Stakeholder.objects.filter(pk=stakeholder.pk).exists()
     removed = deal.events.filter(kind=DealEvent.Kind.STAKEHOLDER, data__removed=True)
     assert removed.count() == 1
+
+
+def test_reloading_deals_in_many_threads_at_once(postgres, deal):
+    """A deal reloads safely while other threads reload it too (django-fsm lifts the state
+    field's protection for every thread while one reloads)."""
+    outcomes = run_concurrently(
+        lambda d: [d.refresh_from_db() for _ in range(30)][-1],
+        load=lambda: Deal.objects.get(pk=deal.pk),
+    )
+    assert [o.error for o in outcomes if o.error] == []
