@@ -55,23 +55,29 @@ class ServiceOnlyInline(admin.TabularInline):
         return False
 
 
+def row_label(obj: Any) -> str:
+    """A selected row as a person recognises it: with its deal when it belongs to one."""
+    label = str(obj)
+    deal = getattr(obj, "deal", None)
+    if deal is not None and str(deal) not in label:
+        label = f"{deal} · {label}"
+    return label
+
+
 def run_each(
     modeladmin: admin.ModelAdmin, request, queryset, call: Callable[[Any], Any], *, done: str
 ) -> int:
     """Call the service for each selected row; report each row's success or refusal."""
     count = 0
     for obj in queryset:
-        label = str(obj)
-        deal = getattr(obj, "deal", None)
-        if deal is not None and str(deal) not in label:
-            label = f"{deal} · {label}"
+        label = row_label(obj)
         try:
             call(obj)
         except DealError as exc:
-            modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
+            modeladmin.message_user(request, f"{label} — {exc.message}", messages.ERROR)
         else:
             count += 1
-            modeladmin.message_user(request, f"{label}: {done}", messages.SUCCESS)
+            modeladmin.message_user(request, f"{label} — {done}", messages.SUCCESS)
     return count
 
 
@@ -101,7 +107,7 @@ def service_action(
                         **modeladmin.admin_site.each_context(request),
                         "title": description,
                         "form": form,
-                        "objects": queryset,
+                        "rows": [(obj.pk, row_label(obj)) for obj in queryset],
                         "action": name,
                         "opts": modeladmin.model._meta,
                     },

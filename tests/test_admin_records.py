@@ -187,7 +187,7 @@ def test_accepting_a_concession_in_the_admin_goes_through_the_service(admin_clie
     concession.refresh_from_db()
     decided.refresh_from_db()
     assert (concession.status, decided.status) == ("accepted", "rejected")
-    assert any(m.endswith(f"{concession}: accepted.") for m in said)
+    assert any(m.endswith(f"{concession} — accepted.") for m in said)
     assert any(str(decided) in m and "already decided" in m for m in said)
     accepted = deal.events.filter(
         kind=DealEvent.Kind.CONCESSION, data__concession_id=concession.pk, data__status="accepted"
@@ -200,7 +200,7 @@ def test_rejecting_a_concession_in_the_admin(admin_client, deal, rep):
     said = _act(admin_client, Concession, "reject_concessions", [concession])
     concession.refresh_from_db()
     assert concession.status == Concession.Status.REJECTED
-    assert said == [f"{deal} · {concession}: rejected."]
+    assert said == [f"{deal} · {concession} — rejected."]
 
 
 def test_resolving_objections_in_the_admin_asks_how_first(admin_client, deal, rep):
@@ -223,7 +223,7 @@ def test_resolving_objections_in_the_admin_asks_how_first(admin_client, deal, re
     )
     objection.refresh_from_db()
     assert (objection.status, objection.resolution) == ("resolved", "Quarterly billing")
-    assert said == [f"{deal} · {objection}: resolved."]
+    assert said == [f"{deal} · {objection} — resolved."]
     again = _act(
         admin_client, Objection, "accept_objections_as_loss", [objection], apply="1", resolution="x"
     )
@@ -269,7 +269,7 @@ def test_completing_an_onboarding_step_in_the_admin(admin_client, won_deal, admi
     step = won_deal.onboarding_steps.first()
     said = _act(admin_client, OnboardingStep, "complete_onboarding_steps", [step])
     step.refresh_from_db()
-    assert step.done_by == admin_user and said == [f"{won_deal} · {step}: done."]
+    assert step.done_by == admin_user and said == [f"{won_deal} · {step} — done."]
     again = _act(admin_client, OnboardingStep, "complete_onboarding_steps", [step])
     assert "already done" in again[0]
     done = won_deal.events.filter(kind=DealEvent.Kind.HANDOFF, reason__startswith="Onboarding:")
@@ -279,7 +279,7 @@ def test_completing_an_onboarding_step_in_the_admin(admin_client, won_deal, admi
 def test_removing_a_stakeholder_in_the_admin(admin_client, deal, signer):
     said = _act(admin_client, Stakeholder, "remove_stakeholders", [signer])
     assert not Stakeholder.objects.filter(pk=signer.pk).exists()
-    assert said == [f"{deal} · {signer}: removed from the buying group."]
+    assert said == [f"{deal} · {signer} — removed from the buying group."]
     assert deal.events.filter(kind=DealEvent.Kind.STAKEHOLDER, data__removed=True).count() == 1
 
 
@@ -301,7 +301,7 @@ def test_voiding_a_contract_in_the_admin_needs_a_reason(admin_client, deal, sent
     )
     sent_version.refresh_from_db()
     assert (sent_version.status, sent_version.status_reason) == ("voided", "Wrong price")
-    assert said == [f"{sent_version}: voided."]
+    assert said == [f"{sent_version} — voided."]
     again = _act(
         admin_client, ContractVersion, "void_versions", [sent_version], apply="1", reason="x"
     )
@@ -314,7 +314,7 @@ def test_follow_up_actions_in_the_admin(admin_client, deal, sent_version):
     follow-up that did not fail is refused for that row."""
     first, second = sent_version.reminders.order_by("sequence")[:2]
     said = _act(admin_client, Reminder, "pause_reminders", [first])
-    assert said == [f"{first}: paused."]
+    assert said == [f"{first} — paused."]
     _act(admin_client, Reminder, "skip_reminders", [second])
     refused = _act(admin_client, Reminder, "retry_failed", [second])
     assert "Only a failed follow-up can be retried" in refused[0]
@@ -332,7 +332,7 @@ def test_completing_a_task_in_the_admin(admin_client, deal, rep, admin_user):
     task = _task(deal, rep)
     said = _act(admin_client, RepTask, "complete_tasks", [task])
     task.refresh_from_db()
-    assert task.completed_by == admin_user and said == [f"{deal} · {task}: done."]
+    assert task.completed_by == admin_user and said == [f"{deal} · {task} — done."]
     assert deal.events.filter(kind=DealEvent.Kind.TASK, data__task_id=task.pk).count() == 1
 
 
