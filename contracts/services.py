@@ -329,7 +329,7 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
         )
         _enqueue("send_version", version.pk)
         return version
-    raise ContractError(
+    raise ContractConflict(
         f"Version {version.number} is “{version.get_status_display()}”: there is nothing to "
         "resend. DocuSign reminds the signer itself; void and send a new version to restart."
     )

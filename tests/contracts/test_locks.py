@@ -132,3 +132,22 @@ def test_a_signature_and_a_loss_at_once_never_deadlock(postgres, sent, rep):
     deal = Deal.objects.get(pk=sent.deal_id)
     assert deal.state in (DealState.CLOSED_WON, DealState.CLOSED_LOST)
     assert deal.events.filter(to_state__in=["closed_won", "closed_lost"]).count() == 1
+
+
+def test_twenty_retries_of_a_failed_docusign_send(postgres, docusign, termed_deal, rep):
+    """A send that failed is retried once: one new envelope, one "retry" event; the other
+    clicks learn there is nothing left to resend."""
+    docusign.fail("429", times=10, method="POST", path_contains="/envelopes")
+    version = services.contract_generate(deal=termed_deal, by=rep)
+    services.contract_send(version=version, by=rep)
+    version.refresh_from_db()
+    assert version.status == Status.FAILED
+    docusign.failures.clear()
+    outcomes = run_concurrently(
+        lambda v: services.contract_resend(version=v, by=rep), load=_load(version)
+    )
+    _, errors = one_winner(outcomes, services.ContractConflict)
+    assert all("there is nothing to resend" in e.message for e in errors)
+    assert ContractVersion.objects.get(pk=version.pk).status == Status.SENT
+    assert len(docusign.envelopes) == 1
+    assert _contract_events(termed_deal, "retry").count() == 1
