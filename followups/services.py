@@ -46,6 +46,7 @@ from deals.services import (
     DealConflict,
     DealError,
     NotPermitted,
+    conflict_already,
     deal_activity_record,
     deal_activity_record_many,
     deal_lock,
@@ -890,10 +891,8 @@ def rep_task_complete(*, task: RepTask, by: User, outcome: str = "") -> RepTask:
     if task.cancelled_at:
         raise DealConflict("This task was cancelled (the deal closed or the contract changed).")
     if task.completed_at:
-        when = timezone.localtime(task.completed_at)
-        raise DealConflict(
-            f"This task is already done (by {task.completed_by}, {when:%d %b %Y, %H:%M}). "
-            "Reload to see it."
+        raise conflict_already(
+            "This task is already done", by=task.completed_by, when=task.completed_at
         )
     task.completed_at = timezone.now()
     task.completed_by = by
