@@ -214,6 +214,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat's scheduler creates the schedule file's folder (a fresh checkout has no var/).
+CELERY_BEAT_SCHEDULER = "closing_crm.celery:Scheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Follow-ups (reminder dispatcher) ---------------------------------------
@@ -249,8 +251,10 @@ CONTRACT_EXPIRE_AFTER_DAYS = int(os.environ.get("CONTRACT_EXPIRE_AFTER_DAYS", "0
 # Provider calls that fail transiently are retried with exponential backoff, then marked failed.
 CONTRACTS_MAX_RETRIES = int(os.environ.get("CONTRACTS_MAX_RETRIES", "5"))
 CONTRACTS_RETRY_BACKOFF_SECONDS = int(os.environ.get("CONTRACTS_RETRY_BACKOFF_SECONDS", "30"))
-# DocuSign (docusign-esign SDK, JWT grant). See .env.example.
-DOCUSIGN_BASE_URL = os.environ.get("DOCUSIGN_BASE_URL", "https://demo.docusign.net/restapi")
+# DocuSign (docusign-esign SDK, JWT grant): docs/docusign.md explains every variable.
+# REST calls go to the account's base URI from /oauth/userinfo; DOCUSIGN_BASE_URL is only a
+# fallback for when user info names none (`manage.py docusign_check` reports a mismatch).
+DOCUSIGN_BASE_URL = os.environ.get("DOCUSIGN_BASE_URL", "")
 DOCUSIGN_OAUTH_HOST = os.environ.get("DOCUSIGN_OAUTH_HOST", "account-d.docusign.com")
 DOCUSIGN_INTEGRATION_KEY = os.environ.get("DOCUSIGN_INTEGRATION_KEY", "")
 DOCUSIGN_USER_ID = os.environ.get("DOCUSIGN_USER_ID", "")
@@ -259,6 +263,8 @@ DOCUSIGN_PRIVATE_KEY = os.environ.get("DOCUSIGN_PRIVATE_KEY", "")  # PEM text or
 DOCUSIGN_CONNECT_HMAC_KEYS = env_list("DOCUSIGN_CONNECT_HMAC_KEYS")
 DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
 DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
+# A redirect URI registered on the integration key: where DocuSign returns after consent.
+DOCUSIGN_REDIRECT_URI = os.environ.get("DOCUSIGN_REDIRECT_URI", "") or f"{SITE_URL}/"
 DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
 DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
 # Envelopes whose webhooks never came are reconciled with list_status_changes.

@@ -1,7 +1,11 @@
 """Admin: contract templates (validated in the sandbox, versioned on edit); read-only records."""
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
@@ -62,7 +66,7 @@ class VoidForm(forms.Form):
 class ContractVersionAdmin(ServiceOnlyAdmin):
     """Versions are generated, sent, signed and voided only through contracts.services."""
 
-    list_display = ["deal", "number", "status", "provider", "sent_at", "completed_at"]
+    list_display = ["deal", "number", "status", "provider_label", "sent_at", "completed_at"]
     list_filter = ["status", "provider"]
     list_select_related = ["deal"]
     search_fields = ["deal__title", "envelope_id", "signer_email"]
@@ -82,6 +86,48 @@ class ContractVersionAdmin(ServiceOnlyAdmin):
             done="sending again.",
         ),
     ]
+
+    def get_urls(self):
+        check = self.admin_site.admin_view(self.docusign_check_view)
+        return [
+            path("docusign-check/", check, name="contracts_docusign_check"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        """Admins see a DocuSign configuration problem (consent, key, account) at once."""
+        from .esign.docusign import configuration_problem
+
+        problem = configuration_problem()
+        if problem and settings.ESIGN_PROVIDER == "docusign":
+            messages.error(
+                request,
+                format_html(
+                    'DocuSign cannot be used: {} <a href="{}">Check the configuration</a>',
+                    problem,
+                    reverse("admin:contracts_docusign_check"),
+                ),
+            )
+        return super().changelist_view(request, extra_context)
+
+    def docusign_check_view(self, request):
+        """The same end-to-end check as `manage.py docusign_check`, on demand."""
+        from .esign.docusign import configuration_check, configuration_problem
+
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        checks = configuration_check() if request.method == "POST" else []
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "DocuSign configuration",
+            "checks": checks,
+            "ran": request.method == "POST",
+            "problem": configuration_problem(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/contracts/docusign_check.html", context)
 
 
 @admin.register(WebhookDelivery)

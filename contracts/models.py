@@ -116,6 +116,13 @@ class ContractVersion(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def provider_label(self) -> str:
+        """The provider as users read it ("DocuSign", not "docusign")."""
+        return PROVIDER_LABELS.get(self.provider, self.provider)
+
+    provider_label.fget.short_description = "provider"  # type: ignore[attr-defined]
+
+    @property
     def is_out(self) -> bool:
         """With the buyer (or on its way there) and still signable."""
         return self.status in OUT_STATUSES
@@ -124,6 +131,9 @@ class ContractVersion(models.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+
+#: How providers are named in the product (the brand is spelled "DocuSign").
+PROVIDER_LABELS = {"docusign": "DocuSign", "builtin": "Built-in e-signature"}
 
 OUT_STATUSES = [
     ContractVersion.Status.SENDING,

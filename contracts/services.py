@@ -8,6 +8,7 @@ tasks started with `transaction.on_commit`, never inside a transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
@@ -24,7 +25,9 @@ from deals.services import DealConflict, DealError, NotPermitted
 
 from . import documents
 from .models import (
+    FINAL_STATUSES,
     OUT_STATUSES,
+    PROVIDER_LABELS,
     ContractTemplate,
     ContractVersion,
     EnvelopeEvent,
@@ -35,6 +38,12 @@ from .signals import contract_sent, contract_withdrawn
 
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
+
+
+def provider_name(provider: str) -> str:
+    """How a provider is named in timeline text (the brand is "DocuSign")."""
+    return PROVIDER_LABELS.get(provider, provider)
+
 
 #: States in which a completed signature wins the deal (mark_won's sources).
 _WINNABLE = [DealState.AGREEMENT_SENT, DealState.FOLLOW_UP, DealState.NEGOTIATING]
@@ -230,12 +239,14 @@ def contract_send(
     expected_state: str | None = None,
     embedded: bool = False,
     notify: bool = True,
+    provider: str | None = None,
 ) -> ContractVersion:
     """Send a draft to its signer; an earlier version still out is voided.
 
     The deal moves to agreement_sent unless it is already there (or in follow-up).
     The provider is called by a Celery task after commit (`notify=False`: no email, for
-    the demo seed replaying history).
+    the demo seed replaying history). `provider` overrides `ESIGN_PROVIDER` (the demo seed
+    always uses the built-in signer: it must never send through an outside provider).
     """
     deal = version.deal
     _require_workable(deal, by)
@@ -252,7 +263,7 @@ def contract_send(
             "The contract names no signer with an email. Add the signer to the buying group, "
             "then generate the contract again."
         )
-    provider = settings.ESIGN_PROVIDER
+    provider = provider or settings.ESIGN_PROVIDER
     for older in ContractVersion.objects.select_for_update().filter(
         deal=deal, status__in=OUT_STATUSES
     ):
@@ -286,7 +297,7 @@ def contract_send(
         version,
         by,
         f"Contract version {version.number} sent to {version.signer_name} "
-        f"<{version.signer_email}> for signature ({provider}).",
+        f"<{version.signer_email}> for signature ({provider_name(provider)}).",
         action="sent",
         provider=provider,
     )
@@ -374,19 +385,36 @@ def contract_send_attempt(*, version_id: int) -> ContractVersion | None:
     return version
 
 
+def _void_envelope_later(version: ContractVersion, envelope_id: str, reason: str) -> None:
+    """Withdraw one of the version's envelopes at the provider (after commit, by a task)."""
+    _enqueue("void_envelope", version.pk, reason, envelope_id)
+
+
 @transaction.atomic
-def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVersion:
+def contract_send_succeeded(
+    *,
+    version_id: int,
+    envelope_id: str,
+    adopted: bool = False,
+    duplicates: tuple[str, ...] | list[str] = (),
+) -> ContractVersion:
+    """The provider has the envelope (created now, or `adopted` from an earlier attempt).
+
+    `duplicates` are other live envelopes found for the same version: they are voided, so
+    the buyer has exactly one envelope to sign.
+    """
     version = _locked_by_id(version_id)
+    name = provider_name(version.provider)
     if version.status == Status.SENDING:
         version.envelope_id = envelope_id
         version.status = Status.SENT
         version.sent_at = timezone.now()
         version.save(update_fields=["envelope_id", "status", "sent_at"])
+        how = "found the envelope of an earlier attempt" if adopted else "accepted"
         _timeline(
             version,
             None,
-            f"{version.provider.title()} accepted version {version.number} "
-            f"(envelope {envelope_id}).",
+            f"{name} {how} for version {version.number} (envelope {envelope_id}).",
             action="accepted",
             envelope_id=envelope_id,
         )
@@ -394,7 +422,89 @@ def contract_send_succeeded(*, version_id: int, envelope_id: str) -> ContractVer
         # Voided while it was being sent: withdraw the envelope that was created anyway.
         version.envelope_id = envelope_id
         version.save(update_fields=["envelope_id"])
-        _enqueue("void_envelope", version.pk, version.status_reason or "Voided")
+        _void_envelope_later(version, envelope_id, version.status_reason or "Voided")
+    elif envelope_id and envelope_id != version.envelope_id:
+        duplicates = [envelope_id, *duplicates]
+    for duplicate in duplicates:
+        if duplicate == version.envelope_id:
+            continue
+        _timeline(
+            version,
+            None,
+            f"A second {name} envelope ({duplicate}) for version {version.number} was found "
+            "and voided: the buyer signs only one.",
+            action="duplicate_voided",
+            envelope_id=duplicate,
+        )
+        _void_envelope_later(
+            version,
+            duplicate,
+            f"Duplicate of envelope {version.envelope_id or envelope_id} for contract version "
+            f"{version.number} (a retried send); please sign that one.",
+        )
+    return version
+
+
+@transaction.atomic
+def contract_envelope_adopt(
+    *, version_id: int, envelope_id: str, status: str
+) -> ContractVersion | None:
+    """An envelope DocuSign says carries this version's custom field, unknown here until now.
+
+    It becomes the version's envelope when the version has none (a send that timed out)
+    or when it is the signed one; any other live envelope is a duplicate and is voided.
+    Returns the version when the envelope is now its own, None when it was a duplicate.
+    """
+    version = _locked_by_id(version_id)
+    if version.envelope_id == envelope_id:
+        return version
+    name = provider_name(version.provider)
+    previous = version.envelope_id
+    signed_here = version.status == Status.COMPLETED
+    if previous and (status != Status.COMPLETED or signed_here):
+        _timeline(
+            version,
+            None,
+            f"A second {name} envelope ({envelope_id}) for version {version.number} was found "
+            "and voided: the buyer signs only one.",
+            action="duplicate_voided",
+            envelope_id=envelope_id,
+        )
+        if status not in FINAL_STATUSES:
+            _void_envelope_later(
+                version,
+                envelope_id,
+                f"Duplicate of envelope {previous} for contract version {version.number}; "
+                "please sign that one.",
+            )
+        return None
+    version.envelope_id = envelope_id
+    fields = ["envelope_id"]
+    if version.status in (Status.SENDING, Status.FAILED):
+        was_failed = version.status == Status.FAILED
+        version.status = Status.SENT
+        version.sent_at = version.sent_at or timezone.now()
+        version.status_reason = ""
+        fields += ["status", "sent_at", "status_reason"]
+        if was_failed:  # it reached the buyer after all: reminders again
+            contract_sent.send(sender=ContractVersion, version=version, by=None)
+    version.save(update_fields=fields)
+    _timeline(
+        version,
+        None,
+        f"{name} envelope {envelope_id} belongs to version {version.number}: adopted.",
+        action="adopted",
+        envelope_id=envelope_id,
+    )
+    if previous:
+        # The buyer signed the other envelope: the one they did not sign is withdrawn.
+        _void_envelope_later(
+            version,
+            previous,
+            f"Contract version {version.number} was signed in envelope {envelope_id}.",
+        )
+    elif version.status == Status.VOIDED and status not in FINAL_STATUSES:
+        _void_envelope_later(version, envelope_id, version.status_reason or "Voided")
     return version
 
 
@@ -603,12 +713,18 @@ def _already_applied(envelope_id: str, event: str) -> bool:
 
 
 def envelope_event_apply(
-    *, version: ContractVersion, event: str, source: str, signed_pdf: bytes | None = None
+    *,
+    version: ContractVersion,
+    event: str,
+    source: str,
+    signed_pdf: bytes | None = None,
+    reason: str = "",
 ) -> bool:
     """Apply one envelope event once (idempotent by envelope id and event); False: duplicate.
 
     Out-of-order events are harmless: a status never moves backwards, and a completed
-    envelope wins the deal whatever arrived before or after it.
+    envelope wins the deal whatever arrived before or after it. `reason` is the signer's
+    decline reason or the void reason, as the provider reports it.
     """
     with transaction.atomic():
         try:
@@ -640,25 +756,106 @@ def envelope_event_apply(
                     version,
                     signed_pdf=signed_pdf,
                     audit={"source": source, "envelope_id": version.envelope_id},
-                    by_words=f"{version.signer_name} ({version.provider})",
+                    by_words=f"{version.signer_name} ({provider_name(version.provider)})",
                 )
         elif event == "envelope-declined" and status in OUT_STATUSES:
-            _decline(version, reason="Declined in DocuSign.")
+            name = provider_name(version.provider)
+            _decline(version, reason=reason or f"Declined in {name} (no reason given).")
         elif event == "envelope-voided" and status in OUT_STATUSES:
-            _withdraw(version, status=Status.VOIDED, reason="Voided in DocuSign.")
-            _timeline(version, None, f"Version {version.number} was voided in DocuSign.")
+            name = provider_name(version.provider)
+            said = f"Voided in {name}: {reason}" if reason else f"Voided in {name}."
+            _withdraw(version, status=Status.VOIDED, reason=said)
+            _timeline(version, None, f"Version {version.number}: {said}")
     return True
 
 
-def _fetch_if_needed(version: ContractVersion, event: str) -> bytes | None:
-    """Download the signed PDF before the transaction (network never inside one)."""
-    if event != "envelope-completed" or version.status == Status.COMPLETED:
-        return None
-    if _already_applied(version.envelope_id, event):
-        return None
+#: Events that end an envelope: confirmed with the provider before they are applied.
+TERMINAL_EVENTS = {"envelope-completed", "envelope-declined", "envelope-voided"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Confirmed:
+    """What to apply for an event after asking the provider (network, before any transaction)."""
+
+    event: str | None  # None: the provider does not confirm it; apply nothing
+    reason: str = ""
+    signed_pdf: bytes | None = None
+    said: str = ""  # what the provider reported instead
+
+
+def _confirm(version: ContractVersion, event: str, details=None) -> _Confirmed:
+    """Read the envelope from the provider before applying a terminal event.
+
+    A webhook (even correctly signed) or a status listing is a claim; `get_envelope` with
+    its recipients is the truth, and carries the decline or void reason. The signed PDF is
+    downloaded here too, outside any transaction.
+    """
+    if event not in TERMINAL_EVENTS or _already_applied(version.envelope_id, event):
+        return _Confirmed(event)
+    if event == "envelope-completed" and version.status == Status.COMPLETED:
+        return _Confirmed(event)
     from .esign import get_provider
 
-    return get_provider(version.provider).fetch_signed_document(version)
+    provider = get_provider(version.provider)
+    details = details or provider.envelope_details(version.envelope_id)
+    if f"envelope-{details.status}" != event:
+        log.warning(
+            "%s for envelope %s not applied: the provider reports it as %s",
+            event,
+            version.envelope_id,
+            details.status or "unknown",
+        )
+        return _Confirmed(None, said=details.status or "unknown")
+    signed = provider.fetch_signed_document(version) if event == "envelope-completed" else None
+    return _Confirmed(event, reason=details.reason, signed_pdf=signed)
+
+
+def _apply_confirmed(
+    version: ContractVersion, event: str, source: str, details=None
+) -> tuple[bool, str]:
+    """(applied, why not) for one event, after the provider confirmed it (`details`: the
+    envelope as just read, if the caller has it)."""
+    confirmed = _confirm(version, event, details)
+    if confirmed.event is None:
+        return False, f"Not applied: DocuSign reports the envelope as “{confirmed.said}”."
+    applied = envelope_event_apply(
+        version=version,
+        event=confirmed.event,
+        source=source,
+        signed_pdf=confirmed.signed_pdf,
+        reason=confirmed.reason,
+    )
+    return applied, ""
+
+
+def _version_from_envelope(provider: str, envelope_id: str) -> tuple[ContractVersion | None, str]:
+    """An envelope we have no record of: if the provider says it carries one of our
+    versions' custom field (a send that timed out after creating it), adopt it.
+
+    Returns (the version now owning it, or None; a note when it was voided as a duplicate).
+    """
+    from .esign import ProviderError, get_provider
+    from .esign.docusign import VERSION_FIELD
+
+    if provider != "docusign":
+        return None, ""
+    try:
+        details = get_provider(provider).envelope_details(envelope_id)
+    except ProviderError as exc:
+        if exc.transient:
+            raise
+        return None, ""  # DocuSign does not know it either (404) or it is not in our account
+    version_id = details.custom_fields.get(VERSION_FIELD, "")
+    if not version_id.isdigit():
+        return None, ""
+    if not ContractVersion.objects.filter(pk=int(version_id), provider=provider).exists():
+        return None, ""
+    version = contract_envelope_adopt(
+        version_id=int(version_id), envelope_id=envelope_id, status=details.status
+    )
+    if version is None:
+        return None, f"A duplicate envelope of contract version id {version_id}: voided."
+    return ContractVersion.objects.select_related("deal").get(pk=version.pk), ""
 
 
 def webhook_process(*, delivery_id: int) -> str:
@@ -666,8 +863,13 @@ def webhook_process(*, delivery_id: int) -> str:
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     if delivery.processed_at:
         return delivery.outcome
+    note = ""
     version = version_by_envelope(delivery.envelope_id, delivery.provider)
-    if version is None:
+    if version is None and delivery.event in EVENT_STATUS:
+        version, note = _version_from_envelope(delivery.provider, delivery.envelope_id)
+    if version is None and note:
+        outcome = WebhookDelivery.Outcome.IGNORED
+    elif version is None:
         log.warning(
             "Webhook %s for unknown envelope %s ignored", delivery.event, delivery.envelope_id
         )
@@ -675,15 +877,35 @@ def webhook_process(*, delivery_id: int) -> str:
     elif delivery.event not in EVENT_STATUS:
         outcome = WebhookDelivery.Outcome.IGNORED
     else:
-        signed = _fetch_if_needed(version, delivery.event)
-        applied = envelope_event_apply(
-            version=version, event=delivery.event, source="webhook", signed_pdf=signed
-        )
-        outcome = WebhookDelivery.Outcome.APPLIED if applied else WebhookDelivery.Outcome.DUPLICATE
+        applied, note = _apply_confirmed(version, delivery.event, "webhook")
+        if note:
+            outcome = WebhookDelivery.Outcome.IGNORED
+        elif applied:
+            outcome = WebhookDelivery.Outcome.APPLIED
+        else:
+            outcome = WebhookDelivery.Outcome.DUPLICATE
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        outcome=outcome, processed_at=timezone.now(), error=""
+        outcome=outcome, processed_at=timezone.now(), error=note
     )
     return outcome
+
+
+def contract_envelope_sync(*, version: ContractVersion) -> str:
+    """Bring one version up to date with its envelope now (the in-person signer is back).
+
+    Returns the version's status afterwards. Network first, then the same idempotent
+    service a webhook uses.
+    """
+    from .esign import get_provider
+
+    if version.provider == "builtin" or not version.envelope_id:
+        return version.status
+    details = get_provider(version.provider).envelope_details(version.envelope_id)
+    event = f"envelope-{details.status}"
+    if event in EVENT_STATUS and details.status != version.status:
+        _apply_confirmed(version, event, "return", details)
+    version.refresh_from_db()
+    return version.status
 
 
 def webhook_failed(*, delivery_id: int, message: str) -> None:
@@ -716,10 +938,8 @@ def contracts_reconcile() -> dict[str, int]:
             event = f"envelope-{change.status}"
             if version is None or event not in EVENT_STATUS or change.status == version.status:
                 continue
-            signed = _fetch_if_needed(version, event)
-            if envelope_event_apply(
-                version=version, event=event, source="reconcile", signed_pdf=signed
-            ):
+            applied, _ = _apply_confirmed(version, event, "reconcile")
+            if applied:
                 counts["applied"] += 1
     if not settings.CONTRACT_EXPIRE_AFTER_DAYS:
         return counts

@@ -17,8 +17,13 @@ from .models import ContractVersion
 log = logging.getLogger(__name__)
 
 
-def _countdown(retries: int) -> int:
-    return min(settings.CONTRACTS_RETRY_BACKOFF_SECONDS * (2**retries), 3600)
+def _countdown(retries: int, exc: ProviderError | None = None) -> float:
+    """Exponential backoff, but never sooner than the provider asked (429 Retry-After or
+    X-RateLimit-Reset)."""
+    backoff = min(settings.CONTRACTS_RETRY_BACKOFF_SECONDS * (2**retries), 3600)
+    if exc is not None and exc.retry_after is not None:
+        return max(backoff, exc.retry_after)
+    return backoff
 
 
 @shared_task(bind=True, name="contracts.send_version", max_retries=None)
@@ -32,24 +37,31 @@ def send_version(self, version_id: int) -> str:
     except ProviderError as exc:
         if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
             log.info("Sending contract %s failed, retrying: %s", version_id, exc.message)
-            raise self.retry(countdown=_countdown(self.request.retries)) from None
+            raise self.retry(countdown=_countdown(self.request.retries, exc)) from None
         services.contract_send_failed(version_id=version_id, message=exc.message)
         return "failed"
-    services.contract_send_succeeded(version_id=version_id, envelope_id=result.envelope_id)
+    services.contract_send_succeeded(
+        version_id=version_id,
+        envelope_id=result.envelope_id,
+        adopted=result.adopted,
+        duplicates=result.duplicates,
+    )
     return "sent"
 
 
 @shared_task(bind=True, name="contracts.void_envelope", max_retries=None)
-def void_envelope(self, version_id: int, reason: str) -> str:
+def void_envelope(self, version_id: int, reason: str, envelope_id: str = "") -> str:
+    """Void the version's envelope, or `envelope_id` (a duplicate from a retried send)."""
     version = ContractVersion.objects.select_related("deal").get(pk=version_id)
-    if not version.envelope_id:
+    envelope_id = envelope_id or version.envelope_id
+    if not envelope_id:
         return "no-envelope"
     try:
-        get_provider(version.provider).void(version, reason)
+        get_provider(version.provider).void(version, reason, envelope_id=envelope_id)
     except ProviderError as exc:
         if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
-            raise self.retry(countdown=_countdown(self.request.retries)) from None
-        log.error("Could not void envelope %s: %s", version.envelope_id, exc.message)
+            raise self.retry(countdown=_countdown(self.request.retries, exc)) from None
+        log.error("Could not void envelope %s: %s", envelope_id, exc.message)
         return "failed"
     return "voided"
 
@@ -61,7 +73,7 @@ def process_webhook(self, delivery_id: int) -> str:
     except ProviderError as exc:
         services.webhook_failed(delivery_id=delivery_id, message=exc.message)
         if exc.transient and self.request.retries < settings.CONTRACTS_MAX_RETRIES:
-            raise self.retry(countdown=_countdown(self.request.retries)) from None
+            raise self.retry(countdown=_countdown(self.request.retries, exc)) from None
         return "error"
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("versions/<int:pk>/resend/", views.resend, name="resend"),
     path("versions/<int:pk>/void/", views.void, name="void"),
     path("versions/<int:pk>/signing-view/", views.signing_view, name="signing_view"),
+    path("versions/<int:pk>/signing-return/", views.signing_return, name="signing_return"),
     # Exact URL, no redirect: DocuSign counts a redirect as a failed delivery.
     path("webhooks/docusign/", views.docusign_webhook, name="docusign_webhook"),
 ]

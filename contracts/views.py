@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -125,14 +126,49 @@ def signing_view(request, pk: int):
     if not version.envelope_id:
         messages.error(request, "DocuSign has not accepted the envelope yet. Try again shortly.")
         return redirect(_deal_url(version.deal))
+    # DocuSign appends `?event=…` to the return URL: it must have no `#fragment`, or the
+    # query would land after it and never reach the server.
+    return_url = request.build_absolute_uri(reverse("contracts:signing_return", args=[version.pk]))
     try:
-        url = get_provider("docusign").signing_view_url(
-            version, request.build_absolute_uri(_deal_url(version.deal))
-        )
+        url = get_provider("docusign").signing_view_url(version, return_url)
     except ProviderError as exc:
         messages.error(request, exc.message)
         return redirect(_deal_url(version.deal))
     return redirect(url)
+
+
+#: DocuSign's `event` on the in-person return URL → what the rep is told.
+SIGNING_RETURN_EVENTS = {
+    "signing_complete": "The buyer signed in DocuSign.",
+    "decline": "The buyer declined to sign in DocuSign.",
+    "cancel": "The buyer left the signing session without signing; open it again when ready.",
+    "session_timeout": "The signing session timed out; open it again to continue.",
+    "ttl_expired": "The signing link expired; open the signing session again.",
+    "viewing_complete": "The buyer viewed the contract.",
+    "exception": "DocuSign reported a problem with the signing session; try again.",
+    "id_check_failed": "The buyer's identity check failed in DocuSign.",
+}
+
+
+@login_required
+@require_GET
+def signing_return(request, pk: int):
+    """Where DocuSign sends the in-person signer back (`?event=…`): read the envelope's
+    status at once, so the deal page shows the outcome without waiting for the webhook."""
+    version = _visible_version(request, pk)
+    event = request.GET.get("event", "")
+    words = SIGNING_RETURN_EVENTS.get(event, "Back from DocuSign.")
+    if version.provider == "docusign" and version.envelope_id:
+        try:
+            services.contract_envelope_sync(version=version)
+        except ProviderError as exc:
+            messages.warning(
+                request, f"{words} {exc.message} The status will update when DocuSign reports."
+            )
+            return redirect(_deal_url(version.deal))
+    version.refresh_from_db()
+    messages.info(request, f"{words} Version {version.number}: {version.get_status_display()}.")
+    return redirect(_deal_url(version.deal))
 
 
 @login_required

@@ -229,6 +229,7 @@ CASES = [
     Case("contracts:resend", ("version",), method="post", data={}, expect=hidden()),
     Case("contracts:void", ("version",), method="post", data={}, expect=hidden()),
     Case("contracts:signing_view", ("version",), method="post", data={}, expect=hidden()),
+    Case("contracts:signing_return", ("version",), query="event=cancel", expect=hidden()),
     # --- the buyer's signing pages: no login; a forged token is refused, for anyone ---
     Case("contracts_public:sign", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),
     Case("contracts_public:document", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from .base import (
+    EnvelopeDetails,
     ESignProvider,
     MalformedWebhook,
     ProviderError,
@@ -13,6 +14,7 @@ from .base import (
 )
 
 __all__ = [
+    "EnvelopeDetails",
     "ESignProvider",
     "MalformedWebhook",
     "ProviderError",

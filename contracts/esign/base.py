@@ -15,11 +15,23 @@ if TYPE_CHECKING:
 class ProviderError(Exception):
     """The provider failed; `message` is plain words for the rep, `transient` means retry."""
 
-    def __init__(self, message: str, *, transient: bool = True, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = True,
+        status: int | None = None,
+        retry_after: float | None = None,
+        configuration: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.transient = transient
         self.status = status
+        #: Seconds the provider asked us to wait before the next call (rate limits).
+        self.retry_after = retry_after
+        #: The provider's setup is wrong (consent, key, account): an admin must fix it.
+        self.configuration = configuration
 
 
 class MalformedWebhook(ValueError):
@@ -31,6 +43,20 @@ class SendResult:
     envelope_id: str
     status: str  # a ContractVersion.Status value
     signing_url: str = ""
+    #: Found from an earlier attempt rather than created by this one.
+    adopted: bool = False
+    #: Other live envelopes for the same version (earlier attempts): to be voided.
+    duplicates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvelopeDetails:
+    """What the provider itself says about an envelope (to confirm a webhook before acting)."""
+
+    envelope_id: str
+    status: str  # a ContractVersion.Status value
+    reason: str = ""  # the signer's decline reason or the void reason
+    custom_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,8 +91,12 @@ class ESignProvider(abc.ABC):
         """The completed, signed PDF."""
 
     @abc.abstractmethod
-    def void(self, version: ContractVersion, reason: str) -> None:
-        """Withdraw the envelope so it can no longer be signed."""
+    def void(self, version: ContractVersion, reason: str, *, envelope_id: str = "") -> None:
+        """Withdraw the envelope (default: the version's own) so it can no longer be signed."""
+
+    def envelope_details(self, envelope_id: str) -> EnvelopeDetails:
+        """The envelope as the provider reports it (status, reason, custom fields)."""
+        raise ProviderError(f"The {self.name} provider has no envelopes to read.", transient=False)
 
     def changes(self, versions: list[ContractVersion]) -> list[EnvelopeChange]:
         """Current statuses of these envelopes (for reconciling missed webhooks)."""

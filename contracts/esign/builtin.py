@@ -112,5 +112,5 @@ class BuiltinProvider(ESignProvider):
         with version.signed_pdf.open("rb") as handle:
             return handle.read()
 
-    def void(self, version, reason: str) -> None:
+    def void(self, version, reason: str, *, envelope_id: str = "") -> None:
         """Nothing to call: the link checks the version's status and envelope on every use."""

@@ -111,7 +111,7 @@ def docusign(docusign_server, settings):
     docusign_server.reset()
     reset_token_cache()
     settings.ESIGN_PROVIDER = "docusign"
-    settings.DOCUSIGN_BASE_URL = docusign_server.rest_url
+    settings.DOCUSIGN_BASE_URL = ""  # discovered from /oauth/userinfo
     settings.DOCUSIGN_OAUTH_HOST = docusign_server.oauth_host
     settings.DOCUSIGN_INTEGRATION_KEY = "integration-key-1"
     settings.DOCUSIGN_USER_ID = "user-guid-1"
@@ -120,6 +120,7 @@ def docusign(docusign_server, settings):
     settings.DOCUSIGN_CA_BUNDLE = str(docusign_server.cert_path)
     settings.DOCUSIGN_CONNECT_HMAC_KEYS = ["old-connect-key", HMAC_KEY]
     settings.DOCUSIGN_WEBHOOK_URL = "https://crm.example.com/contracts/webhooks/docusign/"
+    settings.DOCUSIGN_REDIRECT_URI = "https://crm.example.com/"
     settings.DOCUSIGN_CONNECT_TIMEOUT = 2
     settings.DOCUSIGN_READ_TIMEOUT = 2
     settings.CONTRACTS_MAX_RETRIES = 2

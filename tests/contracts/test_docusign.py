@@ -47,7 +47,7 @@ def test_send_creates_an_envelope_with_everything_docusign_needs(
 
     create = docusign.requests("POST", f"/accounts/{ACCOUNT_ID}/envelopes")
     assert len(create) == 1
-    assert create[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert create[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}-1"
     body = create[0].json
     assert body["status"] == "sent"
     document = body["documents"][0]

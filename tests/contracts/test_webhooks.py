@@ -64,6 +64,7 @@ def sent(docusign, termed_deal, rep, run_on_commit):
 
 def test_completed_webhook_stores_the_signed_pdf_and_wins_the_deal(sent, deliver, docusign):
     """A verified envelope-completed downloads documents/combined, keeps it with its hash."""
+    docusign.set_status(sent.envelope_id, "completed")
     response = deliver("envelope-completed", sent.envelope_id)
     assert response.status_code == 200
     sent.refresh_from_db()
@@ -138,6 +139,7 @@ def test_malformed_body_with_good_hmac_is_400(sent, deliver, body):
 
 def test_duplicate_delivery_is_processed_once(sent, deliver, docusign):
     """The same (envelope, event) delivered twice is stored twice and applied once."""
+    docusign.set_status(sent.envelope_id, "completed")
     assert deliver("envelope-completed", sent.envelope_id).status_code == 200
     assert deliver("envelope-completed", sent.envelope_id).status_code == 200
     outcomes = sorted(WebhookDelivery.objects.values_list("outcome", flat=True))
@@ -147,8 +149,9 @@ def test_duplicate_delivery_is_processed_once(sent, deliver, docusign):
     assert sent.deal.events.filter(transition="mark_won").count() == 1
 
 
-def test_completed_before_delivered_still_wins(sent, deliver):
+def test_completed_before_delivered_still_wins(sent, deliver, docusign):
     """Out of order: a late 'delivered' after 'completed' does not move the status back."""
+    docusign.set_status(sent.envelope_id, "completed")
     deliver("envelope-completed", sent.envelope_id)
     deliver("envelope-delivered", sent.envelope_id)
     deliver("envelope-sent", sent.envelope_id)
@@ -169,8 +172,9 @@ def test_unknown_envelope_is_answered_200_logged_and_ignored(sent, deliver, capl
     assert sent.status == Status.SENT
 
 
-def test_declined_webhook_reopens_negotiation(sent, deliver):
+def test_declined_webhook_reopens_negotiation(sent, deliver, docusign):
     """envelope-declined: the version is declined, an objection is recorded, negotiating."""
+    docusign.decline(sent.envelope_id, "")
     deliver("envelope-declined", sent.envelope_id)
     sent.refresh_from_db()
     sent.deal.refresh_from_db()
@@ -179,10 +183,13 @@ def test_declined_webhook_reopens_negotiation(sent, deliver):
     assert sent.deal.objections.filter(detail__contains="Declined to sign").exists()
 
 
-def test_voided_webhook_marks_the_version_voided(sent, deliver):
+def test_voided_webhook_marks_the_version_voided(sent, deliver, docusign):
+    """Voided in DocuSign's web app: the version is voided with DocuSign's reason."""
+    docusign.void(sent.envelope_id, "Wrong billing address")
     deliver("envelope-voided", sent.envelope_id)
     sent.refresh_from_db()
     assert sent.status == Status.VOIDED
+    assert sent.status_reason == "Voided in DocuSign: Wrong billing address"
     sent.deal.refresh_from_db()
     assert sent.deal.state == DealState.AGREEMENT_SENT
 
@@ -199,6 +206,7 @@ def test_the_webhook_url_is_exact_and_post_only(client, sent, deliver):
 
 def test_download_failure_is_retried_and_recorded(sent, deliver, docusign, settings):
     """If the signed PDF cannot be downloaded, the delivery stays in the inbox as an error."""
+    docusign.set_status(sent.envelope_id, "completed")
     docusign.fail("500", times=10, method="GET", path_contains="/documents/combined")
     assert deliver("envelope-completed", sent.envelope_id).status_code == 200
     delivery = WebhookDelivery.objects.get()

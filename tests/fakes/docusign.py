@@ -3,7 +3,11 @@
 Two servers: plain HTTP REST under `/restapi/v2.1/accounts/{id}/…`, and TLS for `/oauth/token`
 and `/oauth/userinfo` (the SDK always calls the OAuth host over https) with a self-signed
 certificate made here with `cryptography`. Every request is recorded so tests can assert
-what DocuSign would have received; failures (HTTP 500, 429, slow answers) can be queued.
+what DocuSign would have received. Faults a real account shows can be injected: failures
+(HTTP 500, 429 with `Retry-After` / `X-RateLimit-Reset`, slow answers, a POST that creates the
+envelope and then answers too late) queued per method and path, revoked or short-lived tokens,
+a JWT grant refused (`consent_required`, wrong key or user), a user info naming another
+`base_uri`, envelopes whose status, decline or void reason changes behind the app's back.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 ACCOUNT_ID = "fake-account-1"
+#: Every token the fake issues starts with this (each grant gets a new one).
 ACCESS_TOKEN = "fake-access-token"
 
 
@@ -86,6 +91,7 @@ class Received:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what the fake answered (0: no answer, the connection was dropped)
 
     @property
     def json(self) -> Any:
@@ -94,10 +100,15 @@ class Received:
 
 @dataclass
 class Failure:
-    kind: str  # "500", "429", "slow" (before the work) or "slow_answer" (after it)
+    # "500", "429", "401", "slow" (before the work), "slow_answer" (after it), or "pass"
+    # (answer normally: lets a later queued failure hit the next matching request instead)
+    kind: str
     method: str | None = None
     path_contains: str = ""
     delay: float = 0.0
+    query_contains: str = ""  # e.g. "custom_field": only the search for an earlier attempt
+    retry_after: str | None = "0"  # the 429's Retry-After header (None: no header)
+    rate_limit_reset: str | None = None  # the 429's X-RateLimit-Reset (epoch seconds)
 
 
 @dataclass
@@ -106,6 +117,8 @@ class Envelope:
     definition: dict
     status: str = "sent"
     custom_fields: dict[str, str] = field(default_factory=dict)
+    declined_reason: str = ""
+    voided_reason: str = ""
 
 
 class FakeDocuSign:
@@ -115,6 +128,9 @@ class FakeDocuSign:
         self.envelopes: dict[str, Envelope] = {}
         self.failures: list[Failure] = []
         self.lock = threading.Lock()
+        self.tokens: dict[str, float] = {}  # token → monotonic expiry
+        self.issued = 0
+        self._defaults()
         self.cert_path, key_path = self_signed_cert(workdir)
         self.rest = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(tls=False))
         self.oauth = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(tls=True))
@@ -143,15 +159,65 @@ class FakeDocuSign:
             server.shutdown()
             server.server_close()
 
+    def _defaults(self) -> None:
+        self.token_lifetime = 3600  # the grant's expires_in
+        self.grant_error: dict | None = None  # e.g. {"error": "consent_required"}
+        self.userinfo_base_uri: str | None = None  # None: this server's own REST URL
+        self.extra_accounts: list[dict] = []
+
     def reset(self) -> None:
         with self.lock:
             self.received.clear()
             self.envelopes.clear()
             self.failures.clear()
+            self.tokens.clear()
+            self._defaults()
 
-    def fail(self, kind: str, times: int = 1, *, method=None, path_contains="", delay=0.0):
+    def fail(
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        method=None,
+        path_contains="",
+        delay=0.0,
+        query_contains="",
+        retry_after: str | None = "0",
+        rate_limit_reset: str | None = None,
+    ):
         with self.lock:
-            self.failures.extend(Failure(kind, method, path_contains, delay) for _ in range(times))
+            self.failures.extend(
+                Failure(
+                    kind,
+                    method,
+                    path_contains,
+                    delay,
+                    query_contains,
+                    retry_after,
+                    rate_limit_reset,
+                )
+                for _ in range(times)
+            )
+
+    def revoke_tokens(self) -> None:
+        """DocuSign revoked every token it issued (calls with them now answer 401)."""
+        with self.lock:
+            self.tokens.clear()
+
+    def expire_tokens(self) -> None:
+        """Every issued token has run out (as if its `expires_in` had passed)."""
+        with self.lock:
+            for token in self.tokens:
+                self.tokens[token] = 0.0
+
+    def token_valid(self, authorization: str | None) -> bool:
+        token = (authorization or "").removeprefix("Bearer ")
+        with self.lock:
+            expiry = self.tokens.get(token)
+        return expiry is not None and expiry > time.monotonic()
+
+    def grants(self) -> list[Received]:
+        return self.requests("POST", "/oauth/token")
 
     def requests(self, method: str | None = None, contains: str = "") -> list[Received]:
         return [
@@ -163,12 +229,50 @@ class FakeDocuSign:
     def set_status(self, envelope_id: str, status: str) -> None:
         self.envelopes[envelope_id].status = status
 
+    def decline(self, envelope_id: str, reason: str) -> None:
+        """The signer declined in DocuSign, writing `reason`."""
+        envelope = self.envelopes[envelope_id]
+        envelope.status = "declined"
+        envelope.declined_reason = reason
+
+    def void(self, envelope_id: str, reason: str) -> None:
+        """Someone voided the envelope in DocuSign's web app."""
+        envelope = self.envelopes[envelope_id]
+        envelope.status = "voided"
+        envelope.voided_reason = reason
+
+    def copy_envelope(self, envelope_id: str) -> str:
+        """A second envelope with the same document and custom fields (as a send that was
+        retried blindly would have made); returns its id."""
+        original = self.envelopes[envelope_id]
+        new_id = str(uuid.uuid4())
+        self.envelopes[new_id] = Envelope(
+            new_id, original.definition, "sent", dict(original.custom_fields)
+        )
+        return new_id
+
+    def answered(self, status: int) -> list[Received]:
+        return [r for r in self.received if r.status == status]
+
+    def live_envelopes(self, **custom_fields: str) -> list[Envelope]:
+        """Envelopes a signer could still sign (optionally with these custom field values)."""
+        return [
+            e
+            for e in self.envelopes.values()
+            if e.status in ("created", "sent", "delivered")
+            and all(e.custom_fields.get(k) == v for k, v in custom_fields.items())
+        ]
+
     # --- the server -------------------------------------------------------------------
 
-    def _take_failure(self, method: str, path: str) -> Failure | None:
+    def _take_failure(self, method: str, path: str, query: str) -> Failure | None:
         with self.lock:
             for failure in self.failures:
-                if (failure.method in (None, method)) and failure.path_contains in path:
+                if (
+                    failure.method in (None, method)
+                    and failure.path_contains in path
+                    and failure.query_contains in query
+                ):
                     self.failures.remove(failure)
                     return failure
         return None
@@ -184,6 +288,7 @@ class FakeDocuSign:
 
             def _answer(self, status: int, payload: Any = None, *, raw=None, ctype=None):
                 data = raw if raw is not None else json.dumps(payload or {}).encode()
+                self.current.status = status
                 if getattr(self, "delay_answer", 0):
                     time.sleep(self.delay_answer)  # the work is done; the answer comes late
                 self.send_response(status)
@@ -200,17 +305,32 @@ class FakeDocuSign:
                     method, parts.path, parse_qs(parts.query), dict(self.headers), body
                 )
                 fake.received.append(received)
-                failure = fake._take_failure(method, parts.path)
-                if failure is not None:
+                self.current = received
+                failure = fake._take_failure(method, parts.path, parts.query)
+                if failure is not None and failure.kind != "pass":
                     if failure.kind == "slow":
                         time.sleep(failure.delay)  # the client gave up; nothing is done
                         self.close_connection = True
                         return None
                     elif failure.kind == "slow_answer":
                         self.delay_answer = failure.delay
+                    elif failure.kind == "401":
+                        return self._answer(
+                            401,
+                            {
+                                "errorCode": "USER_AUTHENTICATION_FAILED",
+                                "message": "The access token is not valid.",
+                            },
+                        )
                     elif failure.kind == "429":
+                        received.status = 429
                         self.send_response(429)
-                        self.send_header("Retry-After", "0")
+                        if failure.retry_after is not None:
+                            self.send_header("Retry-After", failure.retry_after)
+                        if failure.rate_limit_reset is not None:
+                            self.send_header("X-RateLimit-Reset", failure.rate_limit_reset)
+                        self.send_header("X-RateLimit-Limit", "1000")
+                        self.send_header("X-RateLimit-Remaining", "0")
                         data = b'{"errorCode":"HOURLY_APIINVOCATION_LIMIT_EXCEEDED"}'
                         self.send_header("Content-Length", str(len(data)))
                         self.end_headers()
@@ -248,15 +368,30 @@ class FakeDocuSign:
                     algorithms=["RS256"],
                     audience=self.oauth_host,
                 )
+            except jwt.InvalidSignatureError:
+                return handler._answer(
+                    400,
+                    {"error": "invalid_grant", "error_description": "no_valid_keys_or_signatures"},
+                )
             except (KeyError, jwt.PyJWTError) as exc:
                 return handler._answer(400, {"error": "invalid_grant", "detail": str(exc)})
             received.claims = claims  # type: ignore[attr-defined]
+            if self.grant_error is not None:
+                return handler._answer(400, self.grant_error)
+            with self.lock:
+                self.issued += 1
+                token = f"{ACCESS_TOKEN}-{self.issued}"
+                self.tokens[token] = time.monotonic() + self.token_lifetime
             return handler._answer(
                 200,
-                {"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600},
+                {
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": self.token_lifetime,
+                },
             )
         if received.path == "/oauth/userinfo" and received.method == "GET":
-            if received.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            if not self.token_valid(received.headers.get("Authorization")):
                 return handler._answer(401, {"error": "invalid_token"})
             return handler._answer(
                 200,
@@ -266,21 +401,29 @@ class FakeDocuSign:
                         {
                             "account_id": "other-account",
                             "is_default": "false",
-                            "base_uri": "http://unused",
+                            "base_uri": "http://unused.invalid",
                         },
                         {
                             "account_id": ACCOUNT_ID,
                             "is_default": "True",
-                            "base_uri": self.rest_url.removesuffix("/restapi"),
+                            "base_uri": self.userinfo_base_uri
+                            or self.rest_url.removesuffix("/restapi"),
                         },
+                        *self.extra_accounts,
                     ],
                 },
             )
         return handler._answer(404, {"error": "not_found"})
 
     def _rest(self, handler, received: Received):
-        if received.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            return handler._answer(401, {"errorCode": "AUTHORIZATION_INVALID_TOKEN"})
+        if not self.token_valid(received.headers.get("Authorization")):
+            return handler._answer(
+                401,
+                {
+                    "errorCode": "USER_AUTHENTICATION_FAILED",
+                    "message": "The access token provided is expired, revoked or malformed.",
+                },
+            )
         prefix = f"/restapi/v2.1/accounts/{ACCOUNT_ID}/envelopes"
         path = received.path
         if not path.startswith(prefix):
@@ -330,9 +473,7 @@ class FakeDocuSign:
         if envelope is None:
             return handler._answer(404, {"errorCode": "ENVELOPE_DOES_NOT_EXIST"})
         if len(rest) == 1 and received.method == "GET":
-            return handler._answer(
-                200, {"envelopeId": envelope.envelope_id, "status": envelope.status}
-            )
+            return handler._answer(200, self._envelope_json(envelope, received))
         if len(rest) == 1 and received.method == "PUT":
             change = received.json
             if change.get("status") == "voided":
@@ -346,6 +487,7 @@ class FakeDocuSign:
                         },
                     )
                 envelope.status = "voided"
+                envelope.voided_reason = change.get("voidedReason") or ""
             return handler._answer(200, {"envelopeId": envelope.envelope_id})
         if rest[1:] == ["documents", "combined"] and received.method == "GET":
             return handler._answer(200, raw=self.signed_pdf(envelope), ctype="application/pdf")
@@ -354,6 +496,37 @@ class FakeDocuSign:
                 201, {"url": f"http://127.0.0.1/fake-signing/{envelope.envelope_id}"}
             )
         return handler._answer(404, {"errorCode": "NOT_FOUND"})
+
+    def _envelope_json(self, envelope: Envelope, received: Received) -> dict:
+        """GET …/envelopes/{id}: recipients and custom fields only when `include` asks."""
+        include = ",".join(received.query.get("include", [])).split(",")
+        data: dict[str, Any] = {"envelopeId": envelope.envelope_id, "status": envelope.status}
+        if envelope.voided_reason:
+            data["voidedReason"] = envelope.voided_reason
+        if "recipients" in include:
+            signer_status = {"completed": "completed", "declined": "declined"}.get(
+                envelope.status, "sent"
+            )
+            signers = []
+            for signer in envelope.definition["recipients"]["signers"]:
+                entry = {
+                    "email": signer["email"],
+                    "name": signer["name"],
+                    "recipientId": signer["recipientId"],
+                    "status": signer_status,
+                }
+                if envelope.status == "declined":
+                    entry["declinedReason"] = envelope.declined_reason
+                signers.append(entry)
+            data["recipients"] = {"signers": signers}
+        if "custom_fields" in include:
+            data["customFields"] = {
+                "textCustomFields": [
+                    {"name": k, "value": v, "show": "false"}
+                    for k, v in envelope.custom_fields.items()
+                ]
+            }
+        return data
 
     def signed_pdf(self, envelope: Envelope) -> bytes:
         """The document sent, with a page saying DocuSign completed it."""

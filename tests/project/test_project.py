@@ -62,19 +62,145 @@ def test_readme_embeds_the_generated_state_diagram():
     assert match.group(1).strip() == state_graph_mermaid().strip()
 
 
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
 def test_docker_compose_defines_the_production_stack():
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
-    assert "gunicorn closing_crm.wsgi" in services["web"]["command"]
+    services = _compose()["services"]
+    assert {"postgres", "redis", *APP_SERVICES} <= set(services)
+    assert services["web"]["command"].startswith("gunicorn closing_crm.wsgi")
     assert services["worker"]["command"].startswith("celery -A closing_crm worker")
     assert services["beat"]["command"].startswith("celery -A closing_crm beat")
-    for name in ("web", "worker", "beat"):
+    for name in APP_SERVICES:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["REDIS_URL"].startswith("redis://redis")
         assert services[name]["image"] == services["web"]["image"]
     assert (ROOT / services["web"].get("build", ".") / "Dockerfile").exists()
+
+
+def test_docker_compose_env_file_reaches_every_app_service():
+    """.env (documented by .env.example) reaches web, worker, beat and migrate; the file
+    sets only where PostgreSQL and Redis are, so EMAIL_*, DOCUSIGN_*, CSRF_TRUSTED_ORIGINS…
+    come from .env unchanged."""
+    services = _compose()["services"]
+    example = (ROOT / ".env.example").read_text()
+    for name in APP_SERVICES:
+        env_file = services[name]["env_file"]
+        files = [env_file] if isinstance(env_file, str) else env_file
+        paths = [f if isinstance(f, str) else f["path"] for f in files]
+        assert ".env" in paths, name
+        assert set(services[name]["environment"]) <= {"DATABASE_URL", "REDIS_URL"}, name
+    for variable in ("EMAIL_HOST", "DEFAULT_FROM_EMAIL", "CSRF_TRUSTED_ORIGINS", "SECRET_KEY"):
+        assert re.search(rf"^{variable}=", example, re.M), variable
+    assert re.search(r"^DOCUSIGN_INTEGRATION_KEY=", example, re.M)
+
+
+def test_docker_compose_migrates_once_before_web_worker_and_beat():
+    """A one-shot migrate service; the others start only after it exited successfully, so
+    the worker and beat never race the migrations."""
+    services = _compose()["services"]
+    migrate = services["migrate"]
+    assert "manage.py migrate" in migrate["command"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert "migrate" not in services[name]["command"], name
+
+
+def test_docker_compose_every_service_has_a_health_check():
+    services = _compose()["services"]
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL"), name
+    assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    beat_check = services["beat"]["healthcheck"]["test"]
+    assert (ROOT / beat_check[2]).exists()
+
+
+def test_beat_health_check_tells_a_fresh_schedule_from_a_stale_one(tmp_path):
+    schedule = tmp_path / "celerybeat-schedule"
+    script = ROOT / "scripts" / "beat_healthcheck.py"
+
+    def check() -> int:
+        return subprocess.run([sys.executable, script, schedule], capture_output=True).returncode
+
+    assert check() == 1  # no file yet
+    (tmp_path / "celerybeat-schedule.db").write_bytes(b"x")
+    assert check() == 0
+    old = time.time() - 3600
+    os.utime(tmp_path / "celerybeat-schedule.db", (old, old))
+    assert check() == 1
+
+
+def test_beat_creates_its_schedule_folder(tmp_path):
+    """A fresh checkout has no var/: beat's scheduler makes the folder instead of exiting."""
+    from closing_crm.celery import Scheduler
+    from closing_crm.celery import app as celery_app
+
+    assert celery_app.conf.beat_scheduler == "closing_crm.celery:Scheduler"
+    schedule = tmp_path / "fresh" / "var" / "celerybeat-schedule"
+    scheduler = Scheduler(app=celery_app, schedule_filename=str(schedule), lazy=False)
+    try:
+        assert schedule.parent.is_dir()
+        assert list(schedule.parent.glob("celerybeat-schedule*"))
+    finally:
+        scheduler.close()
+
+
+def test_readme_says_how_to_start_compose_and_create_the_first_admin():
+    readme = (ROOT / "README.md").read_text()
+    assert "cp .env.example .env" in readme
+    assert "createsuperuser" in readme
+    assert "docs/docusign.md" in readme
+
+
+def test_docusign_guide_covers_setup_and_every_docusign_variable():
+    guide = (ROOT / "docs" / "docusign.md").read_text()
+    settings_text = (ROOT / "closing_crm" / "settings.py").read_text()
+    for variable in set(re.findall(r'"(DOCUSIGN_[A-Z_]+)"', settings_text)):
+        assert f"`{variable}`" in guide, variable
+    for words in ("integration key", "RSA", "consent", "Connect", "HMAC", "go-live"):
+        assert words.lower() in guide.lower(), words
+    assert "/contracts/webhooks/docusign/" in guide
+    assert "docusign_check" in guide
+
+
+def test_product_code_points_at_no_file_outside_the_repository():
+    """Readers of the code are sent to files in the project, never elsewhere on a machine."""
+    offenders = []
+    for path in ROOT.glob("**/*"):
+        if any(part in {".venv", "node_modules", ".git", "var", "tests"} for part in path.parts):
+            continue
+        if path.suffix not in {".py", ".html", ".md", ".txt", ".yml", ".toml"}:
+            continue
+        text = path.read_text(errors="replace")
+        if re.search(r"shared/[A-Z]+\.md|/work/", text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_the_brand_is_spelled_docusign():
+    """User-facing text says "DocuSign", never "Docusign"."""
+    offenders = []
+    for folder in ("templates", "contracts", "deals", "followups", "api", "closing_crm", "docs"):
+        for path in (ROOT / folder).glob("**/*"):
+            if path.suffix in {".py", ".html", ".md", ".txt"} and "Docusign" in path.read_text():
+                offenders.append(str(path.relative_to(ROOT)))
+    if "Docusign" in (ROOT / "README.md").read_text():
+        offenders.append("README.md")
+    assert offenders == []
+    from contracts.services import provider_name
+
+    assert provider_name("docusign") == "DocuSign"
 
 
 def test_make_run_serves_the_login_page(tmp_path):

@@ -401,7 +401,7 @@ class Command(BaseCommand):
         from contracts import services as contract_services
 
         version = contract_services.contract_generate(deal=deal, by=rep)
-        contract_services.contract_send(version=version, by=rep, notify=False)
+        contract_services.contract_send(version=version, by=rep, notify=False, provider="builtin")
         deal.refresh_from_db()
 
     def _complete_signature(self, deal):
