@@ -120,3 +120,28 @@ def test_reloading_deals_in_many_threads_at_once(postgres, deal):
         load=lambda: Deal.objects.get(pk=deal.pk),
     )
     assert [o.error for o in outcomes if o.error] == []
+
+
+def test_twenty_archive_clicks_on_the_deal_page(postgres, deal, rep):
+    """Twenty browser tabs archive the same deal at once: one archives it; the others are
+    told so (or find it gone); nobody gets a server error."""
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    def tab():
+        client = Client()
+        client.force_login(rep)
+        return client
+
+    url = f"/deals/{deal.pk}/archive/"
+    outcomes = run_concurrently(lambda client: client.post(url), load=tab)
+    assert [o.error for o in outcomes if o.error] == []
+    said = [
+        [str(m) for m in get_messages(o.result.wsgi_request)]
+        for o in outcomes
+        if o.result.status_code == 302
+    ]
+    assert all(o.result.status_code in (302, 404) for o in outcomes)
+    assert sum("is archived: it no longer shows" in m[0] for m in said) == 1
+    assert all("already archived" in m[0] for m in said if "is archived:" not in m[0])
+    assert deal.events.filter(kind=DealEvent.Kind.NOTE, data__archived=True).count() == 1
