@@ -793,6 +793,14 @@ def _commit_sent(pending: list[tuple[Reminder, dict]], token: uuid.UUID, result:
             # Message-ID. Not waiting for the disk flush per group triples throughput.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # The deals' rows first, then the reminders': a transition cancels reminders while
+        # it holds its deal, so taking them the other way round could deadlock with it.
+        list(
+            Deal.objects.select_for_update()
+            .filter(pk__in={r.deal_id for r, _ in pending})
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         owned = set(
             Reminder.objects.select_for_update()
             .filter(
