@@ -79,12 +79,28 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 class HealthCheckMiddleware:
-    """Answers /healthz before any other middleware runs."""
+    """Answers /healthz before any other middleware runs, with the same security headers as
+    every other response (set by the same middleware classes, without their redirects)."""
+
+    #: The middleware whose `process_response` adds security headers to every page.
+    HEADER_MIDDLEWARE = (
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "csp.middleware.CSPMiddleware",
+    )
 
     def __init__(self, get_response):
+        from django.utils.module_loading import import_string
+
         self.get_response = get_response
+        self.header_middleware = [
+            import_string(path)(get_response) for path in self.HEADER_MIDDLEWARE
+        ]
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.rstrip("/") == HEALTH_PATH:
-            return healthz(request)
+            response = healthz(request)
+            for middleware in self.header_middleware:
+                response = middleware.process_response(request, response)
+            return response
         return self.get_response(request)

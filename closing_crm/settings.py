@@ -61,9 +61,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "anymail",
     "deals",
     "contracts",
     "followups",
+    "notifications",
     "api",
 ]
 
@@ -174,6 +176,32 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Closing CRM <crm@example.com>")
 
+# --- Email about deals: replies, threading, inbound -------------------------------
+# Outgoing deal email carries Reply-To: replies+<signed deal token>@INBOUND_EMAIL_DOMAIN and a
+# Message-ID on that domain, so a buyer's answer finds its deal. Empty: Reply-To stays the
+# rep's own address (replies then reach the CRM only through In-Reply-To/References).
+# `make run` (DEBUG) defaults to "localhost", which the SMTP receiver on 127.0.0.1:2525 takes.
+INBOUND_EMAIL_DOMAIN = os.environ.get("INBOUND_EMAIL_DOMAIN", "localhost" if DEBUG else "")
+# POST /inbound/email/ is off while this is empty; callers send it as X-Inbound-Secret.
+INBOUND_EMAIL_SECRET = os.environ.get("INBOUND_EMAIL_SECRET", "")
+# Bounds on one inbound message: bigger or more deeply built mail is refused, never parsed.
+INBOUND_EMAIL_MAX_BYTES = int(os.environ.get("INBOUND_EMAIL_MAX_BYTES", str(10 * 1024 * 1024)))
+INBOUND_EMAIL_MAX_PARTS = int(os.environ.get("INBOUND_EMAIL_MAX_PARTS", "100"))
+# How much of a reply's text part is kept on the timeline and in the inbox.
+INBOUND_EMAIL_MAX_TEXT = int(os.environ.get("INBOUND_EMAIL_MAX_TEXT", "20000"))
+# django-anymail: ESP sending backends (EMAIL_BACKEND=anymail.backends.postmark.EmailBackend…)
+# and the inbound/tracking webhooks under /inbound/anymail/<esp>/…, which answer 404 until
+# ANYMAIL_WEBHOOK_SECRET ("user:password", HTTP basic auth) is set.
+# https://anymail.dev/en/stable/installation/#configuring-tracking-and-inbound-webhooks
+ANYMAIL = {
+    "WEBHOOK_SECRET": os.environ.get("ANYMAIL_WEBHOOK_SECRET", ""),
+    **{
+        key.removeprefix("ANYMAIL_"): value
+        for key, value in os.environ.items()
+        if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
+    },
+}
+
 CACHES = {
     "default": (
         {
@@ -239,9 +267,25 @@ CELERY_BEAT_SCHEDULE["followups-dispatch"] = {
 }
 CELERY_TASK_ROUTES = {"followups.*": {"queue": FOLLOWUPS_DISPATCH_QUEUE}}
 
+# --- Notifications ----------------------------------------------------------
+# Daily digests go out at this local hour in each user's time zone; beat checks every
+# NOTIFICATIONS_DIGEST_INTERVAL seconds who is due. Stalled deals are looked for hourly.
+NOTIFICATIONS_DIGEST_HOUR = int(os.environ.get("NOTIFICATIONS_DIGEST_HOUR", "8"))
+CELERY_BEAT_SCHEDULE["notifications-digest"] = {
+    "task": "notifications.send_due_digests",
+    "schedule": float(os.environ.get("NOTIFICATIONS_DIGEST_INTERVAL", "300")),
+    "options": {"expires": 240},
+}
+CELERY_BEAT_SCHEDULE["notifications-stalled"] = {
+    "task": "notifications.notify_stalled_deals",
+    "schedule": float(os.environ.get("NOTIFICATIONS_STALLED_INTERVAL", "3600")),
+    "options": {"expires": 1800},
+}
+
 # --- E-signature ------------------------------------------------------------
 ESIGN_PROVIDER = os.environ.get("ESIGN_PROVIDER", "builtin")
-# Built-in provider: a signing link works this many days after it is issued.
+# Built-in provider: a signing link works while its version is out for signature; once the
+# version is signed or declined it shows that outcome this many days after it was issued.
 CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "14"))
 # Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
 CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
@@ -265,6 +309,10 @@ DOCUSIGN_CA_BUNDLE = os.environ.get("DOCUSIGN_CA_BUNDLE", "")
 DOCUSIGN_WEBHOOK_URL = os.environ.get("DOCUSIGN_WEBHOOK_URL", "")
 # A redirect URI registered on the integration key: where DocuSign returns after consent.
 DOCUSIGN_REDIRECT_URI = os.environ.get("DOCUSIGN_REDIRECT_URI", "") or f"{SITE_URL}/"
+# Connect deliveries (JSON, no documents) are a few KB: larger or deeper bodies are refused
+# with a 400 before they are parsed.
+DOCUSIGN_WEBHOOK_MAX_BYTES = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+DOCUSIGN_WEBHOOK_MAX_DEPTH = int(os.environ.get("DOCUSIGN_WEBHOOK_MAX_DEPTH", "32"))
 DOCUSIGN_CONNECT_TIMEOUT = float(os.environ.get("DOCUSIGN_CONNECT_TIMEOUT", "5"))
 DOCUSIGN_READ_TIMEOUT = float(os.environ.get("DOCUSIGN_READ_TIMEOUT", "30"))
 # Envelopes whose webhooks never came are reconciled with list_status_changes.
@@ -299,6 +347,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Closing CRM API",
     "VERSION": "1.0.0",
+    # The schema and its docs page are public on purpose (README, "Security"): they describe
+    # the same API every installation runs, hold no data, and every operation needs a token.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_PUBLIC": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -372,17 +424,30 @@ CACHES[IMPORT_PROGRESS_CACHE] = (
 )
 CELERY_IMPORTS = ["deals.imports"]
 
+# Expected 4xx (403 PermissionDenied, 400 BadRequest, SuspiciousOperation) are logged as one
+# line without a traceback (closing_crm/logging.py): on the logger Django writes them to, and
+# on the console handler for the django.security.* family. 5xx keep their traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"expected_client_errors": {"()": "closing_crm.logging.ExpectedClientErrors"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["expected_client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["expected_client_errors"]},
+        "django.security": {"filters": ["expected_client_errors"]},
         "django.db.backends": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
         "docusign_esign": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd logs every connection at INFO
     },
 }
 

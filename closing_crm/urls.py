@@ -15,6 +15,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("deals.urls")),
     path("followups/", include("followups.urls")),
+    path("notifications/", include("notifications.urls")),
+    path("inbound/", include("followups.urls_inbound")),
     path("contracts/", include("contracts.urls")),
     path("sign/", include("contracts.urls_public")),
 ]

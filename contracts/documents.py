@@ -1,9 +1,11 @@
 """Contract documents: the deal's terms, the template sandbox, the PDF and the signature stamp.
 
 Templates are written by admins, so they are rendered by a restricted Django template
-engine: no loaders (no `include`/`extends`), no `{% load %}`-able libraries, no `{% debug %}`,
-`{% url %}` or `{% csrf_token %}`, and a context that is a plain dict of strings and lists
-built here from the deal. Nothing in it can reach settings, models or the database.
+engine with allow-lists of tags and filters: nothing that turns escaping off (`safe`,
+`safeseq`, `autoescape`), no loaders (`include`/`extends`), no `{% load %}`, `{% debug %}`,
+`{% url %}` or `{% csrf_token %}`. A refused tag or filter is named, with the reason, when the
+template is saved and again when it is rendered. The context is a plain dict of strings and
+lists built here from the deal: nothing in it can reach settings, models or the database.
 """
 
 from __future__ import annotations
@@ -11,45 +13,125 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
 from django import template
 from django.template import Context, Engine, defaultfilters, defaulttags
+from django.template.base import Lexer, TokenType
 from django.utils import timezone
 
 #: Anchor strings DocuSign places tabs on (white, tiny text in the PDF).
 SIGN_ANCHOR = "/sn1/"
 DATE_ANCHOR = "/dt1/"
 
-#: Tags an admin-written template may use (everything else in Django's builtins is left out).
-_SAFE_TAGS = [
-    "autoescape",
+#: Tags an admin-written template may use, with the words that close or split them.
+ALLOWED_TAGS = (
     "comment",
     "cycle",
-    "filter",
     "firstof",
     "for",
     "if",
     "ifchanged",
     "now",
     "regroup",
+    "resetcycle",
     "spaceless",
     "templatetag",
     "verbatim",
     "widthratio",
     "with",
-]
+)
+_TAG_WORDS = {
+    *ALLOWED_TAGS,
+    "else",
+    "elif",
+    "empty",
+    *(f"end{tag}" for tag in ALLOWED_TAGS),
+}
+#: Filters an admin-written template may use: each returns plain values or escaped text.
+ALLOWED_FILTERS = (
+    "add",
+    "capfirst",
+    "center",
+    "cut",
+    "date",
+    "default",
+    "default_if_none",
+    "dictsort",
+    "dictsortreversed",
+    "divisibleby",
+    "escape",
+    "filesizeformat",
+    "first",
+    "floatformat",
+    "force_escape",
+    "get_digit",
+    "iriencode",
+    "join",
+    "last",
+    "length",
+    "linebreaks",
+    "linebreaksbr",
+    "ljust",
+    "lower",
+    "make_list",
+    "phone2numeric",
+    "pluralize",
+    "rjust",
+    "slice",
+    "slugify",
+    "stringformat",
+    "time",
+    "timesince",
+    "timeuntil",
+    "title",
+    "truncatechars",
+    "truncatewords",
+    "upper",
+    "urlencode",
+    "wordcount",
+    "wordwrap",
+    "yesno",
+)
+#: Why the best-known refused tags and filters are refused (the rest: "not allowed").
+REFUSED_BECAUSE = {
+    "safe": "it turns off HTML escaping, so a rep's text could become markup",
+    "safeseq": "it turns off HTML escaping, so a rep's text could become markup",
+    "autoescape": "it turns off HTML escaping, so a rep's text could become markup",
+    "filter": "it applies filters to a whole block; put the filters on the values",
+    "escapejs": "contracts contain no JavaScript",
+    "json_script": "contracts contain no scripts",
+    "urlize": "it turns text into live links",
+    "urlizetrunc": "it turns text into live links",
+    "striptags": "it marks half-cleaned markup as safe",
+    "truncatechars_html": "it passes markup through",
+    "truncatewords_html": "it passes markup through",
+    "unordered_list": "it builds markup from data",
+    "pprint": "it prints Python internals",
+    "random": "a contract must read the same every time it is rendered",
+    "load": "it loads tag libraries",
+    "include": "it reads other template files",
+    "extends": "it reads other template files",
+    "ssi": "it reads files from the server",
+    "debug": "it prints the whole context",
+    "csrf_token": "it belongs to our own forms, not to documents",
+    "url": "it reveals the site's internal addresses",
+    "querystring": "it reads the web request",
+    "block": "templates do not extend one another",
+    "lorem": "a contract holds no placeholder text",
+}
 
 sandbox_library = template.Library()
-for _name in _SAFE_TAGS:
+for _name in ALLOWED_TAGS:
     sandbox_library.tag(_name, defaulttags.register.tags[_name])
-for _name, _func in defaultfilters.register.filters.items():
-    sandbox_library.filters[_name] = _func
+for _name in ALLOWED_FILTERS:
+    sandbox_library.filters[_name] = defaultfilters.register.filters[_name]
 
 
 class _SandboxEngine(Engine):
-    # Only our whitelisted library; Django's full builtins (debug, load, url…) are not loaded.
+    # Only our allow-listed library; Django's full builtins (debug, load, url…) are not loaded.
     default_builtins = ["contracts.documents"]
 
 
@@ -72,7 +154,58 @@ class TemplateProblem(ValueError):
     """The template text cannot be compiled or rendered; the message is for the admin."""
 
 
+_STRING_LITERAL = re.compile(r"""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""")
+_FILTER_NAME = re.compile(r"\|\s*(\w+)")
+
+
+def _refusal(kind: str, name: str) -> str:
+    because = REFUSED_BECAUSE.get(name, f"it is not one of the {kind}s templates may use")
+    return f"The {kind} “{name}” is not allowed: {because}."
+
+
+def template_refusals(body: str) -> list[str]:
+    """Why this template text is refused: each tag or filter outside the allow-lists, once.
+
+    Read from Django's own lexer, so `{{ x|safe }}`, `{% if x|safe %}` and `{% with a=x|safe %}`
+    are all seen; text inside string literals and `{% comment %}` blocks is not."""
+    problems: list[str] = []
+    in_comment = False
+    for token in Lexer(body).tokenize():
+        if token.token_type not in (TokenType.BLOCK, TokenType.VAR):
+            continue
+        words = token.contents.split()
+        if token.token_type == TokenType.BLOCK:
+            name = words[0] if words else ""
+            if in_comment:
+                in_comment = name != "endcomment"
+                continue
+            if name == "comment":
+                in_comment = True
+            elif name.startswith("end") and name[3:] in defaulttags.register.tags:
+                pass  # the closing word of a refused tag: the opening one is reported
+            elif name and name not in _TAG_WORDS:
+                problems.append(_refusal("tag", name))
+        elif in_comment:
+            continue
+        for name in _FILTER_NAME.findall(_STRING_LITERAL.sub('""', token.contents)):
+            if name not in ALLOWED_FILTERS:
+                problems.append(_refusal("filter", name))
+    return list(dict.fromkeys(problems))
+
+
 def compile_template(body: str):
+    """Compile an admin-written template in the sandbox; TemplateProblem says what is wrong.
+
+    Used when a template is saved and again each time one is rendered, so a template stored
+    before a tag or filter was refused cannot use it either."""
+    refusals = template_refusals(body)
+    if refusals:
+        lists = []
+        if any("The tag" in r for r in refusals):
+            lists.append(f"Allowed tags: {', '.join(ALLOWED_TAGS)}.")
+        if any("The filter" in r for r in refusals):
+            lists.append(f"Allowed filters: {', '.join(ALLOWED_FILTERS)}.")
+        raise TemplateProblem(" ".join(refusals + lists))
     try:
         return SANDBOX.from_string(body)
     except template.TemplateSyntaxError as exc:

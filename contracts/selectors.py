@@ -42,3 +42,32 @@ def version_by_envelope(envelope_id: str, provider: str) -> ContractVersion | No
         .filter(envelope_id=envelope_id, provider=provider)
         .first()
     )
+
+
+def signer_versions(contact):
+    """The contract versions of the contact's account sent (or to be sent) to their email."""
+    if not contact.email:
+        return ContractVersion.objects.none()
+    return ContractVersion.objects.filter(
+        deal__account_id=contact.account_id, signer_email__iexact=contact.email
+    ).order_by("deal_id", "number")
+
+
+def signer_personal_data(contact) -> list[dict]:
+    """What the contracts hold about the contact as a signer, for a GDPR export."""
+    return [
+        {
+            "deal_id": v.deal_id,
+            "version": v.number,
+            "status": v.status,
+            "signer_name": v.signer_name,
+            "signer_email": v.signer_email,
+            "sent_at": v.sent_at,
+            "viewed_at": v.viewed_at,
+            "completed_at": v.completed_at,
+            "declined_at": v.declined_at,
+            "status_reason": v.status_reason,
+            "signature_audit_trail": v.signature,
+        }
+        for v in signer_versions(contact)
+    ]

@@ -34,7 +34,7 @@ from .models import (
     WebhookDelivery,
 )
 from .selectors import default_template, version_by_envelope
-from .signals import contract_sent, contract_withdrawn
+from .signals import contract_sent, contract_signed, contract_viewed, contract_withdrawn
 
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
@@ -550,7 +550,8 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
         # Signed although it was withdrawn here (e.g. the void reached DocuSign too late).
         log.warning("Contract %s completed after it was %s", version.pk, version.status)
     deal = Deal.objects.get(pk=version.deal_id)
-    if deal.state in _WINNABLE:
+    closed_before = deal.state not in _WINNABLE
+    if not closed_before:
         deal_services.deal_transition(
             deal=deal,
             transition="mark_won",
@@ -559,6 +560,7 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
             reason=f"The buyer signed contract version {version.number}.",
         )
         version.deal = deal
+    contract_signed.send(sender=ContractVersion, version=version, closed_before=closed_before)
 
 
 def _decline(version: ContractVersion, *, reason: str) -> None:
@@ -607,6 +609,7 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
         note=f"{version.signer_name} opened contract version {version.number}.",
         channel="email",
     )
+    contract_viewed.send(sender=ContractVersion, version=version)
     return True
 
 
@@ -954,3 +957,42 @@ def contracts_reconcile() -> dict[str, int]:
                 _timeline(version, None, f"Version {version.number} expired unsigned.")
                 counts["expired"] += 1
     return counts
+
+
+@transaction.atomic
+def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
+    """Erase the contact as a contract signer (part of deals.services.contact_erase).
+
+    Refused while a version is out for signature to them (void it first). Drafts never left
+    the company: they are voided and their document (which names the signer) is removed.
+    Versions that were sent are kept unchanged: the binding record of what was offered and
+    signed (GDPR Art. 17(3)(b) and (e))."""
+    from .selectors import signer_versions
+
+    versions = signer_versions(contact).select_for_update()
+    out = [v for v in versions if v.status in OUT_STATUSES]
+    if out:
+        raise ContractError(
+            f"{contact} is the signer of contract version {out[0].number} of “{out[0].deal}”, "
+            "which is out for signature: void it first, then erase."
+        )
+    drafts = [v for v in versions if v.status == Status.DRAFT]
+    files = [v.pdf.name for v in drafts if v.pdf]
+    ContractVersion.objects.filter(pk__in=[v.pk for v in drafts]).update(
+        status=Status.VOIDED,
+        voided_at=timezone.now(),
+        status_reason="The signer's personal data was erased on request; generate a new version.",
+        html="",
+        pdf="",
+        sha256="",
+        signer_name="",
+        signer_email="",
+    )
+    if files:
+        from django.core.files.storage import default_storage
+
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in files])
+    return {
+        "contract_drafts_voided": len(drafts),
+        "contract_versions_kept_as_legal_record": len(versions) - len(drafts),
+    }

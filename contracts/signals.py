@@ -11,3 +11,8 @@ contract_sent = Signal()
 # A version stopped being signable (voided, declined, expired, superseded, or sending it
 # failed for good; a retry sends contract_sent again). kwargs: version
 contract_withdrawn = Signal()
+# The buyer opened a version for the first time (built-in link). kwargs: version
+contract_viewed = Signal()
+# A version was signed. kwargs: version, closed_before (the deal was already closed, so the
+# signature did not win it: someone must look at it)
+contract_signed = Signal()

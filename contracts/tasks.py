@@ -84,3 +84,18 @@ def reconcile() -> dict:
     except ProviderError as exc:
         log.warning("Contract reconcile stopped: %s", exc.message)
         return {"error": exc.message}
+
+
+@shared_task(
+    name="contracts.send_signed_copy",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError, OSError),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def send_signed_copy(version_id: int) -> bool:
+    from .mail import signed_copy_send
+
+    return signed_copy_send(version_id=version_id)

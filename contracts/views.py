@@ -5,8 +5,11 @@ Views are thin: they find what the user may see, call one service, and answer in
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -223,15 +226,48 @@ def signed_pdf(request, pk: int):
     )
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]")
+
+
+def _json_nesting(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings aside),
+    counted without parsing it: `json.loads` would recurse once per level."""
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    steps = (1 if byte in b"[{" else -1 for byte in brackets)
+    return max(itertools.accumulate(steps, initial=0))
+
+
+def _webhook_size_refusal(request) -> JsonResponse | None:
+    """A body over DOCUSIGN_WEBHOOK_MAX_BYTES is refused, by its declared length before it
+    is read (a body without one is still capped by DATA_UPLOAD_MAX_MEMORY_SIZE, then here)."""
+    limit = settings.DOCUSIGN_WEBHOOK_MAX_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit() or int(declared) > limit or len(request.body) > limit:
+        return JsonResponse({"error": f"The body is larger than {limit} bytes."}, status=400)
+    return None
+
+
 @csrf_exempt
 @require_POST
 def docusign_webhook(request):
-    """DocuSign Connect: verify the HMAC, store the delivery, answer fast; a task processes it."""
+    """DocuSign Connect: verify the HMAC, store the delivery, answer fast; a task processes it.
+
+    Bounded before parsing: a body over DOCUSIGN_WEBHOOK_MAX_BYTES or JSON nested deeper than
+    DOCUSIGN_WEBHOOK_MAX_DEPTH is a 400 (never a RecursionError and a 500), even when signed."""
+    too_big = _webhook_size_refusal(request)
+    if too_big:
+        return too_big
     provider = get_provider("docusign")
     body = request.body
     if not provider.verify_webhook(body, request.headers):
         log.warning("DocuSign webhook with a missing or wrong signature refused.")
         return JsonResponse({"error": "The HMAC signature is missing or wrong."}, status=401)
+    max_depth = settings.DOCUSIGN_WEBHOOK_MAX_DEPTH
+    if _json_nesting(body) > max_depth:
+        return JsonResponse(
+            {"error": f"The JSON is nested deeper than {max_depth} levels."}, status=400
+        )
     try:
         event = provider.parse_webhook(body)
     except MalformedWebhook as exc:

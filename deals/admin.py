@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import JsonResponse
 from django.template.response import TemplateResponse
 
 from . import services
@@ -19,6 +20,7 @@ from .models import (
     LossReason,
     Objection,
     OnboardingStep,
+    PrivacyEvent,
     StageSetting,
     Stakeholder,
     Team,
@@ -110,9 +112,10 @@ class ContactAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "job_title", "account", "archived_at"]
     search_fields = ["first_name", "last_name", "email", "account__name"]
     list_select_related = ["account"]
-    actions = ["archive_contacts"]
+    list_filter = [("erased_at", admin.EmptyFieldListFilter)]
+    actions = ["archive_contacts", "export_personal_data", "erase_personal_data"]
     fields = ["account", "first_name", "last_name", "email", "phone", "job_title"]
-    readonly_fields = ["archived_at", "created_at"]
+    readonly_fields = ["archived_at", "erased_at", "created_at"]
 
     def get_fields(self, request, obj=None):
         return [*self.fields, *(self.readonly_fields if obj else [])]
@@ -145,6 +148,96 @@ class ContactAdmin(admin.ModelAdmin):
         _archive_each(
             self, request, queryset, lambda c: services.contact_archive(contact=c, by=request.user)
         )
+
+    def _one(self, request, queryset) -> Contact | None:
+        if queryset.count() != 1:
+            self.message_user(
+                request, "Choose exactly one contact for a personal data request.", messages.ERROR
+            )
+            return None
+        return queryset.get()
+
+    @admin.action(description="GDPR: export the contact's personal data (JSON)")
+    def export_personal_data(self, request, queryset):
+        contact = self._one(request, queryset)
+        if contact is None:
+            return None
+        try:
+            data = services.contact_personal_data_export(
+                contact=contact, by=request.user, reason="Exported from the admin."
+            )
+        except services.DealError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return None
+        response = JsonResponse(data, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = (
+            f'attachment; filename="contact-{contact.pk}-personal-data.json"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="GDPR: erase the contact's personal data…")
+    def erase_personal_data(self, request, queryset):
+        contact = self._one(request, queryset)
+        if contact is None:
+            return None
+        form = ErasureForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/deals/contact/erase_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Erase personal data",
+                    "form": form,
+                    "contact": contact,
+                    "opts": self.model._meta,
+                },
+            )
+        try:
+            summary = services.contact_erase(
+                contact=contact, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except services.DealError as error:
+            self.message_user(request, f"{contact}: {error.message}", messages.ERROR)
+            return None
+        kept = summary.get("contract_versions_kept_as_legal_record", 0)
+        self.message_user(
+            request,
+            f"Contact #{contact.pk} erased: {summary['timeline_events_redacted']} timeline "
+            f"event(s) redacted; {kept} sent contract version(s) kept as the legal record.",
+            messages.SUCCESS,
+        )
+        return None
+
+
+class ErasureForm(forms.Form):
+    reason = forms.CharField(
+        label="Whose request is this? (kept in the audit log)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    confirm = forms.BooleanField(
+        label="I understand that the name, email, phone and job title cannot be restored."
+    )
+
+
+@admin.register(PrivacyEvent)
+class PrivacyEventAdmin(admin.ModelAdmin):
+    """Who exported or erased whose personal data: read-only, never deleted."""
+
+    list_display = ["created_at", "kind", "contact", "actor", "reason"]
+    list_filter = ["kind"]
+    list_select_related = ["contact", "actor"]
+    readonly_fields = [f.name for f in PrivacyEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def _archive_each(modeladmin, request, queryset, archive) -> None:

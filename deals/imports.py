@@ -78,6 +78,7 @@ class ImportFileError(DealError):
 class RowError:
     line: int
     message: str
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,10 +97,10 @@ class ImportResult:
     def ok(self) -> bool:
         return self.error_count == 0
 
-    def add_error(self, line: int, message: str) -> None:
+    def add_error(self, line: int, message: str, values: dict[str, str] | None = None) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_ERRORS_SHOWN:
-            self.errors.append(RowError(line, message))
+            self.errors.append(RowError(line, message, values or {}))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,8 @@ class ImportResult:
             "existing": self.existing,
             "error_count": self.error_count,
             "errors": [[e.line, e.message] for e in self.errors],
+            # The rows behind the errors, for the downloadable error report.
+            "error_values": [e.values for e in self.errors],
             "sample": self.sample,
         }
 
@@ -182,6 +185,13 @@ def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
         except StopIteration:
             raise ImportFileError("The file is empty.") from None
         names = [h.strip().lower().replace(" ", "_") for h in header]
+        repeated = sorted({n for n in names if n and names.count(n) > 1}, key=names.index)
+        if repeated:
+            # Which of two "title" columns is meant? Guessing would import the wrong one.
+            raise ImportFileError(
+                f"The column {', '.join(f'“{n}”' for n in repeated)} appears more than once "
+                "in the first row. Keep one column of each name and upload the file again."
+            )
         required, optional = COLUMNS[kind]
         missing = [c for c in required if c not in names]
         if missing:
@@ -430,7 +440,7 @@ def _process(
             plan.write = write and result.ok
             action = handler(plan, line, row)
         except DealError as error:
-            result.add_error(line, error.message)
+            result.add_error(line, error.message, row)
             continue
         if action == "new":
             result.new += 1
@@ -471,6 +481,17 @@ def import_run(
         if not result.ok:
             raise ImportRejected(result)
     return result
+
+
+def import_error_report_rows(job: dict[str, Any]) -> Iterator[list[str]]:
+    """The rows of a job's error report: line, problem and the row's own values."""
+    outcome = job.get("result") or job["preview"]
+    required, optional = COLUMNS[job["kind"]]
+    columns = required + optional
+    yield ["line", "problem", *columns]
+    values = outcome.get("error_values") or [{} for _ in outcome["errors"]]
+    for (line, message), row in zip(outcome["errors"], values, strict=False):
+        yield [line, message, *(row.get(name, "") for name in columns)]
 
 
 # --- import jobs: the uploaded file, its preview and the progress of the run -----------------

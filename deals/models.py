@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django.conf import settings
@@ -140,6 +141,11 @@ class Contact(models.Model):
     job_title = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the contact's personal data was erased on request (GDPR Art. 17).",
+    )
 
     objects = ArchivableQuerySet.as_manager()
 
@@ -804,6 +810,24 @@ class DealEventQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
 
+    def erase_personal_text(self, *, replacements: dict[str, str]) -> int:
+        """The one exception to append-only, for GDPR erasure only (deals.services.
+        contact_erase, which audits it): replace a person's name and email in the reason
+        and data of these events. Kind, states, actor and time stay as they were."""
+        changed = 0
+        for event in self.only("pk", "reason", "data"):
+            reason, data = event.reason, json.dumps(event.data)
+            for old, new in replacements.items():
+                if old:
+                    reason = reason.replace(old, new)
+                    data = data.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+            if reason != event.reason or data != json.dumps(event.data):
+                models.QuerySet.update(
+                    DealEvent.objects.filter(pk=event.pk), reason=reason, data=json.loads(data)
+                )
+                changed += 1
+        return changed
+
 
 class DealEvent(models.Model):
     """One immutable line of a deal's history: who did what, when and why."""
@@ -825,6 +849,7 @@ class DealEvent(models.Model):
         MEETING = "meeting", "Meeting"
         HANDOFF = "handoff", "Customer handoff"
         NOTE = "note", "Note"
+        EMAIL = "email", "Email"
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(
@@ -863,3 +888,43 @@ class DealEvent(models.Model):
     @property
     def actor_label(self) -> str:
         return str(self.actor) if self.actor_id else "System"
+
+
+class PrivacyEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Privacy events are append-only and cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+
+
+class PrivacyEvent(models.Model):
+    """Who exported or erased a contact's personal data, when and on whose request
+    (append-only, like the deal timeline)."""
+
+    class Kind(models.TextChoices):
+        EXPORTED = "exported", "Personal data exported"
+        ERASED = "erased", "Personal data erased"
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="privacy_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.TextField(blank=True, help_text="The request it answers (who, when, how).")
+    data = models.JSONField(default=dict, blank=True, help_text="What was exported or erased.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = PrivacyEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: contact #{self.contact_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Privacy events are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")

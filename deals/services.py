@@ -15,7 +15,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q, Value
+from django.db.models.functions import Replace
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -34,11 +35,12 @@ from .models import (
     LossReason,
     Objection,
     OnboardingStep,
+    PrivacyEvent,
     Stakeholder,
     Team,
     User,
 )
-from .signals import deal_state_changed
+from .signals import contact_data_collect, contact_data_erase, deal_state_changed
 
 
 class DealError(Exception):
@@ -1011,3 +1013,188 @@ def contact_archive(*, contact: Contact, by: User) -> Contact:
     contact.archived_at = timezone.now()
     contact.save(update_fields=["archived_at"])
     return contact
+
+
+# --- personal data requests (GDPR access and erasure) -----------------------------------------
+
+#: The name an erased contact goes by (the row stays, so buying groups and history still add up).
+ERASED_FIRST_NAME = "Erased"
+
+
+def _require_privacy_officer(by: User) -> None:
+    if not (by and by.is_superuser):
+        raise NotPermitted("Only admins can export or erase a contact's personal data.")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _contact_record(contact: Contact) -> dict[str, Any]:
+    fields = ["first_name", "last_name", "email", "phone", "job_title"]
+    fields += ["created_at", "archived_at", "erased_at"]
+    return {"id": contact.pk, **{f: _plain(getattr(contact, f)) for f in fields}}
+
+
+def contact_personal_data(*, contact: Contact) -> dict[str, Any]:
+    """Everything the product holds about one contact, as plain JSON-ready data: the contact,
+    their account, buying-group roles, the timeline events about them, what other apps hold
+    (contract signatures, follow-up emails) and earlier export/erasure records."""
+    account = contact.account
+    roles = contact.stakeholder_roles.select_related("deal").order_by("deal_id", "role")
+    about = Q(data__contact_id=contact.pk)
+    if contact.email:
+        about |= Q(reason__icontains=contact.email)
+    events = (
+        DealEvent.objects.filter(about, deal__account=account)
+        .select_related("actor")
+        .order_by("created_at", "pk")
+    )
+    data: dict[str, Any] = {
+        "format": "closing-crm/contact-personal-data/1",
+        "contact": _contact_record(contact),
+        "account": {
+            "id": account.pk,
+            "name": account.name,
+            "website": account.website,
+            "team": account.team.name,
+        },
+        "buying_group_roles": [
+            {
+                "deal_id": role.deal_id,
+                "deal_title": role.deal.title,
+                "role": role.role,
+                "note": role.note,
+            }
+            for role in roles
+        ],
+        "timeline_events": [
+            {
+                "deal_id": event.deal_id,
+                "created_at": _plain(event.created_at),
+                "kind": event.kind,
+                "reason": event.reason,
+                "by": event.actor.username if event.actor_id else "system",
+            }
+            for event in events
+        ],
+        "privacy_requests": [
+            {"kind": e.kind, "created_at": _plain(e.created_at), "reason": e.reason}
+            for e in contact.privacy_events.order_by("created_at", "pk")
+        ],
+    }
+    for _receiver, sections in contact_data_collect.send(sender=Contact, contact=contact):
+        for name, rows in (sections or {}).items():
+            data[name] = [{k: _plain(v) for k, v in row.items()} for row in rows]
+    return data
+
+
+@transaction.atomic
+def contact_personal_data_export(*, contact: Contact, by: User, reason: str = "") -> dict:
+    """A GDPR access request: everything held about the contact, with an audit record of
+    who exported it and why (PrivacyEvent), in one transaction."""
+    _require_privacy_officer(by)
+    data = contact_personal_data(contact=contact)
+    data["exported_at"] = _plain(timezone.now())
+    data["exported_by"] = by.username
+    sections = {name: len(rows) for name, rows in data.items() if isinstance(rows, list)}
+    PrivacyEvent.objects.create(
+        contact=contact,
+        actor=by,
+        kind=PrivacyEvent.Kind.EXPORTED,
+        reason=reason.strip(),
+        data={"sections": sections},
+    )
+    return data
+
+
+#: Free-text fields on a deal's records where a rep may have written a buyer's name or email.
+_DEAL_TEXT_FIELDS = [
+    (Deal, "pk__in", ["title", "next_step"]),
+    (BuyingSignal, "deal__in", ["note"]),
+    (Ask, "deal__in", ["statement"]),
+    (Objection, "deal__in", ["detail", "resolution"]),
+    (Concession, "deal__in", ["give", "get"]),
+]
+
+
+def _replace_in_deal_texts(deals, replacements: dict[str, str]) -> int:
+    """Replace each name or email in the free text of these deals and their records (in the
+    database, one UPDATE per field and value). Returns how many rows changed."""
+    changed = 0
+    deal_ids = list(deals.values_list("pk", flat=True))
+    for model, of_deals, fields in _DEAL_TEXT_FIELDS:
+        for field in fields:
+            for old, new in replacements.items():
+                rows = model.objects.filter(**{of_deals: deal_ids, f"{field}__contains": old})
+                changed += rows.update(**{field: Replace(field, Value(old), Value(new))})
+    return changed
+
+
+@transaction.atomic
+def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
+    """A GDPR erasure request: anonymise the contact and every copy of their name and email,
+    keeping the deal history consistent.
+
+    The contact row stays (as "Erased contact #id"), so buying groups, deal counts and the
+    timeline still add up; its email, phone and job title are emptied and it is archived.
+    Their name and email are replaced in the timeline of the account's deals and in
+    buying-group notes; other apps erase what they hold through `contact_data_erase` (a
+    contract out for signature to them refuses the erasure: void it first). Signed contract
+    documents are kept as the legal record of the signature. Each affected deal gets a
+    timeline event, and a PrivacyEvent records who erased the contact and on whose request.
+    """
+    _require_privacy_officer(by)
+    if not reason.strip():
+        raise DealError("Say whose request this is (for example the ticket or the email).")
+    contact = Contact.objects.select_for_update().select_related("account").get(pk=contact.pk)
+    if contact.erased_at is not None:
+        raise DealError("This contact's personal data was already erased.")
+    placeholder = f"{ERASED_FIRST_NAME} contact #{contact.pk}"
+    replacements = {
+        name: placeholder
+        for name in {contact.full_name, f"{contact.last_name}, {contact.first_name}"}
+        if len(name.strip(", ")) > 2
+    }
+    if contact.email:
+        replacements[contact.email] = f"erased-contact-{contact.pk}@invalid"
+    summary: dict[str, Any] = {}
+    for _receiver, sections in contact_data_erase.send(sender=Contact, contact=contact, by=by):
+        summary.update(sections or {})
+    deals = Deal.objects.filter(account=contact.account)
+    summary["timeline_events_redacted"] = DealEvent.objects.filter(
+        deal__in=deals
+    ).erase_personal_text(replacements=replacements)
+    summary["buying_group_notes_cleared"] = (
+        Stakeholder.objects.filter(contact=contact).exclude(note="").update(note="")
+    )
+    summary["deal_notes_redacted"] = _replace_in_deal_texts(deals, replacements)
+    now = timezone.now()
+    contact.first_name, contact.last_name = ERASED_FIRST_NAME, f"contact #{contact.pk}"
+    contact.email = contact.phone = contact.job_title = ""
+    contact.archived_at = contact.archived_at or now
+    contact.erased_at = now
+    contact.save()
+    affected = Deal.objects.filter(stakeholders__contact=contact).distinct()
+    for deal in affected:
+        _record(
+            deal,
+            by,
+            DealEvent.Kind.STAKEHOLDER,
+            f"{placeholder}: personal data erased on request.",
+            contact_id=contact.pk,
+            erased=True,
+        )
+    summary["deals_noted"] = len(affected)
+    PrivacyEvent.objects.create(
+        contact=contact,
+        actor=by,
+        kind=PrivacyEvent.Kind.ERASED,
+        reason=reason.strip(),
+        data=summary,
+    )
+    return summary

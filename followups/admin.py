@@ -6,7 +6,15 @@ from django.contrib import admin
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
 from . import services
-from .models import Cadence, CadenceStep, Reminder, RepTask, ReviewMeeting
+from .models import (
+    BouncingAddress,
+    Cadence,
+    CadenceStep,
+    DealEmail,
+    Reminder,
+    RepTask,
+    ReviewMeeting,
+)
 
 
 class CadenceStepInline(admin.TabularInline):
@@ -95,3 +103,32 @@ class ReviewMeetingAdmin(ServiceOnlyAdmin):
 
     list_display = ["deal", "starts_at", "duration_minutes", "organizer", "sequence"]
     list_select_related = ["deal", "organizer"]
+
+
+@admin.register(DealEmail)
+class DealEmailAdmin(admin.ModelAdmin):
+    """The email log, and the inbox of mail no deal claimed (filter: Unmatched)."""
+
+    list_display = ["created_at", "direction", "kind", "status", "from_address", "subject", "deal"]
+    list_filter = ["status", "direction", "kind", "source"]
+    list_select_related = ["deal"]
+    search_fields = ["subject", "from_address", "to_addresses", "message_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "deal", "direction", "kind", "status", "message_id", "in_reply_to", "references",
+        "from_address", "to_addresses", "subject", "text", "headers", "source", "matched_by",
+        "contact", "sent_by", "error", "created_at", "sent_at",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # mail is kept, never dropped
+
+
+@admin.register(BouncingAddress)
+class BouncingAddressAdmin(admin.ModelAdmin):
+    list_display = ["email", "bounces", "last_bounced_at", "reason"]
+    search_fields = ["email"]
+    readonly_fields = ["bounces", "first_bounced_at", "last_bounced_at"]

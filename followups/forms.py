@@ -59,3 +59,24 @@ class ReviewMeetingForm(forms.Form):
         if aware <= timezone.now() + dt.timedelta(minutes=5):
             raise forms.ValidationError("Pick a time in the future.")
         return aware
+
+
+class DealEmailForm(forms.Form):
+    """The rep's email to one buying-group contact (templates over the deal's fields)."""
+
+    contact = forms.ModelChoiceField(queryset=None, label="To", empty_label=None)
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(
+        label="Message",
+        widget=forms.Textarea(attrs={"rows": 12}),
+        max_length=20000,
+        help_text=(
+            "You can use {{ contact.first_name }}, {{ deal.title }}, {{ deal.amount }}, "
+            "{{ deal.currency }}, {{ account.name }} and {{ rep.first_name }}."
+        ),
+    )
+
+    def __init__(self, *args, recipients, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = Contact.objects.filter(pk__in=[c.pk for c in recipients])
+        self.fields["contact"].label_from_instance = lambda c: f"{c.full_name} <{c.email}>"

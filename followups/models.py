@@ -82,15 +82,14 @@ class CadenceStep(models.Model):
         return f"Day {self.offset_days}: {self.get_channel_display()}"
 
     def clean(self) -> None:
-        # Validate with the same sandbox that renders the texts (no {% load %}, {% debug %}…).
-        from django.template import TemplateSyntaxError
-
-        from contracts.documents import SANDBOX
+        # Validate with the same sandbox that renders the texts: allow-listed tags and
+        # filters only, each refusal named with its reason.
+        from contracts.documents import TemplateProblem, compile_template
 
         for field in ("subject", "body"):
             try:
-                SANDBOX.from_string(getattr(self, field))
-            except TemplateSyntaxError as exc:
+                compile_template(getattr(self, field))
+            except TemplateProblem as exc:
                 raise ValidationError({field: f"Template error: {exc}"}) from None
 
 
@@ -213,6 +212,7 @@ class RepTask(models.Model):
     class Kind(models.TextChoices):
         CALL = "call", "Call"
         MEETING = "meeting", "Meeting"
+        EMAIL = "email", "Email"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep_tasks"
@@ -227,6 +227,14 @@ class RepTask(models.Model):
     )
     meeting = models.OneToOneField(
         ReviewMeeting, on_delete=models.CASCADE, null=True, blank=True, related_name="task"
+    )
+    email = models.OneToOneField(
+        "DealEmail",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="task",
+        help_text="The buyer's email this task answers.",
     )
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -250,3 +258,80 @@ class RepTask(models.Model):
     @property
     def is_open(self) -> bool:
         return self.completed_at is None and self.cancelled_at is None
+
+
+class DealEmail(models.Model):
+    """One email about a deal, either way: the buyer's replies (and auto-replies and bounce
+    reports) coming in, the rep's own emails going out. Incoming mail no deal claims is kept
+    too (deal empty): the admin inbox. `message_id` is unique, so mail delivered twice is
+    recorded (and acted on) once."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "Received"
+        OUT = "out", "Sent"
+
+    class Kind(models.TextChoices):
+        REPLY = "reply", "Reply from the buyer"
+        AUTO_REPLY = "auto_reply", "Auto-reply"
+        BOUNCE = "bounce", "Delivery failure report"
+        REP_EMAIL = "rep_email", "Email from the rep"
+
+    class Status(models.TextChoices):
+        MATCHED = "matched", "Matched to a deal"
+        UNMATCHED = "unmatched", "Unmatched (inbox)"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    deal = models.ForeignKey(
+        "deals.Deal", on_delete=models.CASCADE, null=True, blank=True, related_name="emails"
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    message_id = models.CharField(max_length=300, unique=True)
+    in_reply_to = models.CharField(max_length=300, blank=True)
+    references = models.TextField(blank=True)
+    from_address = models.CharField(max_length=300, blank=True)
+    to_addresses = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True, help_text="The text part (bounded).")
+    headers = models.TextField(blank=True, help_text="The message's headers, for the inbox.")
+    source = models.CharField(max_length=40, blank=True, help_text="smtp, http, anymail:…, app")
+    matched_by = models.CharField(max_length=20, blank=True)
+    contact = models.ForeignKey(
+        "deals.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["deal", "-created_at"], name="dealemail_deal_time"),
+            models.Index(fields=["status", "-created_at"], name="dealemail_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject[:60]}"
+
+
+class BouncingAddress(models.Model):
+    """An address mail to which bounced: follow-ups to it are paused until a rep fixes it."""
+
+    email = models.EmailField(unique=True)
+    reason = models.TextField(blank=True)
+    bounces = models.PositiveIntegerField(default=1)
+    first_bounced_at = models.DateTimeField(default=timezone.now)
+    last_bounced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_bounced_at"]
+        verbose_name_plural = "bouncing addresses"
+
+    def __str__(self) -> str:
+        return self.email

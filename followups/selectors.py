@@ -81,3 +81,36 @@ def rep_followups_today(user: User) -> list[Reminder]:
         .select_related("deal")
         .order_by("due_at")[:20]
     )
+
+
+def deal_bouncing_addresses(deal) -> list:
+    """Buying-group addresses that bounced (one query): the panel asks the rep to fix them."""
+    from django.db.models.functions import Lower
+
+    from deals.models import Stakeholder
+
+    from .models import BouncingAddress
+
+    emails = Stakeholder.objects.filter(deal=deal).annotate(e=Lower("contact__email")).values("e")
+    return list(BouncingAddress.objects.filter(email__in=emails).order_by("email"))
+
+
+def recipient_personal_data(contact) -> list[dict]:
+    """The follow-up emails addressed to the contact, for a GDPR export."""
+    if not contact.email:
+        return []
+    reminders = Reminder.objects.filter(
+        deal__account_id=contact.account_id, recipient__iexact=contact.email
+    ).order_by("deal_id", "sequence")
+    return [
+        {
+            "deal_id": r.deal_id,
+            "sequence": r.sequence,
+            "channel": r.channel,
+            "status": r.status,
+            "recipient": r.recipient,
+            "due_at": r.due_at,
+            "sent_at": r.sent_at,
+        }
+        for r in reminders
+    ]

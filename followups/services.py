@@ -32,6 +32,8 @@ from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 
+from contracts.documents import TemplateProblem
+from deals import addressing
 from deals.models import (
     CLOSED_STATES,
     Account,
@@ -517,11 +519,11 @@ class BatchResult:
 
 @functools.lru_cache(maxsize=256)
 def _template(text: str):
-    # Cadence texts are written by admins: the contracts sandbox engine (no {% load %},
-    # {% debug %}, includes or URL tags) renders them.
-    from contracts.documents import SANDBOX
+    # Cadence texts are written by admins: the contracts sandbox (allow-listed tags and
+    # filters; no {% load %}, {% debug %}, includes, URL tags or `safe`) compiles them.
+    from contracts.documents import compile_template
 
-    return SANDBOX.from_string(text)
+    return compile_template(text)
 
 
 def _person(person) -> dict[str, str]:
@@ -566,7 +568,7 @@ def _template_data(context: dict) -> dict:
 def _render(text: str, context: dict) -> str:
     try:
         return _template(text).render(Context(_template_data(context), autoescape=False)).strip()
-    except TemplateSyntaxError as exc:
+    except (TemplateSyntaxError, TemplateProblem) as exc:
         raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
 
 
@@ -618,7 +620,15 @@ def reminder_context(reminder: Reminder) -> dict:
         "contract": reminder.contract_version,
         "reminder": reminder,
         "site_url": settings.SITE_URL,
+        "signing_url": _signing_url(reminder.contract_version),
     }
+
+
+def _signing_url(version) -> str:
+    """A fresh link to the version out for signature (built-in provider), else empty."""
+    from .deal_email import signing_url_for
+
+    return signing_url_for(version)
 
 
 def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
@@ -634,15 +644,20 @@ def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
     body = _render(reminder.body_template, context)
     if not subject:
         raise PermanentSendError("The follow-up subject renders empty.")
-    return EmailMessage(
+    from .deal_email import signing_link_paragraph
+
+    body += signing_link_paragraph(reminder.contract_version, body)
+    message = EmailMessage(
         subject=subject,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[contact.email],
-        reply_to=[rep.email] if rep.email else None,
+        reply_to=addressing.reply_to(reminder.deal_id, rep.email),
         headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
         connection=connection,
     )
+    message.metadata = {"deal_id": str(reminder.deal_id)}  # ESP tracking events (anymail)
+    return message
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -1040,8 +1055,10 @@ def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[c.email for c in attendees],
-        reply_to=[organizer.email] if organizer.email else None,
-        headers={"Message-ID": f"<{meeting.uid.split('@')[0]}-{sequence}@closing-crm>"},
+        reply_to=addressing.reply_to(deal.pk, organizer.email),
+        headers={
+            "Message-ID": addressing.message_id(deal.pk, f"{meeting.uid.split('@')[0]}-{sequence}")
+        },
     )
     message.attach("invite.ics", calendar, "text/calendar; method=REQUEST; charset=utf-8")
     message.send()
@@ -1058,3 +1075,26 @@ def review_meeting_invitation_send(*, meeting_id: int, sequence: int) -> bool:
                 meeting_id=meeting.pk,
             )
     return True
+
+
+@transaction.atomic
+def recipient_personal_data_erase(*, contact, by) -> dict[str, int]:
+    """Erase the contact as a follow-up recipient (part of deals.services.contact_erase): their
+    email leaves the reminders sent to them, their name leaves the rep tasks about them."""
+    erased = 0
+    if contact.email:
+        erased = Reminder.objects.filter(
+            deal__account_id=contact.account_id, recipient__iexact=contact.email
+        ).update(recipient="")
+    tasks = 0
+    name = contact.full_name
+    if len(name) > 2:
+        placeholder = f"Erased contact #{contact.pk}"
+        for task in RepTask.objects.filter(deal__account_id=contact.account_id).filter(
+            Q(title__contains=name) | Q(note__contains=name)
+        ):
+            task.title = task.title.replace(name, placeholder)
+            task.note = task.note.replace(name, placeholder)
+            task.save(update_fields=["title", "note"])
+            tasks += 1
+    return {"follow_up_recipients_erased": erased, "rep_tasks_redacted": tasks}

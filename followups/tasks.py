@@ -66,3 +66,17 @@ def send_reminder_batch(reminder_ids: list[int], token: str) -> dict:
 )
 def send_meeting_invitation(meeting_id: int, sequence: int) -> bool:
     return services.review_meeting_invitation_send(meeting_id=meeting_id, sequence=sequence)
+
+
+@shared_task(bind=True, name="followups.send_deal_email", acks_late=True, ignore_result=True)
+def send_deal_email(self, email_id: int) -> bool:
+    """A rep's email to the buying group; mail-server errors are retried, then recorded."""
+    from .deal_email import deal_email_deliver, deal_email_failed
+
+    try:
+        return deal_email_deliver(email_id=email_id)
+    except RETRYABLE as exc:
+        if self.request.retries < 5:
+            raise self.retry(countdown=min(30 * 2**self.request.retries, 900)) from None
+        deal_email_failed(email_id=email_id, error=f"{type(exc).__name__}: {exc}")
+        return False

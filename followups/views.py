@@ -6,18 +6,20 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from deals.models import Deal
+from deals.models import Deal, can_work_deal
 from deals.services import DealError
 
 from . import services
-from .forms import ReviewMeetingForm, SnoozeForm
+from .deal_email import deal_email_recipients, deal_email_send
+from .forms import DealEmailForm, ReviewMeetingForm, SnoozeForm
 from .models import Reminder, RepTask
 from .templatetags.followups_tags import deal_panel_context, my_day_context
 
@@ -131,7 +133,49 @@ def task_complete(request, pk: int):
     return redirect("home")
 
 
+@require_http_methods(["GET", "POST"])
+@login_required
+def deal_email_compose(request, deal_pk: int):
+    """Write to the buying group from the deal: sent after commit, logged, threaded."""
+    deal = get_object_or_404(
+        Deal.objects.visible_to(request.user).select_related("account"), pk=deal_pk
+    )
+    if not can_work_deal(deal, request.user):
+        raise PermissionDenied(can_work_deal.denied_message)
+    recipients = deal_email_recipients(deal)
+    initial = {"contact": recipients[0].pk} if recipients else {}
+    if request.GET.get("to"):
+        initial["contact"] = request.GET["to"]
+    form = DealEmailForm(request.POST or None, recipients=recipients, initial=initial)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal_email_send(
+                deal=deal,
+                by=request.user,
+                contact=form.cleaned_data["contact"],
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+            )
+        except DealError as exc:
+            error = exc.message
+        else:
+            messages.success(
+                request,
+                f"Email to {form.cleaned_data['contact']} is on its way (see the timeline).",
+            )
+            return redirect(deal.get_absolute_url())
+    history = deal.emails.select_related("contact").order_by("-created_at", "-pk")[:20]
+    return render(
+        request,
+        "followups/deal_email.html",
+        {"deal": deal, "form": form, "error": error, "recipients": recipients, "history": history},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
 urlpatterns = [
+    path("deals/<int:deal_pk>/email/", deal_email_compose, name="deal_email"),
     path("reminders/<int:pk>/<slug:action>/", reminder_action, name="reminder_action"),
     path("deals/<int:deal_pk>/review-meeting/", review_meeting_schedule, name="review_meeting"),
     path("tasks/<int:pk>/complete/", task_complete, name="task_complete"),

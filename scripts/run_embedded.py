@@ -31,7 +31,10 @@ def main() -> int:
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
     manage("migrate", "--noinput", "-v", "0")
-    manage("seed_demo")
+    # seed_demo refuses (and says why) on a database that has users of its own: start anyway.
+    seeded = subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env)
+    if seeded.returncode != 0:
+        print("  No demo data was added (see above); your own logins work as before.", flush=True)
     print(
         f"\n  Closing CRM is starting on http://127.0.0.1:{port}/\n"
         "  Demo logins (password: demo): admin · manager1 · manager2 · rep1 · rep2 · rep3 · rep4\n"

@@ -218,6 +218,26 @@ CASES = [
         expect=everyone(FORBIDDEN, manager=OK, admin=OK),
     ),
     Case("deals:import_job", ("no-such-job",)),
+    Case("deals:import_errors_csv", ("no-such-job",), expect=everyone(NOT_FOUND)),
+    # --- audit export: a deal's history for its readers, the whole log for admins ---
+    Case("deals:deal_audit_export", ("deal", "csv"), expect=owned()),
+    Case("deals:deal_audit_export", ("deal", "json"), expect=owned()),
+    Case("deals:deal_audit_export", (999999, "csv"), expect=everyone(NOT_FOUND)),
+    Case(
+        "deals:audit_export",
+        ("csv",),
+        query="start=2026-01-01&end=2026-12-31",
+        expect=everyone(FORBIDDEN, admin=OK),
+    ),
+    Case(
+        "deals:audit_export",
+        ("json",),
+        query="start=2026-01-01&end=2026-12-31",
+        expect=everyone(FORBIDDEN, admin=OK),
+    ),
+    Case(
+        "deals:audit_export", ("json",), query="start=nope", expect=everyone(FORBIDDEN, admin=BAD)
+    ),
     Case("deals:import_start", ("no-such-job",), method="post", data={}),
     # --- contracts (rep-facing) ---
     Case("contracts:preview", ("version",), expect=hidden()),
@@ -251,6 +271,20 @@ CASES = [
     # --- follow-ups ---
     Case("followups:task_complete", ("task",), method="post", data={}, expect=hidden()),
     Case("followups:review_meeting", ("deal",), method="post", data={}, expect=hidden()),
+    Case("followups:deal_email", ("deal",), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "followups:deal_email",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(owner=BAD, reader=FORBIDDEN),
+    ),
+    Case("followups:deal_email", (999999,), expect=everyone(NOT_FOUND)),
+    Case("notifications:list", expect=everyone(OK)),
+    Case("notifications:preferences", expect=everyone(OK)),
+    Case("notifications:bell", expect=everyone(OK, anonymous=286)),
+    Case("notifications:read_all", method="post", data={}, expect=everyone(REDIRECT)),
+    Case("notifications:open", (999999,), method="post", data={}, expect=everyone(NOT_FOUND)),
     Case("followups:reminder_action", (999999, "skip"), method="post", data={}),
 ]
 

@@ -70,3 +70,27 @@ def test_health_answers_on_the_container_address_behind_https_redirect(client, s
 def test_health_refuses_writes(client):
     """Only GET and HEAD."""
     assert client.post("/healthz").status_code == 405
+
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Strict-Transport-Security",
+)
+
+
+def test_healthz_carries_the_same_security_headers_as_other_pages(client, settings):
+    """/healthz answers before the other middleware, yet gets every security header a page
+    gets, with the same values (HSTS too, over HTTPS)."""
+    settings.SECURE_HSTS_SECONDS = 3600
+    page = client.get("/accounts/login/", secure=True)
+    health = client.get("/healthz", secure=True)
+    assert health.status_code == 200
+    expected = {name: page[name] for name in SECURITY_HEADERS if name in page}
+    assert set(expected) == set(SECURITY_HEADERS)
+    assert {name: health.get(name) for name in SECURITY_HEADERS} == expected
+    plain = client.get("/healthz")  # the container's own plain-HTTP check: still answered
+    assert plain.status_code == 200 and "Strict-Transport-Security" not in plain

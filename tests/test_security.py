@@ -15,11 +15,19 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from deals import services
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Views that take POSTs without a CSRF token on purpose, and what authenticates them instead.
 CSRF_EXEMPT_BY_DESIGN = {
     "contracts:docusign_webhook": "DocuSign Connect, verified by its HMAC signature",
+    "inbound_email": "raw inbound mail, X-Inbound-Secret (constant-time); off while unset",
+    **{
+        f"anymail:{pattern.name}": "ESP webhook (django-anymail), HTTP basic auth; 404 until "
+        "ANYMAIL_WEBHOOK_SECRET is set"
+        for pattern in __import__("anymail.urls", fromlist=["urlpatterns"]).urlpatterns
+    },
 }
 
 _CONVERTER_SAMPLES = {
@@ -225,6 +233,96 @@ def test_no_secret_is_hard_coded_in_settings():
         assert all("os.environ" in a for a in assignments), (name, assignments)
 
 
+# --- logging: expected refusals are one line, server errors keep their traceback -------------
+
+
+def _request_records(caplog):
+    return [r for r in caplog.records if r.name.startswith(("django.request", "django.security"))]
+
+
+def test_expected_403_and_404_are_logged_without_traceback(client, rep, other_rep, deal, caplog):
+    """A rep opening the import page (403, PermissionDenied) or another team's deal (404) is
+    one warning line with the path and the reason, with no traceback."""
+    client.force_login(rep)
+    with caplog.at_level("WARNING"):
+        assert client.get("/import/").status_code == 403
+        client.force_login(other_rep)
+        assert client.get(f"/deals/{deal.pk}/").status_code == 404
+    records = _request_records(caplog)
+    assert [r.levelname for r in records] == ["WARNING", "WARNING"]
+    forbidden, not_found = (r.getMessage() for r in records)
+    assert (
+        forbidden
+        == "Forbidden (Permission denied): /import/ (Only managers and admins can import.)"
+    )
+    assert not_found == f"Not Found: /deals/{deal.pk}/"
+    assert all(r.exc_info is None and not r.exc_text for r in records)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_suspicious_request_is_logged_without_traceback(caplog, settings):
+    """A forged Host header (SuspiciousOperation, 400) is one line in django.security."""
+    client = Client()
+    with caplog.at_level("WARNING"):
+        assert client.get("/accounts/login/", HTTP_HOST="evil.example").status_code == 400
+    records = _request_records(caplog)
+    assert records and records[0].name == "django.security.DisallowedHost"
+    assert "Invalid HTTP_HOST header: 'evil.example'" in records[0].getMessage()
+    assert all(r.exc_info is None for r in records)
+    assert "Traceback" not in caplog.text
+
+
+def test_server_errors_keep_their_traceback():
+    """The filter leaves 5xx records as they are: a real failure still shows where it broke."""
+    import logging
+
+    from closing_crm.logging import ExpectedClientErrors
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s", ("/x",), exc_info
+    )
+    record.status_code = 500
+    assert ExpectedClientErrors().filter(record)
+    assert record.exc_info is exc_info
+
+
+# --- the API schema ---------------------------------------------------------------------------
+
+
+def test_the_api_schema_is_public_but_every_operation_needs_credentials(db, rep, deal):
+    """Decision (README, Security): /api/schema/ and /api/docs/ are public. The schema is the
+    same for every installation and holds no data; every operation in it requires a token or
+    a session, and answers an anonymous caller with 401/403."""
+    client = Client()
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert client.get("/api/docs/").status_code == 200
+    text = response.content.decode()
+    assert deal.title not in text and rep.username not in text and rep.email not in text
+    schemes = schema["components"]["securitySchemes"]
+    assert "tokenAuth" in schemes
+    operations = [
+        (path, method, operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+    assert len(operations) > 10
+    anonymous = set()
+    for path, method, operation in operations:
+        security = operation.get("security", schema.get("security", []))
+        if not security or {} in security:
+            anonymous.add(path)
+            continue
+        if method == "get" and "{" not in path:
+            assert client.get(path).status_code in (401, 403), path
+    assert anonymous <= {"/api/schema/"}, f"anonymous operations: {anonymous}"
+
+
 # --- user-supplied templates ------------------------------------------------------------------
 
 PROBES = [
@@ -234,7 +332,23 @@ PROBES = [
     '{% extends "base.html" %}',
     '{% url "home" %}',
     "{% csrf_token %}",
+    '{% ssi "/etc/passwd" %}',
+    "{{ deal.title|safe }}",
+    "{{ line_items|safeseq }}",
+    "{% autoescape off %}{{ deal.title }}{% endautoescape %}",
+    "{% filter force_escape %}{{ deal.title }}{% endfilter %}",
+    "{% with t=deal.title|safe %}{{ t }}{% endwith %}",
+    "{% if deal.title|safe %}x{% endif %}",
+    "{% for t in line_items|safeseq %}{{ t }}{% endfor %}",
+    '{{ deal.title|default:"x"|safe }}',
+    "{{ deal.title|escapejs }}",
+    '{{ deal.title|json_script:"x" }}',
+    "{{ deal.title|urlize }}",
+    "{{ deal.title|striptags }}",
 ]
+
+#: A rep's markup in the deal title: it must reach the contract escaped, whatever the template.
+MARKUP = '<img src=x onerror="alert(1)">'
 
 
 @pytest.mark.parametrize("probe", PROBES)
@@ -244,6 +358,90 @@ def test_contract_templates_cannot_use_dangerous_tags(probe):
 
     with pytest.raises(TemplateProblem):
         render_template(probe, {})
+
+
+@pytest.mark.parametrize(
+    "body, named",
+    [
+        ("{{ deal.title|safe }}", "The filter “safe” is not allowed: it turns off HTML escaping"),
+        ("{% autoescape off %}{% endautoescape %}", "The tag “autoescape” is not allowed"),
+        ("{% load static %}", "The tag “load” is not allowed: it loads tag libraries"),
+        ("{{ x|random }}", "The filter “random” is not allowed"),
+    ],
+)
+def test_a_refused_tag_or_filter_is_named_with_the_reason(body, named):
+    """The admin reads which tag or filter is refused, why, and what is allowed instead."""
+    from contracts.documents import TemplateProblem, compile_template
+
+    with pytest.raises(TemplateProblem) as problem:
+        compile_template(body)
+    assert named in str(problem.value)
+    assert "Allowed " in str(problem.value)
+
+
+def test_allowed_tags_and_filters_still_render_escaped():
+    """The allow-list keeps what templates need; string literals and comments are not
+    mistaken for filters."""
+    from contracts.documents import SAMPLE_TERMS, render_template
+
+    out = render_template(
+        '{% comment %}{{ x|safe }}{% endcomment %}{{ "a|safe"|upper }} '
+        "{% for item in line_items %}{{ forloop.counter }}{% empty %}none{% endfor %} "
+        '{{ deal.title|default:"-"|truncatechars:40|upper }} {{ markup|linebreaksbr }}',
+        {**SAMPLE_TERMS, "markup": "<b>\nx"},
+    )
+    assert out.startswith("A|SAFE ")
+    assert "ACME ROLLOUT" in out
+    assert "&lt;b&gt;<br>x" in out
+
+
+def test_saving_a_template_with_safe_in_the_admin_is_refused(client, admin_user):
+    """The admin form shows the refusal with the reason and saves nothing."""
+    from contracts.models import ContractTemplate
+
+    client.force_login(admin_user)
+    before = ContractTemplate.objects.count()
+    response = client.post(
+        "/admin/contracts/contracttemplate/add/",
+        {"name": "Sneaky", "body": "<p>{{ deal.title|safe }}</p>", "is_active": "on"},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The filter “safe” is not allowed: it turns off HTML escaping" in html
+    assert ContractTemplate.objects.count() == before
+
+
+def test_a_stored_template_with_safe_is_refused_at_render_time(rep, deal, contact):
+    """A template saved before the allow-list (straight into the table) cannot print a rep's
+    markup unescaped: generating the contract is refused, naming the filter."""
+    from contracts import services as contract_services
+    from contracts.models import ContractTemplate, ContractVersion
+
+    services.deal_update(deal=deal, by=rep, title=MARKUP)
+    template = ContractTemplate.objects.create(
+        name="Old", body="<h1>{{ deal.title|safe }}</h1>", version=1, is_active=True
+    )
+    with pytest.raises(services.DealError) as problem:
+        contract_services.contract_generate(deal=deal, by=rep, template=template)
+    assert "“safe” is not allowed" in problem.value.message
+    assert not ContractVersion.objects.filter(deal=deal).exists()
+
+
+def test_cadence_texts_refuse_safe_when_saved_and_when_sent(rep, deal):
+    """Follow-up texts use the same allow-list: a cadence step with `|safe` does not
+    validate, and a stored one is refused when rendered."""
+    from django.core.exceptions import ValidationError
+
+    from followups.models import Cadence, CadenceStep
+    from followups.services import PermanentSendError, _render
+
+    cadence = Cadence.objects.first()  # the default cadence the migration ships
+    step = CadenceStep(cadence=cadence, offset_days=2, subject="Hi", body="{{ deal.title|safe }}")
+    with pytest.raises(ValidationError) as problem:
+        step.full_clean()
+    assert "“safe” is not allowed" in str(problem.value.message_dict["body"])
+    with pytest.raises(PermanentSendError):
+        _render("{{ deal.title|safe }}", {"deal": deal})
 
 
 def _plain(value) -> bool:

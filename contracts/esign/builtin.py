@@ -1,7 +1,8 @@
 """The built-in provider: an emailed, signed, expiring link to a signing page in this app.
 
 The link carries a `TimestampSigner` token bound to one purpose (salt), one contract version
-and its envelope id, so it expires, cannot be forged, and dies when the version is replaced.
+and its envelope id, so it cannot be forged, works while that version is out for signature,
+and dies when the version is withdrawn or replaced.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.urls import reverse
-from django.utils import timezone
+
+from deals import addressing
 
 from .base import ESignProvider, ProviderError, SendResult
 
@@ -47,17 +49,18 @@ def signing_url(version) -> str:
 
 
 def version_for_token(token: str):
-    """The contract version a link points at, or LinkRefused with the reason in plain words."""
+    """The contract version a link points at, or LinkRefused with the reason in plain words.
+
+    A link works as long as its version is out for signature, however old it is (reminders
+    run for weeks); it dies at once when the version is withdrawn (voided, expired,
+    superseded). After the buyer signed or declined, the link still shows that outcome for
+    CONTRACT_LINK_MAX_AGE_DAYS after it was issued.
+    """
     from contracts.models import ContractVersion
 
+    signer = signing.TimestampSigner(salt=SIGNING_SALT)
     try:
-        data = signing.TimestampSigner(salt=SIGNING_SALT).unsign_object(
-            token, max_age=link_max_age()
-        )
-    except signing.SignatureExpired:
-        raise LinkRefused(
-            "This signing link has expired. Ask your contact for a new one."
-        ) from None
+        data = signer.unsign_object(token)
     except signing.BadSignature:
         raise LinkRefused(
             "This signing link is not valid. Check that it was copied whole."
@@ -69,6 +72,19 @@ def version_for_token(token: str):
     )
     if version is None or not version.envelope_id or version.envelope_id != data.get("e"):
         raise LinkRefused("This signing link is no longer valid: a newer contract replaced it.")
+    if version.is_out:
+        return version
+    if version.status not in (ContractVersion.Status.COMPLETED, ContractVersion.Status.DECLINED):
+        raise LinkRefused(
+            "This contract was withdrawn and can no longer be signed. "
+            "Ask your contact for the current one."
+        )
+    try:
+        signer.unsign_object(token, max_age=link_max_age())
+    except signing.SignatureExpired:
+        raise LinkRefused(
+            "This signing link has expired. Ask your contact for a new one."
+        ) from None
     return version
 
 
@@ -79,7 +95,6 @@ class BuiltinProvider(ESignProvider):
         if not version.envelope_id:
             raise ProviderError("The contract has no envelope yet.", transient=False)
         url = signing_url(version)
-        expires = timezone.localdate() + link_max_age()
         deal = version.deal
         owner = deal.owner
         body = (
@@ -87,18 +102,23 @@ class BuiltinProvider(ESignProvider):
             f"{owner} at {deal.team} sent you the contract “{deal.title}” "
             f"(version {version.number}) to review and sign.\n\n"
             f"Open it here (no account needed):\n{url}\n\n"
-            f"The link is personal and works until {expires:%-d %B %Y}. "
-            "You can sign it or decline with a reason.\n\n"
+            "The link is personal and works as long as this version is out for signature. "
+            "You can sign it or decline with a reason; simply reply to this email with any "
+            "question.\n\n"
             f"{owner}\n"
         )
+        message = EmailMessage(
+            subject=f"Please review and sign: {deal.title}",
+            body=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[version.signer_email],
+            # Replies name the deal (see deals.addressing); a resend is a new message.
+            reply_to=addressing.reply_to(deal.pk, owner.email),
+            headers={"Message-ID": addressing.message_id(deal.pk)},
+        )
+        message.metadata = {"deal_id": str(deal.pk)}  # ESP tracking events (anymail)
         try:
-            send_mail(
-                subject=f"Please review and sign: {deal.title}",
-                message=body,
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=[version.signer_email],
-                fail_silently=False,
-            )
+            message.send()
         except OSError as exc:
             raise ProviderError(f"The email to the signer could not be sent ({exc}).") from exc
         return SendResult(envelope_id=version.envelope_id, status="sent", signing_url=url)

@@ -6,7 +6,6 @@ CSV exports); charts are drawn server-side by deals.charts.
 
 from __future__ import annotations
 
-import csv
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
@@ -16,6 +15,8 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
+
+from deals.csv_export import SafeCSVWriter
 
 from .. import charts
 from ..models import OPEN_STATES, Currency, DealState
@@ -418,7 +419,7 @@ def figure_csv(request, figure: str):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"{figure}_{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    writer = csv.writer(response)
+    writer = SafeCSVWriter(response)
     writer.writerows(writer_for(filters, _figures(filters, only={needs})))
     return response
 

@@ -6,7 +6,6 @@ serve managers in the app and admins inside the Django admin (`admin=True`).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
 from django import forms
@@ -20,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import imports
+from ..csv_export import csv_response, csv_streaming_response
 from ..models import Team
 from ..selectors import deals_filtered
 from ..services import DealError
@@ -160,6 +160,15 @@ def import_start(request: HttpRequest, job_id: str) -> HttpResponse:
     return redirect(_job_url(job_id, admin))
 
 
+@require_GET
+@login_required
+def import_errors_csv(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The rows an import refused, with the problem of each, to fix in a spreadsheet."""
+    job = _own_job(request, job_id)
+    rows = imports.import_error_report_rows(job)
+    return csv_response(rows, filename=f"import-errors-{job_id[:8]}.csv", bom=True)
+
+
 # --- export ----------------------------------------------------------------------------------
 
 EXPORT_COLUMNS = [
@@ -182,24 +191,10 @@ EXPORT_COLUMNS = [
 ]
 
 
-def _cell(value) -> str:
-    """Text that a spreadsheet would run as a formula is prefixed with a quote."""
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(deals) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow([name for name, _ in EXPORT_COLUMNS])
+def _export_rows(deals) -> Iterator[list]:
+    yield [name for name, _ in EXPORT_COLUMNS]
     for deal in deals.iterator(chunk_size=2000):
-        yield writer.writerow([_cell(get(deal)) for _, get in EXPORT_COLUMNS])
+        yield [get(deal) for _, get in EXPORT_COLUMNS]
 
 
 @require_GET
@@ -208,10 +203,7 @@ def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
     deals = deals_filtered(request.user, request.GET).select_related("account", "owner")
     filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
-    response = StreamingHttpResponse(_csv_lines(deals), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return csv_streaming_response(_export_rows(deals), filename=filename, bom=True)
 
 
 urlpatterns = [
@@ -219,4 +211,5 @@ urlpatterns = [
     path("import/", import_upload, name="import"),
     path("import/<str:job_id>/", import_job, name="import_job"),
     path("import/<str:job_id>/start/", import_start, name="import_start"),
+    path("import/<str:job_id>/errors.csv", import_errors_csv, name="import_errors_csv"),
 ]

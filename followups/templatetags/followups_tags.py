@@ -55,6 +55,7 @@ def deal_panel_context(request, deal, *, error: str = "", meeting_form=None) -> 
         "is_closed": deal.state in CLOSED_STATES,
         "zone": zone,
         "error": error,
+        "bouncing": selectors.deal_bouncing_addresses(deal),
     }
 
 

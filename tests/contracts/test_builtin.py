@@ -229,20 +229,43 @@ def test_decline_reopens_negotiation_with_an_objection(termed_deal, rep, client,
     assert version.status == Status.DECLINED
 
 
-def test_tampered_and_expired_links_are_refused(termed_deal, rep, client, run_on_commit, settings):
-    """A changed token or one older than the link lifetime gets a plain refusal page."""
+def test_links_live_while_their_version_is_out(termed_deal, rep, client, run_on_commit, settings):
+    """A changed token is refused; a link works however old while its version is out for
+    signature (reminders run for weeks), and dies at once when the version is withdrawn."""
     version = _sent(run_on_commit, termed_deal, rep)
     token = signing_token(version)
     tampered = client.get(reverse("contracts_public:sign", args=[token[:-2] + "xx"]))
     assert tampered.status_code == 403
     assert b"not valid" in tampered.content
     settings.CONTRACT_LINK_MAX_AGE_DAYS = 3
+    with time_machine.travel(version.sent_at + dt.timedelta(days=40)):
+        old = client.get(reverse("contracts_public:sign", args=[token]))
+    assert old.status_code == 200
+    services.contract_void(version=version, by=rep, reason="Wrong amount")
+    voided = client.get(reverse("contracts_public:sign", args=[token]))
+    assert voided.status_code == 403
+    assert b"withdrawn" in voided.content
+
+
+def test_a_signed_contracts_link_shows_the_outcome_until_it_expires(
+    termed_deal, rep, client, run_on_commit, settings
+):
+    """After signing, the link shows the signed contract for the link lifetime, then expires;
+    refused links record nothing."""
+    version = _sent(run_on_commit, termed_deal, rep)
+    token = signing_token(version)
+    client.post(
+        reverse("contracts_public:submit", args=[token]),
+        {"full_name": "Ann Buyer", "consent": "on"},
+    )
+    assert client.get(reverse("contracts_public:sign", args=[token])).status_code == 200
+    settings.CONTRACT_LINK_MAX_AGE_DAYS = 3
     with time_machine.travel(version.sent_at + dt.timedelta(days=4)):
         expired = client.get(reverse("contracts_public:sign", args=[token]))
     assert expired.status_code == 403
     assert b"expired" in expired.content
     version.refresh_from_db()
-    assert version.status == Status.SENT  # refused links record nothing
+    assert version.status == Status.COMPLETED
 
 
 def test_links_are_throttled(termed_deal, rep, client, run_on_commit, settings):
@@ -285,13 +308,15 @@ def test_accepted_concession_makes_a_new_version_and_sending_it_voids_the_old(
     assert withdrawn == [v1.pk]
     assert termed_deal.state == DealState.AGREEMENT_SENT
     refused = client.get(reverse("contracts_public:sign", args=[old_token]))
-    assert refused.status_code == 200  # the page explains it can no longer be signed
+    assert refused.status_code == 403  # the old link died with its version
     assert b"can no longer be signed" in refused.content
     sign = client.post(
         reverse("contracts_public:submit", args=[old_token]),
         {"full_name": "Ann Buyer", "consent": "on"},
     )
-    assert sign.status_code == 400
+    assert sign.status_code == 403
+    v1.refresh_from_db()
+    assert v1.status == Status.VOIDED
 
 
 def test_rejected_concession_makes_no_new_version(termed_deal, rep, run_on_commit):

@@ -137,6 +137,37 @@ def test_malformed_body_with_good_hmac_is_400(sent, deliver, body):
     assert sent.status == Status.SENT
 
 
+def test_deeply_nested_json_with_good_hmac_is_400_not_500(sent, deliver, caplog):
+    """JSON nested 100,000 levels deep, correctly signed, is refused with a 400 before
+    `json.loads` could recurse (it raised RecursionError: a 500); nothing is stored."""
+    body = b'{"event": "envelope-completed", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with caplog.at_level("ERROR", logger="django.request"):
+        response = deliver(body=body)
+    assert response.status_code == 400
+    assert "nested deeper than 32 levels" in response.json()["error"]
+    assert not caplog.records
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_nesting_at_the_limit_and_brackets_inside_strings_are_fine(sent, deliver):
+    """A real delivery with a few levels of nesting, and "[[[[" inside a string, passes."""
+    payload = json.loads(_body("envelope-completed", sent.envelope_id))
+    payload["data"]["envelopeSummary"] = {"note": "[" * 500, "a": [[[[{"b": [1]}]]]]}
+    response = deliver(body=json.dumps(payload).encode())
+    assert response.status_code == 200
+
+
+def test_an_oversized_body_is_400_before_it_is_read(sent, deliver, settings):
+    """A body over DOCUSIGN_WEBHOOK_MAX_BYTES is refused with a 400, signed or not."""
+    settings.DOCUSIGN_WEBHOOK_MAX_BYTES = 1000
+    payload = json.loads(_body("envelope-completed", sent.envelope_id))
+    payload["padding"] = "x" * 2000
+    response = deliver(body=json.dumps(payload).encode())
+    assert response.status_code == 400
+    assert response.json()["error"] == "The body is larger than 1000 bytes."
+    assert not WebhookDelivery.objects.exists()
+
+
 def test_duplicate_delivery_is_processed_once(sent, deliver, docusign):
     """The same (envelope, event) delivered twice is stored twice and applied once."""
     docusign.set_status(sent.envelope_id, "completed")

@@ -217,6 +217,45 @@ def test_only_csv_files_are_accepted(client, manager):
         assert message in response.content.decode()
 
 
+def test_a_repeated_column_is_refused_with_its_name(client, manager):
+    """`account,title,title,amount` is refused naming “title” (no silent pick of one of
+    the two), also when the repeat differs in case or spacing; nothing is written."""
+    from deals.models import Deal
+
+    for header in ("account,title,title,amount", "account,Title,title ,amount"):
+        content = f"{header}\nAcme,First,Second,100\n".encode()
+        with pytest.raises(imports.ImportFileError) as error:
+            imports.import_preview(
+                raw=io.BytesIO(content), kind="deals", team=manager.team, by=manager
+            )
+        assert "“title” appears more than once" in error.value.message
+    client.force_login(manager)
+    response = client.post(
+        reverse("deals:import"),
+        {"kind": "deals", "file": upload(b"account,title,title,amount\nAcme,A,B,1\n")},
+    )
+    assert response.status_code == 400
+    assert "“title” appears more than once" in response.content.decode()
+    assert not Deal.objects.exists()
+
+
+def test_the_error_report_lists_each_refused_row_with_its_values(client, manager):
+    """The refused rows download as CSV: line, problem and the row as it was in the file."""
+    client.force_login(manager)
+    content = csv_bytes(DEAL_HEADER, [["Acme", "Fine", "1", "", "", ""], ["Acme", "", "2"]])
+    response = client.post(reverse("deals:import"), {"kind": "deals", "file": upload(content)})
+    job_url = response.url
+    job_id = job_url.rstrip("/").split("/")[-1]
+    report = client.get(reverse("deals:import_errors_csv", args=[job_id]))
+    assert report.status_code == 200
+    assert report["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["line", "problem", "account", "title"]
+    assert rows[1][:4] == ["3", "title is empty.", "Acme", ""]
+    assert len(rows) == 2
+    assert "Download the errors as CSV" in client.get(job_url).content.decode()
+
+
 def test_reps_cannot_import(client, rep):
     """Importing is for managers and admins."""
     client.force_login(rep)

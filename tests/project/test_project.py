@@ -20,8 +20,14 @@ from deals.selectors import state_graph_mermaid
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def demo_mode(settings):
+    """A demo installation: seed_demo is allowed."""
+    settings.DEMO_MODE = True
+
+
 @pytest.mark.django_db
-def test_demo_seed_is_idempotent_and_covers_every_state():
+def test_demo_seed_is_idempotent_and_covers_every_state(demo_mode):
     call_command("seed_demo")
     counts = (User.objects.count(), Deal.objects.count(), DealEvent.objects.count())
     call_command("seed_demo")
@@ -41,7 +47,7 @@ def test_demo_seed_is_idempotent_and_covers_every_state():
 
 
 @pytest.mark.django_db
-def test_demo_seed_leaves_no_backlog_of_follow_ups():
+def test_demo_seed_leaves_no_backlog_of_follow_ups(demo_mode):
     """Replayed history must not flood buyers: nothing is due the moment the demo starts."""
     from django.utils import timezone
 
@@ -52,6 +58,64 @@ def test_demo_seed_leaves_no_backlog_of_follow_ups():
     assert scheduled.exists()
     assert not scheduled.filter(due_at__lte=timezone.now()).exists()
     assert Reminder.objects.filter(status=Reminder.Status.SKIPPED).exists()
+
+
+@pytest.mark.django_db
+def test_demo_seed_refuses_in_production(settings):
+    """With DEBUG off and DEMO_MODE unset, seed_demo creates nothing and says why."""
+    from django.core.management.base import CommandError
+
+    settings.DEBUG, settings.DEMO_MODE = False, False
+    with pytest.raises(CommandError) as refused:
+        call_command("seed_demo")
+    assert "DEBUG and DEMO_MODE are off" in str(refused.value)
+    assert "--i-know-this-is-not-production" in str(refused.value)
+    assert not User.objects.exists() and not Deal.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_seed_runs_with_the_explicit_flag(settings):
+    """`--i-know-this-is-not-production` seeds a staging copy with DEBUG and DEMO_MODE off."""
+    settings.DEBUG, settings.DEMO_MODE = False, False
+    call_command("seed_demo", "--i-know-this-is-not-production")
+    assert User.objects.get(username="rep1").check_password("demo")
+    assert Deal.objects.count() >= 40
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("username", ["alice", "admin"])
+def test_demo_seed_never_adds_demo_logins_next_to_real_users(demo_mode, username):
+    """A database with a user of its own (any name, or `admin` with a real password) gets
+    no demo logins, even in demo mode and with the flag."""
+    User.objects.create_user(username=username, password="a real secret 123")
+    from django.core.management.base import CommandError
+
+    for args in ([], ["--i-know-this-is-not-production"]):
+        with pytest.raises(CommandError) as refused:
+            call_command("seed_demo", *args)
+        assert f"1 user(s) that are not demo logins (“{username}”)" in str(refused.value)
+    assert list(User.objects.values_list("username", flat=True)) == [username]
+    assert not Deal.objects.exists()
+
+
+def test_seed_demo_refusal_is_a_clear_cli_message(tmp_path):
+    """Run as a command in a production environment: exit status 1, one plain line, no
+    traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DEMO_MODE")}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(SECRET_KEY="x" * 50, DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "CommandError: Refusing to seed demo data" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_readme_embeds_the_generated_state_diagram():
@@ -211,6 +275,7 @@ def test_make_run_serves_the_login_page(tmp_path):
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "CLOSING_VAR_DIR": str(tmp_path / "var"),
+        "INBOUND_SMTP_PORT": str(_free_port()),
     }
     env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
@@ -244,6 +309,15 @@ def test_make_run_serves_the_login_page(tmp_path):
     assert "Log in" in body, out[-3000:]
     assert "manager1" in out and "rep4" in out
     assert "worker" in out and "beat" in out
+    assert f"Receiving replies by SMTP on 127.0.0.1:{env['INBOUND_SMTP_PORT']}" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_env_example_lists_every_setting_read_from_the_environment():

@@ -2,8 +2,10 @@
 
 Every deal's history is replayed through the real services while time-machine
 moves the clock, so timelines, ages and dashboard figures look like real use.
-Idempotent: a second run changes nothing. Never run this in production: it
-creates users whose password is "demo".
+Idempotent: a second run changes nothing. It creates users whose password is
+"demo", so it refuses unless DEBUG or DEMO_MODE is on (or
+`--i-know-this-is-not-production` is given), and it never adds demo logins to a
+database that has any other user.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import random
 from decimal import Decimal
 
 import time_machine
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -149,10 +152,26 @@ PLAN = (
 )
 
 
+#: Every login the demo creates.
+DEMO_USERNAMES = ["admin", *(t[2] for t in TEAMS), *(rep for t in TEAMS for rep in t[4])]
+
+
 class Command(BaseCommand):
-    help = "Create demo teams, logins (password 'demo') and deals. Idempotent."
+    help = (
+        "Create demo teams, logins (password 'demo') and deals. Idempotent. Only with DEBUG "
+        "or DEMO_MODE on, and only on a database without other users."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--i-know-this-is-not-production",
+            action="store_true",
+            dest="not_production",
+            help="Seed even though DEBUG and DEMO_MODE are off (a staging or review copy).",
+        )
 
     def handle(self, *args, **options):
+        self._refuse_outside_a_demo(not_production=options["not_production"])
         users = self._users()
         if Deal.objects.filter(team__name__in=[t[0] for t in TEAMS]).exists():
             self.stdout.write("Demo data already present; nothing to do.")
@@ -172,6 +191,32 @@ class Command(BaseCommand):
 
         reminders_settle_past(before=now, reason="planned before the demo data was created")
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(PLAN)} demo deals."))
+
+    def _refuse_outside_a_demo(self, *, not_production: bool) -> None:
+        """Demo logins share a published password: never on a real installation."""
+        if not (settings.DEBUG or settings.DEMO_MODE or not_production):
+            raise CommandError(
+                "Refusing to seed demo data: DEBUG and DEMO_MODE are off, so this looks like "
+                "production, and the demo creates logins whose password is “demo”. Set "
+                "DEMO_MODE=1 for a demo installation, or pass "
+                "--i-know-this-is-not-production for a staging copy."
+            )
+        others = User.objects.exclude(username__in=DEMO_USERNAMES).order_by("pk")
+        # A user with a demo name but a password of its own (a real "admin") is real too.
+        real = [
+            user.username
+            for user in User.objects.filter(username__in=DEMO_USERNAMES).order_by("pk")
+            if not user.check_password(DEMO_PASSWORD)
+        ]
+        count = others.count() + len(real)
+        if count:
+            real += list(others.values_list("username", flat=True)[:3])
+            shown = ", ".join(f"“{name}”" for name in real[:3])
+            raise CommandError(
+                f"Refusing to seed demo data: this database has {count} user(s) that are "
+                f"not demo logins ({shown}{', …' if count > 3 else ''}). Demo logins are "
+                "never added next to real ones; seed an empty database instead."
+            )
 
     # --- people --------------------------------------------------------------
 

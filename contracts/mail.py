@@ -1,0 +1,79 @@
+"""After a built-in signature the signer and the rep get the signed PDF (with its audit page).
+
+DocuSign sends its own completion email with the document; the built-in provider does it
+here, from a Celery task after the signing transaction committed. The Message-ID is fixed
+per version, so a retried task sends the same message again, never a second one.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from deals import addressing
+from deals.models import DealEvent
+from deals.services import deal_activity_record
+
+from .models import ContractVersion
+
+
+def signed_copy_enqueue(sender, *, version, **kwargs) -> None:
+    """contract_signed receiver: a built-in signature sends the copies after commit."""
+    if version.provider != "builtin":
+        return
+    from .tasks import send_signed_copy
+
+    version_id = version.pk
+    transaction.on_commit(lambda: send_signed_copy.delay(version_id))
+
+
+def signed_copy_send(*, version_id: int) -> bool:
+    version = ContractVersion.objects.select_related("deal", "deal__owner").get(pk=version_id)
+    if version.status != ContractVersion.Status.COMPLETED or not version.signed_pdf:
+        return False
+    if version.signature.get("copy_emailed_at"):
+        return False
+    deal, rep = version.deal, version.deal.owner
+    recipients = [a for a in dict.fromkeys([version.signer_email, rep.email]) if a]
+    if not recipients:
+        return False
+    with version.signed_pdf.open("rb") as handle:
+        pdf = handle.read()
+    message = EmailMessage(
+        subject=f"Signed: {deal.title} (contract version {version.number})",
+        body=(
+            f"Hello {version.signer_name or ''},\n\n".replace(" ,", ",")
+            + f"Thank you for signing “{deal.title}”. The signed contract is attached, with "
+            "its audit page (who signed, when, from where, and the document's fingerprint).\n\n"
+            f"SHA-256 of the signed PDF: {version.signed_sha256}\n\n"
+            f"{rep} will be in touch about the next steps.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+        reply_to=addressing.reply_to(deal.pk, rep.email),
+        headers={"Message-ID": addressing.message_id(deal.pk, f"signed-v{version.pk}")},
+    )
+    message.attach(f"contract-{deal.pk}-v{version.number}-signed.pdf", pdf, "application/pdf")
+    message.send()
+    with transaction.atomic():
+        locked = ContractVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.signature.get("copy_emailed_at"):
+            return False
+        locked.signature = {
+            **locked.signature,
+            "copy_emailed_to": ", ".join(recipients),
+            "copy_emailed_at": timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        locked.save(update_fields=["signature"])
+        deal_activity_record(
+            deal=deal,
+            by=None,
+            kind=DealEvent.Kind.CONTRACT,
+            reason=f"Signed copy of version {version.number} emailed to {', '.join(recipients)}.",
+            version=version.number,
+            version_id=version.pk,
+            action="signed_copy",
+        )
+    return True

@@ -1,0 +1,5 @@
+"""URLs of the notifications app (mounted at /notifications/)."""
+
+from .views import app_name, urlpatterns
+
+__all__ = ["app_name", "urlpatterns"]
