@@ -508,6 +508,7 @@ def test_seed_demo_never_sends_through_docusign(docusign, settings):
     """With ESIGN_PROVIDER=docusign the demo seed still uses the built-in signer."""
     from django.core.management import call_command
 
+    settings.DEMO_MODE = True
     call_command("seed_demo")
     assert docusign.received == []
     providers = set(
