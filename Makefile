@@ -8,13 +8,16 @@ PORT ?= 8000
 .PHONY: run test lint format graph clean
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@test -x $(BIN)/python || { echo "Creating the virtualenv in $(VENV)…"; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing the Python packages (the first time takes a few minutes)…"
+	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt \
+		| grep -v "^Requirement already satisfied" || true
+	@$(BIN)/python -c "import django, celery" || { echo "Installing failed: see the pip output above."; exit 1; }
 	@touch $(STAMP)
 
 ## Run web + Celery worker + beat on SQLite with demo data (Ctrl-C stops all).
 run: $(STAMP)
-	PORT=$(PORT) $(BIN)/python scripts/run_embedded.py
+	@PORT=$(PORT) $(BIN)/python scripts/run_embedded.py
 
 ## Run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: $(STAMP)
@@ -33,4 +36,4 @@ graph: $(STAMP)
 	@DEBUG=1 $(BIN)/python manage.py deal_graph --markdown
 
 clean:
-	rm -rf $(VENV) var db.sqlite3
+	rm -rf $(VENV) var

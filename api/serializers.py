@@ -9,11 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from contracts.models import ContractTemplate, ContractVersion
 from deals.models import (
+    READINESS_DERIVED,
     READINESS_ITEMS,
     Account,
     Ask,
@@ -207,6 +208,9 @@ class DealDetailSerializer(DealSerializer):
 class DealEditSerializer(serializers.ModelSerializer):
     """The non-state fields a rep may edit (deals.services.DEAL_EDITABLE_FIELDS)."""
 
+    #: Documented as `additionalProperties: false` (api.schema): see to_internal_value.
+    refuses_unknown_fields = True
+
     amount = serializers.DecimalField(
         max_digits=14,
         decimal_places=2,
@@ -272,7 +276,10 @@ class DealFilterSerializer(serializers.Serializer):
         help_text="Expected close month, YYYY-MM.",
     )
     q = serializers.CharField(
-        max_length=200, required=False, help_text="Text in the deal title or account name."
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Text in the deal title or account name (blank: no text filter).",
     )
 
 
@@ -485,8 +492,26 @@ class ArchiveRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    """Every error body under /api/ (see api.exceptions): 400, 401, 403, 404, 409, 415, 429."""
+
+    detail = serializers.CharField(help_text="What went wrong, in plain words.")
+    code = serializers.CharField(
+        required=False,
+        help_text="The kind of error: `invalid`, `not_found`, `permission_denied`, "
+        "`not_authenticated`, `conflict`, `transition_blocked`, `refused`, `throttled`, …",
+    )
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation errors only: messages per field (nested fields dotted, "
+        "`non_field_errors` for the request as a whole).",
+    )
+
+
+#: The older name of the error body; views may still declare responses with it.
+DetailSerializer = ErrorSerializer
 
 
 # --- more of what a rep does on the deal page -----------------------------------------------
@@ -495,9 +520,16 @@ class DetailSerializer(serializers.Serializer):
 class ReadinessSerializer(serializers.Serializer):
     """Tick (true) or untick (false) checklist items; items left out stay as they are."""
 
+    #: At least one item (documented as `minProperties` by api.schema).
+    min_properties = 1
+
     def get_fields(self):
         return {
-            name: serializers.BooleanField(required=False, help_text=label)
+            name: serializers.BooleanField(
+                required=False,
+                help_text=label
+                + (f" (derived, {READINESS_DERIVED[name]})" if name in READINESS_DERIVED else ""),
+            )
             for name, label in READINESS_ITEMS
         }
 

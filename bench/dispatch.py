@@ -1,10 +1,13 @@
 """Benchmark the reminder dispatcher: N due reminders, real Celery workers on Redis.
 
-Creates N due follow-up emails (default 10,000) on PostgreSQL, starts real
-`celery worker` processes (solo pool; the first one runs beat ticking every second) on
-a queue of their own, and prints one table: reminders per second, lateness (sent_at -
-due_at) p50/p95, duplicates (send attempts beyond one per reminder, and timeline events
-beyond one) and lost (reminders not sent, or sent without an email in the mailbox).
+First measures the one-task-per-item Celery floor in the same run: N tasks that only
+INCR a Redis counter (bench/celery_floor.py), one worker with 2 prefork processes,
+acks_late. Then creates N due follow-up emails (default 10,000) on PostgreSQL, starts
+real `celery worker` processes (solo pool, 2 by default, the first one runs beat ticking
+every second) on a queue of their own, and prints one table: reminders per second and
+the ratio to the floor, lateness (sent_at - due_at) p50/p95, duplicates (send attempts
+beyond one per reminder, and timeline events beyond one) and lost (reminders not sent,
+or sent without an email in the mailbox).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_followups_bench \\
     REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python bench/dispatch.py [-n 10000] \\
@@ -22,6 +25,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -169,6 +173,52 @@ def start_worker(i: int, queue: str, env: dict, tmp: Path, beat: bool) -> subpro
     )
 
 
+def celery_floor(n: int, env: dict, tmp: Path) -> float:
+    """Tasks per second for `n` one-INCR tasks on one prefork worker (2 processes)."""
+    import redis
+
+    from closing_crm.celery import app
+
+    queue = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    key = f"bench-floor-count-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    with app.producer_or_acquire() as producer:
+        for _ in range(n):
+            app.send_task("bench.floor_incr", args=[key], queue=queue, producer=producer)
+    cmd = [
+        "timeout", "-s", "KILL", "600",
+        sys.executable, "-m", "celery", "-A", "closing_crm", "worker",
+        "--pool=prefork", "--concurrency=2", "--queues", queue, "--loglevel=WARNING",
+        "--include", "bench.celery_floor",
+        "--hostname", f"floor-{uuid.uuid4().hex[:6]}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    log = open(tmp / "floor-worker.log", "wb")  # noqa: SIM115 (lives as long as the worker)
+    worker = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    first = last = None
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and worker.poll() is None:
+            done = int(client.get(key) or 0)
+            now = time.monotonic()
+            if done and first is None:
+                first = (now, done)
+            if done >= n:
+                last = now
+                break
+            time.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        client.delete(key)
+    if first is None or last is None or last <= first[0]:
+        sys.exit(f"The Celery floor run did not finish; see {tmp / 'floor-worker.log'}")
+    return (n - first[1]) / (last - first[0])
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -179,13 +229,11 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--reminders", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=200, help="FOLLOWUPS_BATCH_SIZE")
     parser.add_argument("--per-deal", type=int, default=10, help="reminders per deal")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
-
-    import signal
 
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
@@ -216,6 +264,8 @@ def main() -> int:
         "FOLLOWUPS_BATCH_SIZE": str(args.batch),
         "LOG_LEVEL": "WARNING",
     }
+    print(f"Celery floor: {args.reminders:,} one-INCR tasks, prefork 2…", flush=True)
+    floor = celery_floor(args.reminders, env, tmp)
     print(f"Starting {args.workers} worker(s) on Redis queue {queue}…", flush=True)
     started = time.monotonic()
     workers = [start_worker(i, queue, env, tmp, beat=(i == 0)) for i in range(args.workers)]
@@ -260,21 +310,22 @@ def main() -> int:
     lost = (total - len(sent_rows)) + sum(1 for r in sent_rows if r[3] not in attempts)
     sending_time = elapsed - ((first_sent_at or started) - started)
     rate = len(sent_rows) / elapsed if elapsed else 0.0
+    sending_rate = len(sent_rows) / sending_time if sending_time > 0 else 0.0
 
     print()
     print(
         f"Reminder dispatcher on {connection.vendor} + Redis · {platform.node()} · "
-        f"{os.cpu_count()} CPUs · {args.workers} solo worker(s) · batch {args.batch}"
+        f"{os.cpu_count()} CPUs · {args.workers} solo worker(s) · batch {args.batch} · "
+        f"load {os.getloadavg()[0]:.1f} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     lines = [
         ("reminders due", f"{total:,}"),
         ("sent", f"{len(sent_rows):,}"),
         ("wall time (worker start → last sent)", f"{elapsed:.1f} s"),
         ("reminders / second (incl. worker start)", f"{rate:,.0f}"),
-        (
-            "reminders / second (first → last sent)",
-            f"{len(sent_rows) / sending_time:,.0f}" if sending_time > 0 else "n/a",
-        ),  # fmt: skip
+        ("reminders / second (first → last sent)", f"{sending_rate:,.0f}"),
+        ("Celery floor: one-INCR tasks / second", f"{floor:,.0f}"),
+        ("dispatcher / floor", f"{sending_rate / floor:.2f}×"),
         ("lateness p50", f"{percentile(lateness, 0.50):.1f} s"),
         ("lateness p95", f"{percentile(lateness, 0.95):.1f} s"),
         ("emails in the mailbox", f"{len(delivered):,}"),

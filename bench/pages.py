@@ -2,8 +2,13 @@
 
 For each page: server-side time of the whole request through the Django test Client
 (median and 95th percentile over repeated requests, after one warm-up), the number of
-queries, and the raw SQL time of the page's main query (its slowest query, executed
-again on its own; median of the repeats). Run it on data from bench/seed.py:
+queries, and the page's SQL floor: every statement the page ran, re-run directly on the
+connection one after the other (median of 10 such runs), with the ratio page / floor
+(how much the page costs beyond its own SQL: Python, templates, round trips). The deal
+page is measured twice: on the team's busiest seeded deal and on a deal with 1,000
+events, signals and asks (created once by this script: "Bench heavy deal"). The streamed
+CSV export of every deal is measured once, with its peak Python memory. Run it on data
+from bench/seed.py:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_crm \\
         .venv/bin/python bench/pages.py [--repeat 15] [--markdown]
@@ -14,11 +19,13 @@ Pages whose URL does not exist (yet) are listed as missing, not skipped silently
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import platform
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,34 +44,72 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 
-from deals.models import Deal, DealEvent, User  # noqa: E402
+from deals.models import Ask, BuyingSignal, Deal, DealEvent, User  # noqa: E402
+
+HEAVY_TITLE = "Bench heavy deal"
+HEAVY_SIZE = 1000
 
 
-def pages(manager: User, admin: User, rep: User, deal: Deal) -> list[tuple[str, User, str]]:
+def heavy_deal(manager: User) -> Deal:
+    """A deal of the manager's team with 1,000 events, signals and asks (made once)."""
+    deal = Deal.objects.filter(title=HEAVY_TITLE, team=manager.team).first()
+    if deal is not None:
+        return deal
+    from django.utils import timezone
+
+    from deals import services
+
+    owner = User.objects.filter(team=manager.team, role=User.Role.REP).order_by("pk").first()
+    account = Deal.objects.filter(team=manager.team).first().account
+    deal = services.deal_create(by=owner, account=account, title=HEAVY_TITLE)
+    start = timezone.now() - dt.timedelta(hours=HEAVY_SIZE + 1)
+    at = [start + dt.timedelta(hours=i) for i in range(HEAVY_SIZE)]
+    DealEvent.objects.bulk_create(
+        DealEvent(deal=deal, actor=owner, kind="note", reason=f"Note {i}", created_at=at[i])
+        for i in range(HEAVY_SIZE)
+    )
+    BuyingSignal.objects.bulk_create(
+        BuyingSignal(deal=deal, kind="pricing", note=f"Signal {i}", observed_at=at[i])
+        for i in range(HEAVY_SIZE)
+    )
+    Ask.objects.bulk_create(
+        Ask(deal=deal, number=i + 1, channel="call", statement="s", answer="no", asked_at=at[i])
+        for i in range(HEAVY_SIZE)
+    )
+    return deal
+
+
+def pages(manager: User, admin: User, rep: User, deal: Deal, heavy: Deal) -> list:
     """(label, user, url name + query) for every page measured."""
     return [
         ("Board", manager, ("deals:board", [], "")),
+        ("Board (admin, all teams)", admin, ("deals:board", [], "")),
         ("Deal list", manager, ("deals:deal_list", [], "")),
         ("Deal list (admin, all teams)", admin, ("deals:deal_list", [], "")),
+        ("Deal list (admin), page 2,000", admin, ("deals:deal_list", [], "page=2000")),
         ("Deal page", manager, ("deals:deal_detail", [deal.pk], "")),
-        ("Dashboard (manager, team)", manager, ("deals:dashboard", [], "")),
-        ("Dashboard (admin, all teams)", admin, ("deals:dashboard", [], "")),
-        ("Dashboard (rep)", rep, ("deals:dashboard", [], "")),
-        ("Dashboard, this year", manager, ("deals:dashboard", [], "period=year")),
-        ("Coaching (manager)", manager, ("deals:coaching", [], "")),
-        ("Drill-down: stalled", manager, ("deals:dashboard_deals", [], "stalled=1")),
-        ("CSV: reps (admin)", admin, ("deals:dashboard_csv", ["reps"], "")),
-        ("CSV: time in state (admin)", admin, ("deals:dashboard_csv", ["time-in-state"], "")),
+        ("Deal page, 1,000 events", manager, ("deals:deal_detail", [heavy.pk], "")),
+        ("Dashboard (manager, team)", manager, ("pipeline:dashboard", [], "")),
+        ("Dashboard (admin, all teams)", admin, ("pipeline:dashboard", [], "")),
+        ("Dashboard (rep)", rep, ("pipeline:dashboard", [], "")),
+        ("Dashboard, this year", manager, ("pipeline:dashboard", [], "period=year")),
+        ("Coaching (manager)", manager, ("pipeline:coaching", [], "")),
+        ("Drill-down: stalled", manager, ("pipeline:dashboard_deals", [], "stalled=1")),
+        ("CSV: reps (admin)", admin, ("pipeline:dashboard_csv", ["reps"], "")),
+        ("CSV: time in state (admin)", admin, ("pipeline:dashboard_csv", ["time-in-state"], "")),
     ]
 
 
-def main_query_ms(sql: str, repeat: int) -> float:
+def sql_floor_ms(statements: list[str], runs: int = 10) -> float:
+    """Every read the page ran, re-run directly one after the other: median of `runs`."""
+    reads = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
     timings = []
     with connection.cursor() as cursor:
-        for _ in range(repeat):
+        for _ in range(runs):
             started = time.perf_counter()
-            cursor.execute(sql)
-            cursor.fetchall()
+            for sql in reads:
+                cursor.execute(sql)
+                cursor.fetchall()
             timings.append((time.perf_counter() - started) * 1000)
     return statistics.median(timings)
 
@@ -82,22 +127,36 @@ def measure(client: Client, url: str, repeat: int) -> dict:
                 b"".join(response.streaming_content)
             timings.append((time.perf_counter() - started) * 1000)
         queries = list(captured.captured_queries)
-    slowest = max(queries, key=lambda q: float(q["time"]), default=None)
     timings.sort()
     p95 = timings[min(len(timings) - 1, max(0, round(0.95 * len(timings)) - 1))]
+    median = statistics.median(timings)
+    floor = sql_floor_ms([q["sql"] for q in queries])
     return {
         "queries": len(queries),
-        "median": statistics.median(timings),
+        "median": median,
         "p95": p95,
-        "main_ms": main_query_ms(slowest["sql"], max(3, repeat // 3)) if slowest else 0.0,
-        "main_sql": " ".join(slowest["sql"].split())[:70] if slowest else "",
+        "floor": floor,
+        "ratio": median / floor if floor else float("nan"),
     }
+
+
+def export_run(client: Client) -> tuple[float, float, int]:
+    """The streamed CSV export of every deal: seconds, peak Python memory (MiB), rows."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    response = client.get(reverse("deals:deal_list_csv"))
+    rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak, rows
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--skip-export", action="store_true", help="skip the CSV export run")
     args = parser.parse_args()
 
     manager = User.objects.filter(role=User.Role.MANAGER, team__isnull=False).order_by("pk")
@@ -110,10 +169,12 @@ def main():
     )
     deal = (
         Deal.objects.filter(team=manager.team)
+        .exclude(title=HEAVY_TITLE)
         .annotate(n=Count("events"))
         .order_by("-n", "pk")
         .first()
     )
+    heavy = heavy_deal(manager)
     counts = (Deal.objects.count(), DealEvent.objects.count(), User.objects.count())
     print(
         f"# {connection.vendor} · {counts[0]:,} deals · {counts[1]:,} events · "
@@ -122,20 +183,26 @@ def main():
         f"{os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f} · "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
-    print(f"# manager {manager.username} (team {manager.team}), deal page: {deal.pk}")
+    print(
+        f"# manager {manager.username} (team {manager.team}), deal page: {deal.pk}, "
+        f"heavy deal: {heavy.pk}"
+    )
     rows = []
     clients: dict[int, Client] = {}
-    for label, user, (name, url_args, query) in pages(manager, admin, rep, deal):
+
+    def client_for(user: User) -> Client:
+        if user.pk not in clients:
+            clients[user.pk] = Client()
+            clients[user.pk].force_login(user)
+        return clients[user.pk]
+
+    for label, user, (name, url_args, query) in pages(manager, admin, rep, deal, heavy):
         try:
             url = reverse(name, args=url_args) + (f"?{query}" if query else "")
         except NoReverseMatch:
-            rows.append((label, "missing", "", "", "", "", ""))
+            rows.append((label, "missing", "", "", "", "", url_args))
             continue
-        client = clients.get(user.pk)
-        if client is None:
-            client = clients[user.pk] = Client()
-            client.force_login(user)
-        result = measure(client, url, args.repeat)
+        result = measure(client_for(user), url, args.repeat)
         if "error" in result:
             rows.append((label, result["error"], "", "", "", "", url))
             continue
@@ -145,22 +212,28 @@ def main():
                 str(result["queries"]),
                 f"{result['median']:.0f}",
                 f"{result['p95']:.0f}",
-                f"{result['main_ms']:.1f}",
-                result["main_sql"],
+                f"{result['floor']:.1f}",
+                f"{result['ratio']:.1f}×",
                 url,
             )
         )
         print(f"  measured {label}", file=sys.stderr, flush=True)
-    header = ("page", "queries", "median ms", "p95 ms", "main query ms", "main query", "url")
+    header = ("page", "queries", "median ms", "p95 ms", "SQL floor ms", "page/floor", "url")
     if args.markdown:
-        print("| " + " | ".join(header[:5]) + " |")
-        print("|" + "---|" * 5)
+        print("| " + " | ".join(header[:6]) + " |")
+        print("|---|" + "---:|" * 5)
         for row in rows:
-            print("| " + " | ".join(row[:5]) + " |")
-        return
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+            print("| " + " | ".join(row[:6]) + " |")
+    else:
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+    if not args.skip_export:
+        seconds, peak, lines = export_run(client_for(admin))
+        print(
+            f"\nCSV export of every deal (admin, streamed): {lines:,} rows in {seconds:.1f} s, "
+            f"peak Python memory {peak:.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from deals.models import (  # noqa: E402
     Deal,
     DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     Stakeholder,
@@ -283,6 +284,7 @@ def seed(args):
                 for deal in deals:
                     deal.pk = deal.id = by_title[deal.title]
             events, asks, objections, contracts, stakeholders = [], [], [], [], []
+            stays = []
             for deal, (state, created, timeline, fillers, owner, last_activity) in zip(
                 deals, plans, strict=True
             ):
@@ -291,6 +293,28 @@ def seed(args):
                 )
                 previous = S.INTENT_SPOTTED
                 ask_number = 0
+                # The stays table, as deal_transition writes it: one row per stay.
+                entered, spent = created, {}
+                for _name, target, at in timeline:
+                    spent[previous] = spent.get(previous, 0) + (at - entered).total_seconds()
+                    stays.append(
+                        DealStay(
+                            deal_id=deal.pk,
+                            state=previous,
+                            entered_at=entered,
+                            left_at=at,
+                            entered_by_id=owner,
+                            left_by_id=owner,
+                            state_seconds=spent[previous],
+                        )
+                    )
+                    previous, entered = target, at
+                stays.append(
+                    DealStay(
+                        deal_id=deal.pk, state=previous, entered_at=entered, entered_by_id=owner
+                    )
+                )
+                previous = S.INTENT_SPOTTED
                 for name, target, at in timeline:
                     events.append(
                         DealEvent(
@@ -381,6 +405,7 @@ def seed(args):
                         )
                     )
             DealEvent.objects.bulk_create(events, batch_size=5000)
+            DealStay.objects.bulk_create(stays, batch_size=5000)
             Ask.objects.bulk_create(asks, batch_size=BATCH)
             Objection.objects.bulk_create(objections, batch_size=BATCH)
             ContractVersion.objects.bulk_create(contracts, batch_size=BATCH)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "deals",
     "contracts",
     "followups",
+    "pipeline",
     "notifications",
     "api",
 ]
@@ -78,10 +79,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Times show in the signed-in user's zone (after authentication, which finds the user).
+    "deals.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "closing_crm.replica.PinToPrimaryMiddleware",
     # Must be last: it reads the authentication result of the request.
     "axes.middleware.AxesMiddleware",
 ]
@@ -99,15 +103,19 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "closing_crm.context_processors.debug_pages",
             ],
         },
     },
 ]
 
 # https://github.com/jazzband/dj-database-url
+if not os.environ.get("DATABASE_URL"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates its file, not its folder
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # The embedded default keeps its database with every other run-time file under var/.
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
@@ -122,6 +130,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Scale-out: a PostgreSQL streaming replica for analytics reads (closing_crm/replica.py).
+# https://docs.djangoproject.com/en/5.2/topics/db/multi-db/
+DATABASE_ROUTERS = ["closing_crm.replica.AnalyticsReplicaRouter"]
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+DATABASE_REPLICA_ALIAS = "replica" if os.environ.get("DATABASE_REPLICA_URL") else ""
+if DATABASE_REPLICA_ALIAS:
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+    # Tests read the primary's test database through this alias (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "deals.User"
@@ -218,13 +240,15 @@ CACHES = {
 # Redis when REDIS_URL is set (CI, production); otherwise kombu's filesystem
 # transport, so `make run` needs nothing but Python.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = REDIS_URL or "filesystem://localhost//"
 if not REDIS_URL:
     _broker_dir = VAR_DIR / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables (celery.pidbox…): kombu's default is ./control in the checkout.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -253,11 +277,23 @@ CELERY_BEAT_SCHEDULE: dict = {}
 FOLLOWUPS_DISPATCH_QUEUE = os.environ.get("FOLLOWUPS_DISPATCH_QUEUE", "dispatch")
 FOLLOWUPS_DISPATCH_INTERVAL = float(os.environ.get("FOLLOWUPS_DISPATCH_INTERVAL", "60"))
 FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
-# Sent reminders are committed in groups of this size (the most a crash can resend).
-FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "20"))
+# Each sent reminder is committed on its own (groups of this size): a worker killed mid-send
+# can send at most this many emails a second time. 1 = at most one per killed worker.
+FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "1"))
 FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
-# A claimed reminder whose worker died is claimed again after this; longer than a task may run.
-FOLLOWUPS_LEASE_SECONDS = int(os.environ.get("FOLLOWUPS_LEASE_SECONDS", "600"))
+# https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
+# A batch send task is stopped at its soft limit (what was sent is committed, the rest goes
+# back to the queue) and killed at its hard limit.
+FOLLOWUPS_TASK_TIME_LIMIT = int(os.environ.get("FOLLOWUPS_TASK_TIME_LIMIT", "20"))
+FOLLOWUPS_TASK_SOFT_TIME_LIMIT = int(
+    os.environ.get("FOLLOWUPS_TASK_SOFT_TIME_LIMIT", str(FOLLOWUPS_TASK_TIME_LIMIT * 3 // 4))
+)
+# A claimed reminder whose worker died is claimed again after this: the task's hard time
+# limit plus a margin, so a live task never loses its claim. A killed worker's reminders go
+# out again within the lease plus one dispatcher tick (25 s + 60 s by default).
+FOLLOWUPS_LEASE_SECONDS = int(
+    os.environ.get("FOLLOWUPS_LEASE_SECONDS", str(FOLLOWUPS_TASK_TIME_LIMIT + 5))
+)
 FOLLOWUPS_MAX_ATTEMPTS = int(os.environ.get("FOLLOWUPS_MAX_ATTEMPTS", "5"))
 FOLLOWUPS_RETRY_BACKOFF_SECONDS = int(os.environ.get("FOLLOWUPS_RETRY_BACKOFF_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["followups-dispatch"] = {
@@ -332,7 +368,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON in, JSON out: the schema documents nothing else, and one body format keeps
+    # what a generated client sends and what the API reads the same (api/schema.py).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
     # https://www.django-rest-framework.org/api-guide/throttling/
     "DEFAULT_THROTTLE_CLASSES": [

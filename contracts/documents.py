@@ -232,19 +232,21 @@ def _date(value: dt.date | None) -> str:
 
 
 def deal_signer(deal):
-    """The contact who signs: the signer stakeholder, else the decision maker, else a contact."""
+    """The contact who signs: the buying group's signer, chosen by the rep (or None).
+
+    Never guessed from the decision maker or the account's contacts: the person who signs
+    is often someone else (procurement, legal, a CFO), so the rep is asked.
+    """
     from deals.models import Stakeholder
 
-    for role in (Stakeholder.Role.SIGNER, Stakeholder.Role.DECISION_MAKER):
-        holder = (
-            deal.stakeholders.filter(role=role, contact__archived_at__isnull=True)
-            .exclude(contact__email="")
-            .select_related("contact")
-            .first()
-        )
-        if holder:
-            return holder.contact
-    return deal.account.contacts.active().exclude(email="").order_by("pk").first()
+    holder = (
+        deal.stakeholders.filter(role=Stakeholder.Role.SIGNER, contact__archived_at__isnull=True)
+        .exclude(contact__email="")
+        .select_related("contact")
+        .order_by("pk")
+        .first()
+    )
+    return holder.contact if holder else None
 
 
 def deal_terms(deal, *, number: int) -> dict[str, Any]:
@@ -360,6 +362,30 @@ def _anchor_position(page, anchor: str) -> tuple[float, float] | None:
     return found[0] if found else None
 
 
+def signed_on_text(signed_at: str) -> str:
+    """ "2026-11-30 06:41:02 UTC" → "30 November 2026" (the contract's own date style)."""
+    try:
+        return _date(dt.date.fromisoformat(signed_at[:10]))
+    except ValueError:
+        return signed_at
+
+
+def signed_html(html: str, *, name: str, signed_at: str) -> str:
+    """The contract's HTML as signed: the signature and date lines filled in (for the buyer's
+    page after signing; the signed PDF is the binding copy)."""
+    from django.utils.html import escape
+
+    signature = (
+        f'<span class="signed-by" style="color:#1e3a8a;font-style:italic;font-size:14pt">'
+        f"{escape(name)}</span><br><small>Signed electronically {escape(signed_at)}</small>"
+    )
+    date = f'<span style="color:#1e3a8a">{escape(signed_on_text(signed_at))}</span>'
+    for anchor, filled in ((SIGN_ANCHOR, signature), (DATE_ANCHOR, date)):
+        html = re.sub(rf'<span class="anchor">\s*{re.escape(anchor)}\s*</span>', filled, html)
+        html = html.replace(anchor, filled)
+    return html
+
+
 def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     """The signed copy: a signature block on the page with the sign anchor, plus an audit page."""
     from pypdf import PdfReader, PdfWriter
@@ -400,6 +426,14 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     sheet.drawString(
         x + 2.5 * mm, y + 1.6 * mm, f"Document SHA-256 {audit['document_sha256'][:32]}…"
     )
+    # The "Date:" line gets the signing date where the template put the date anchor.
+    date_position = _anchor_position(target, DATE_ANCHOR)
+    if date_position:
+        dx = min(max(date_position[0], 10 * mm), width - 60 * mm)
+        dy = min(max(date_position[1] + 6 - 9 * mm, 10 * mm), height - 20 * mm)
+        sheet.setFont("Helvetica", 11)
+        sheet.setFillColorRGB(0.1, 0.2, 0.45)
+        sheet.drawString(dx + 2.5 * mm, dy + 4 * mm, signed_on_text(audit["signed_at"]))
     sheet.save()
     target.merge_page(PdfReader(io.BytesIO(block.getvalue())).pages[0])
 

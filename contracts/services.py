@@ -22,6 +22,7 @@ from django.utils import timezone
 from deals import services as deal_services
 from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
 from deals.services import DealConflict, DealError, NotPermitted
+from deals.templatetags.crm_format import money_text
 
 from . import documents
 from .models import (
@@ -163,13 +164,30 @@ def _shipped_default() -> ContractTemplate | None:
 
 @transaction.atomic
 def contract_generate(
-    *, deal: Deal, by, template: ContractTemplate | None = None, reason: str = ""
+    *,
+    deal: Deal,
+    by,
+    template: ContractTemplate | None = None,
+    reason: str = "",
+    signer=None,
 ) -> ContractVersion:
-    """Render the deal's terms into a new draft version (HTML, PDF, SHA-256)."""
+    """Render the deal's terms into a new draft version (HTML, PDF, SHA-256).
+
+    The contract is addressed to the buying group's signer. `signer` (a contact of the
+    account, chosen by the rep) is added to the buying group as the signer first; with no
+    signer in the group and none given, the rep is asked to choose.
+    """
     _require_workable(deal, by)
     deal_services.row_lock(deal)  # the state checked below, and the numbering
     if deal.state not in OPEN_STATES:
         raise ContractError("This deal is closed: no new contract can be generated.")
+    if signer is not None:
+        _signer_choose(deal=deal, by=by, contact=signer)
+    elif documents.deal_signer(deal) is None:
+        raise ContractError(
+            "Choose who signs the contract: the signer is not always the decision maker "
+            "(often procurement, legal or finance signs), so it is never guessed."
+        )
     template = template or default_template() or _shipped_default()
     if template is None:
         raise ContractError("There is no contract template yet. An admin can add one.")
@@ -195,14 +213,36 @@ def contract_generate(
     )
     version.pdf.save(f"deal-{deal.pk}-v{number}.pdf", ContentFile(pdf), save=False)
     version.save()
+    amount_text = money_text(terms["amount"], terms["currency"])
     _timeline(
         version,
         by,
-        reason or f"Contract version {number} generated ({terms['currency']} {terms['amount']}).",
+        reason or f"Contract version {number} generated ({amount_text}).",
         action="generated",
         sha256=version.sha256,
     )
     return version
+
+
+def _signer_choose(*, deal: Deal, by, contact) -> None:
+    """Make `contact` the deal's signer in the buying group (inside the caller's transaction)."""
+    from deals.models import Stakeholder
+
+    if contact.account_id != deal.account_id:
+        raise ContractError("The signer must be a contact of the deal's account.")
+    if not contact.email:
+        raise ContractError(f"{contact} has no email address: add one to send them the contract.")
+    signers = deal.stakeholders.filter(role=Stakeholder.Role.SIGNER).select_related("contact")
+    other = signers.exclude(contact=contact).first()
+    if other is not None:
+        raise ContractError(
+            f"{other.contact} is already the signer. To choose someone else, remove them "
+            "as signer from the buying group first."
+        )
+    if not signers.exists():
+        deal_services.stakeholder_add(
+            deal=deal, by=by, contact=contact, role=Stakeholder.Role.SIGNER
+        )
 
 
 def contract_revise_for_concession(*, concession: Concession, by) -> ContractVersion | None:

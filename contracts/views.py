@@ -55,9 +55,9 @@ def _act(request, deal: Deal, action) -> HttpResponse:
     except NotPermitted as exc:
         return _forbidden(request, exc.message)
     except DealError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.message, extra_tags="contracts")
     else:
-        messages.success(request, text)
+        messages.success(request, text, extra_tags="contracts")
     return redirect(_deal_url(deal))
 
 
@@ -65,10 +65,19 @@ def _act(request, deal: Deal, action) -> HttpResponse:
 @require_POST
 def generate(request, deal_pk: int):
     deal = get_object_or_404(Deal.objects.visible_to(request.user), pk=deal_pk)
+    signer_pk = request.POST.get("signer", "")
+    signer = None
+    if signer_pk.isdigit():
+        signer = deal.account.contacts.active().filter(pk=int(signer_pk)).first()
 
     def action():
-        version = services.contract_generate(deal=deal, by=request.user)
-        return f"Contract version {version.number} generated. Preview it, then send it."
+        if signer_pk and signer is None:
+            raise DealError("Choose the signer from the account's contacts.")
+        version = services.contract_generate(deal=deal, by=request.user, signer=signer)
+        return (
+            f"Contract version {version.number} generated for {version.signer_name} to sign. "
+            "Preview it, then send it."
+        )
 
     return _act(request, deal, action)
 

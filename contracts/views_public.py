@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
+from . import documents
 from .esign.builtin import LinkRefused, version_for_token
 from .models import ContractVersion
 from .services import (
@@ -99,7 +100,12 @@ def sign_document(request, token: str):
     version, refused = _guard(request, token)
     if refused:
         return refused
-    response = HttpResponse(version.html, content_type="text/html; charset=utf-8")
+    html = version.html
+    audit = version.signature or {}
+    if version.status == ContractVersion.Status.COMPLETED and audit.get("name"):
+        # After signing the buyer sees the lines filled in, not empty ones.
+        html = documents.signed_html(html, name=audit["name"], signed_at=audit.get("signed_at", ""))
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 

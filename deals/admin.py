@@ -16,6 +16,7 @@ from .models import (
     Contact,
     Deal,
     DealEvent,
+    DealStay,
     LineItem,
     LossReason,
     Objection,
@@ -26,6 +27,7 @@ from .models import (
     Team,
     User,
 )
+from .templatetags.crm_format import day_text, money_text
 
 
 @admin.register(Team)
@@ -328,16 +330,15 @@ class DealEventInline(admin.TabularInline):
 
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
+    # Fits a laptop screen without a side scroll: the title already names the account ("Acme:
+    # rollout") and the team is a filter; both stay searchable/filterable.
     list_display = [
         "title",
-        "account",
         "state",
-        "amount",
-        "currency",
+        "amount_display",
         "owner",
-        "team",
-        "expected_close_date",
-        "last_activity_at",
+        "expected_close_display",
+        "last_activity_display",
     ]
     list_filter = ["state", "team", "currency", "closing_technique"]
     search_fields = ["title", "account__name"]
@@ -427,6 +428,19 @@ class DealAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view(partial(import_upload, admin=True))
         return [path("import-csv/", view, name="deals_deal_import"), *super().get_urls()]
 
+    # Short columns, so the list fits a laptop screen without a side scroll.
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, deal) -> str:
+        return money_text(deal.amount, deal.currency)
+
+    @admin.display(description="Expected close", ordering="expected_close_date")
+    def expected_close_display(self, deal) -> str:
+        return day_text(deal.expected_close_date) or "—"
+
+    @admin.display(description="Last activity", ordering="last_activity_at")
+    def last_activity_display(self, deal) -> str:
+        return day_text(deal.last_activity_at)
+
     @admin.action(description="Archive selected deals (nothing is deleted)")
     def archive_deals(self, request, queryset):
         _archive_each(
@@ -438,11 +452,45 @@ class DealAdmin(admin.ModelAdmin):
 class DealEventAdmin(admin.ModelAdmin):
     """The audit log: read-only, append-only."""
 
-    list_display = ["created_at", "deal", "actor", "kind", "from_state", "to_state", "reason"]
+    # One "what happened" column ("Agreement sent → Follow-up", "Buying signal") and a short
+    # reason: the list fits a laptop screen.
+    list_display = ["created_at", "deal", "what", "actor_label", "reason_short"]
     list_filter = ["kind", "to_state"]
     search_fields = ["deal__title", "reason"]
     list_select_related = ["deal", "actor"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="What")
+    def what(self, event) -> str:
+        return str(event)
+
+    @admin.display(description="By")
+    def actor_label(self, event) -> str:
+        return event.actor_label
+
+    @admin.display(description="Reason")
+    def reason_short(self, event) -> str:
+        return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DealStay)
+class DealStayAdmin(admin.ModelAdmin):
+    """Each deal's stays in a state: written with each transition, read-only here."""
+
+    list_display = ["deal", "state", "entered_at", "left_at", "entered_by", "left_by"]
+    list_filter = ["state"]
+    search_fields = ["deal__title"]
+    list_select_related = ["deal", "entered_by", "left_by"]
+    date_hierarchy = "entered_at"
 
     def has_add_permission(self, request):
         return False

@@ -305,7 +305,18 @@ class FollowOnForm(PanelForm):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     amount = forms.DecimalField(
-        label="Estimated amount", min_value=0, max_digits=14, decimal_places=2, initial=0
+        label="Estimated amount",
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
+        initial=0,
+        error_messages={
+            "max_digits": "That is more than the largest amount a deal can hold "
+            "(999,999,999,999.99).",
+            "max_whole_digits": "That is more than the largest amount a deal can hold "
+            "(999,999,999,999.99).",
+            "max_decimal_places": "Give at most 2 decimal places (cents).",
+        },
     )
 
 

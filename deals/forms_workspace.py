@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from .models import Account, BillingFrequency, Contact, Currency, Deal, DealState
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
+from .templatetags.crm_format import day_text, money_text
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+#: The largest amount a deal can hold (12 digits before the point, 2 after).
+MAX_AMOUNT = 999_999_999_999.99
 MONTH = forms.DateInput(attrs={"type": "month"})
 
 
@@ -88,11 +92,22 @@ class DealForm(forms.ModelForm):
             del self.fields["owner"]
         if user.team_id:
             self.fields["currency"].initial = user.team.currency
+        amount = self.fields["amount"]
+        amount.error_messages["max_digits"] = (
+            f"That is more than the largest amount a deal can hold ({money_text(MAX_AMOUNT)})."
+        )
+        amount.error_messages["max_whole_digits"] = amount.error_messages["max_digits"]
+        amount.error_messages["max_decimal_places"] = "Give at most 2 decimal places (cents)."
 
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")
         if amount is not None and amount < 0:
             raise forms.ValidationError("The amount cannot be negative.")
+        if amount is not None and not self.instance.pk and amount == 0:
+            raise forms.ValidationError(
+                "Enter the amount you expect this deal to bring (more than 0); "
+                "you can change it as the deal takes shape."
+            )
         return amount
 
     def clean(self):
@@ -103,7 +118,31 @@ class DealForm(forms.ModelForm):
         due, step = data.get("next_step_due"), data.get("next_step")
         if due and not step:
             self.add_error("next_step", "Say what the next step is, since it has a due date.")
+        if not self.instance.pk:
+            # A new deal plans forward; a past date is almost always a typo (2019 for 2029).
+            today = timezone.localdate()
+            for field in ("expected_close_date", "next_step_due"):
+                value = data.get(field)
+                if value and value < today:
+                    self.add_error(
+                        field,
+                        f"{day_text(value)} is in the past: a new deal needs today or a later "
+                        "date.",
+                    )
         return data
+
+    def past_date_warnings(self) -> list[str]:
+        """For an edit: the planning dates that lie in the past (allowed, but said)."""
+        today = timezone.localdate()
+        labels = {
+            "expected_close_date": "The expected close",
+            "next_step_due": "The next step's due date",
+        }
+        return [
+            f"{label} ({day_text(self.cleaned_data[field])}) is in the past."
+            for field, label in labels.items()
+            if self.cleaned_data.get(field) and self.cleaned_data[field] < today
+        ]
 
     def _post_clean(self):
         # Only the form's own validation: the services check the business rules and write.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 
@@ -242,6 +243,25 @@ READINESS_ITEMS = [
     ("ready_budget_timing", "Budget and timing confirmed"),
 ]
 
+#: Readiness items the product derives from what the rep records elsewhere, with where they
+#: come from, in the words shown beside the checkbox. "Decision maker and signer known" always
+#: follows the buying group; "Objections resolved" follows the objections once one was noted
+#: (before that the rep ticks it).
+READINESS_DERIVED = {
+    "ready_objections_resolved": "from the objections: ticked when none is open",
+    "ready_signer_known": "from the buying group: ticked when it has a decision maker and a signer",
+}
+
+
+def readiness_derivation(*, objection_statuses: list[str], roles: set[str]) -> dict[str, bool]:
+    """The readiness items that can be derived now, and their values (see READINESS_DERIVED)."""
+    derived = {
+        "ready_signer_known": {Stakeholder.Role.DECISION_MAKER, Stakeholder.Role.SIGNER} <= roles
+    }
+    if objection_statuses:
+        derived["ready_objections_resolved"] = Objection.Status.OPEN not in objection_statuses
+    return derived
+
 
 # --- state machine guards (pure functions of the deal) -------------------
 
@@ -430,6 +450,34 @@ class Deal(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["team", "state"], name="deal_team_state"),
             models.Index(fields=["owner", "state"], name="deal_owner_state"),
             models.Index(fields=["expected_close_date"], name="deal_close_date"),
+            models.Index(fields=["team", "closed_at"], name="deal_team_closed"),
+            # The board's columns and the deal list, in their order (close date, then id),
+            # per team, per owner and for admins; archived deals are never shown there.
+            models.Index(
+                fields=["team", "state", "expected_close_date", "id"],
+                name="deal_board_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["owner", "state", "expected_close_date", "id"],
+                name="deal_board_owner",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["state", "expected_close_date", "id"],
+                name="deal_board_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["team", "expected_close_date", "id"],
+                name="deal_list_team",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["expected_close_date", "id"],
+                name="deal_list_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -696,6 +744,7 @@ class Ask(models.Model):
 
     class Meta:
         ordering = ["number"]
+        indexes = [models.Index(fields=["asked_at"], name="ask_asked_at")]
         constraints = [models.UniqueConstraint(fields=["deal", "number"], name="ask_unique_number")]
 
     def __str__(self) -> str:
@@ -874,7 +923,8 @@ class DealEvent(models.Model):
 
     def __str__(self) -> str:
         if self.kind == self.Kind.TRANSITION:
-            return f"{self.from_state} → {self.to_state}"
+            source = self.get_from_state_display() if self.from_state else "New"
+            return f"{source} → {self.get_to_state_display()}"
         return self.get_kind_display()
 
     def save(self, *args, **kwargs):
@@ -888,6 +938,63 @@ class DealEvent(models.Model):
     @property
     def actor_label(self) -> str:
         return str(self.actor) if self.actor_id else "System"
+
+
+class DealStay(models.Model):
+    """One stay of a deal in one state: when it entered, when it left and who moved it.
+
+    Written by `deals.services` in the transaction that writes the matching audit event
+    (creation opens the first stay; each transition closes the open stay and opens the
+    next), so it always agrees with the event log; dashboards aggregate it instead of
+    scanning the log. `left_at` is empty while the deal is still in the state.
+    """
+
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="stays")
+    state = models.CharField(max_length=20, choices=DealState.choices)
+    entered_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    left_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    #: When the stay ended: the seconds the deal has spent in this state so far, this stay
+    #: and its earlier ones added up (a reopened deal passes through the states again).
+    state_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deal", "entered_at", "pk"]
+        indexes = [
+            models.Index(fields=["deal", "entered_at"], name="stay_deal_entered"),
+            # Time in state: finished stays by when they ended, with what the aggregate reads.
+            models.Index(
+                fields=["left_at", "state", "deal", "state_seconds"],
+                name="stay_left",
+                condition=models.Q(left_at__isnull=False),
+            ),
+        ]
+        constraints = [
+            # At most one open stay per deal: the deal's current state.
+            models.UniqueConstraint(
+                fields=["deal"], condition=models.Q(left_at__isnull=True), name="stay_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.state} from {self.entered_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        return (self.left_at - self.entered_at) if self.left_at else None
 
 
 class PrivacyEventQuerySet(models.QuerySet):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Value
+from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
@@ -32,6 +32,7 @@ from .models import (
     Deal,
     DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     OnboardingStep,
@@ -39,6 +40,7 @@ from .models import (
     Stakeholder,
     Team,
     User,
+    readiness_derivation,
 )
 from .signals import contact_data_collect, contact_data_erase, deal_state_changed
 
@@ -182,7 +184,7 @@ def deal_transition(
     try:
         with transaction.atomic():
             if expected_state is not None and deal.state != expected_state:
-                raise DealConflict(_conflict_message(deal))
+                raise DealConflict(_conflict_message(deal, by))
             if transition == "mark_lost":
                 deal.loss_reason = loss_reason
                 deal.loss_note = reason
@@ -211,6 +213,7 @@ def deal_transition(
                 reason=reason or (deal.get_loss_reason_display() if loss_reason else ""),
                 data={**(data or {}), **({"loss_reason": loss_reason} if loss_reason else {})},
             )
+            _deal_stays_move(deal=deal, event=event)
             if deal.state == DealState.CLOSED_WON:
                 _deal_start_handoff(deal=deal, by=by)
             # Receivers do their database work inside this transaction (e.g. the
@@ -224,9 +227,37 @@ def deal_transition(
             raise  # refused before the transition method ran: the in-memory deal is intact
         deal.refresh_from_db()
         if isinstance(exc, ConcurrentTransition):
-            raise DealConflict(_conflict_message(deal)) from None
+            raise DealConflict(_conflict_message(deal, by)) from None
         raise
     return deal
+
+
+def _deal_stays_move(*, deal: Deal, event: DealEvent) -> None:
+    """Close the deal's open stay and open one in its new state, at the event's time.
+
+    Three statements in the transition's transaction (the deal row is already locked by
+    the conditional state update), so the stays table that time in state and the deal's
+    stage history read always agrees with the audit log. A closed stay carries the
+    deal's total seconds in that state so far, so dashboards never add up histories.
+    """
+    earlier = DealStay.objects.filter(
+        deal=OuterRef("deal"), state=OuterRef("state"), left_at__isnull=False
+    ).order_by("-left_at")
+    current = (
+        DealStay.objects.filter(deal=deal, left_at__isnull=True)
+        .annotate(before=Subquery(earlier.values("state_seconds")[:1]))
+        .first()
+    )
+    if current is not None:
+        spent = (event.created_at - current.entered_at).total_seconds()
+        DealStay.objects.filter(pk=current.pk).update(
+            left_at=event.created_at,
+            left_by=event.actor,
+            state_seconds=(current.before or 0) + spent,
+        )
+    DealStay.objects.create(
+        deal=deal, state=event.to_state, entered_at=event.created_at, entered_by=event.actor
+    )
 
 
 def _money(value: Any) -> Decimal:
@@ -240,12 +271,25 @@ def _money(value: Any) -> Decimal:
     return amount
 
 
-def _conflict_message(deal: Deal) -> str:
+def _conflict_message(deal: Deal, by: User | None = None) -> str:
+    """Why a write based on an old view of the deal was refused, naming who changed it."""
     current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
     label = DealState(current).label if current else "deleted"
+    last = (
+        DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.TRANSITION)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if by is not None and last is not None and last.actor_id == by.pk:
+        who = "You already changed this deal, in another tab or window"
+    elif last is not None and last.actor is not None:
+        who = f"{last.actor} changed this deal meanwhile"
+    else:
+        who = "This deal changed since you opened this page"
     return (
-        f"This deal was changed by someone else meanwhile (it is now “{label}”). "
-        "Reload the page and try again."
+        f"{who}: it is now “{label}”. Nothing was changed by this click; "
+        "open the deal as it is now to see what still makes sense."
     )
 
 
@@ -292,33 +336,54 @@ def _require_workable(deal: Deal, by: User) -> None:
         raise NotPermitted(can_work_deal.denied_message)
 
 
-def _record(deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any) -> DealEvent:
-    """Write one timeline event and mark the deal as active now."""
+def _record(
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    *,
+    counts_as_activity: bool = True,
+    **data: Any,
+) -> DealEvent:
+    """Write one timeline event and (unless it is housekeeping) mark the deal as active now."""
     now = timezone.now()
-    Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
-    deal.last_activity_at = now
+    if counts_as_activity:
+        Deal.objects.filter(pk=deal.pk).update(last_activity_at=now)
+        deal.last_activity_at = now
     return DealEvent.objects.create(
         deal=deal, actor=by, kind=kind, reason=reason, data=data, created_at=now
     )
 
 
 def deal_activity_record(
-    *, deal: Deal, by: User | None, kind: str, reason: str = "", **data: Any
+    *,
+    deal: Deal,
+    by: User | None,
+    kind: str,
+    reason: str = "",
+    counts_as_activity: bool = True,
+    **data: Any,
 ) -> DealEvent:
     """Put something another app did (contract sent, reminder sent...) on the deal's timeline.
 
     Call it inside the caller's transaction so the event commits with the change.
+    `counts_as_activity=False` is for system housekeeping (follow-ups skipped or cancelled,
+    a send that failed): it is logged, but the deal's "last activity" does not move, so a
+    deal nobody works on still shows as stalled.
     """
     if kind not in DealEvent.Kind.values:
         raise DealError(f"“{kind}” is not a timeline event kind.")
-    return _record(deal, by, kind, reason, **data)
+    return _record(deal, by, kind, reason, counts_as_activity=counts_as_activity, **data)
 
 
-def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None = None) -> int:
+def deal_activity_record_many(
+    *, entries: list[dict[str, Any]], by: User | None = None, mark_active: bool = True
+) -> int:
     """Many timeline events at once (a batch of follow-ups sent): one insert, one update.
 
     Each entry has `deal`, `kind`, `reason` and optionally `data`. Call it inside the
-    caller's transaction, like `deal_activity_record`.
+    caller's transaction, like `deal_activity_record`. With `mark_active=False` the deals'
+    last activity is left to the caller (`deals_mark_active` once for a whole batch).
     """
     if not entries:
         return 0
@@ -326,7 +391,8 @@ def deal_activity_record_many(*, entries: list[dict[str, Any]], by: User | None 
     if bad:
         raise DealError(f"Not timeline event kinds: {', '.join(sorted(bad))}.")
     now = timezone.now()
-    Deal.objects.filter(pk__in={e["deal"].pk for e in entries}).update(last_activity_at=now)
+    if mark_active:
+        deals_mark_active(deal_ids={e["deal"].pk for e in entries}, at=now)
     DealEvent.objects.bulk_create(
         [
             DealEvent(
@@ -378,6 +444,13 @@ def conflict_already(what: str, *, by: Any = None, when: dt.datetime | None = No
         parts.append(f"{timezone.localtime(when):%d %b %Y, %H:%M}")
     details = f" ({', '.join(parts)})" if parts else ""
     return DealConflict(f"{what}{details}. Reload the page to see it.")
+
+
+def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
+    """Something happened on these deals at `at` (default now): their last activity."""
+    if not deal_ids:
+        return 0
+    return Deal.objects.filter(pk__in=deal_ids).update(last_activity_at=at or timezone.now())
 
 
 def _require_open(deal: Deal) -> None:
@@ -503,7 +576,7 @@ def deal_create(
         parent_deal=parent_deal,
         **fields,
     )
-    _record(
+    event = _record(
         deal,
         by,
         DealEvent.Kind.CREATED,
@@ -511,6 +584,7 @@ def deal_create(
         amount=str(deal.amount),
         currency=deal.currency,
     )
+    DealStay.objects.create(deal=deal, state=deal.state, entered_at=event.created_at, entered_by=by)
     return deal
 
 
@@ -556,7 +630,7 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
             _record(deal, by, DealEvent.Kind.EDITED, changes=diff)
     except ConcurrentTransition:
         deal.refresh_from_db()
-        raise DealConflict(_conflict_message(deal)) from None
+        raise DealConflict(_conflict_message(deal, by)) from None
     return deal
 
 
@@ -601,13 +675,20 @@ def buying_signal_record_system(*, deal: Deal, kind: str, note: str, channel: st
 
 @transaction.atomic
 def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
-    """Tick or untick readiness checklist items; the score is derived from them."""
+    """Tick or untick readiness checklist items; the score is derived from them.
+
+    Items the deal's objections and buying group decide (READINESS_DERIVED) ignore the
+    value given and are brought up to date instead.
+    """
     _require_workable(deal, by)
     valid = {field for field, _ in READINESS_ITEMS}
     unknown = set(items) - valid
     if unknown:
         raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
-    changed = {f: bool(v) for f, v in items.items() if getattr(deal, f) != bool(v)}
+    derived = _readiness_derived(deal)
+    wanted = {f: bool(v) for f, v in items.items() if f not in derived}
+    wanted.update(derived)
+    changed = {f: v for f, v in wanted.items() if getattr(deal, f) != v}
     if not changed:
         return deal
     Deal.objects.filter(pk=deal.pk).update(**changed)
@@ -624,6 +705,28 @@ def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
     return deal
 
 
+def _readiness_derived(deal: Deal) -> dict[str, bool]:
+    """The readiness items derivable now, from the deal's objections and buying group."""
+    return readiness_derivation(
+        objection_statuses=list(deal.objections.values_list("status", flat=True)),
+        roles=set(deal.stakeholders.values_list("role", flat=True)),
+    )
+
+
+def _readiness_sync(deal: Deal) -> dict[str, bool]:
+    """Bring the derived readiness items up to date (inside the caller's transaction).
+
+    Returns what changed, for the caller's timeline event; the change is part of that
+    event, not one of its own.
+    """
+    changed = {f: v for f, v in _readiness_derived(deal).items() if getattr(deal, f) != v}
+    if changed:
+        Deal.objects.filter(pk=deal.pk).update(**changed)
+        for field, value in changed.items():
+            setattr(deal, field, value)
+    return changed
+
+
 @transaction.atomic
 def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     _require_workable(deal, by)
@@ -638,6 +741,49 @@ def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     return deal
 
 
+#: Where an ask moves the deal, by the state it is recorded in and the buyer's answer. Only
+#: forward moves: a first ask makes it "Asked"; a "not yet" or "no" takes it on to negotiating
+#: (the objection gets worked there); an ask made while negotiating keeps it there.
+_ASK_MOVES: dict[str, dict[str, tuple[str, ...]]] = {
+    DealState.INTENT_SPOTTED: {
+        Ask.Answer.YES: ("ask",),
+        Ask.Answer.NOT_YET: ("ask", "negotiate"),
+        Ask.Answer.NO: ("ask", "negotiate"),
+    },
+    DealState.ASKED: {
+        Ask.Answer.YES: (),
+        Ask.Answer.NOT_YET: ("negotiate",),
+        Ask.Answer.NO: ("negotiate",),
+    },
+    DealState.NEGOTIATING: {Ask.Answer.YES: (), Ask.Answer.NOT_YET: (), Ask.Answer.NO: ()},
+}
+
+_ASK_AFTERWARDS = {
+    Ask.Answer.YES: "next, send the agreement",
+    Ask.Answer.NOT_YET: "the objection is noted for you to work",
+    Ask.Answer.NO: "one no is not the end: find the concern behind it",
+}
+
+
+#: States in which an ask can be recorded.
+ASK_STATES = tuple(_ASK_MOVES)
+
+
+def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
+    """What recording an ask with each answer will do to `deal`, in words shown beforehand."""
+    moves = _ASK_MOVES.get(deal.state, {})
+    outcomes = {}
+    for answer, names in moves.items():
+        if names:
+            target = getattr(type(deal), names[-1])._django_fsm.transitions
+            target_state = next(iter(target.values())).target
+            where = f"the deal moves to “{DealState(target_state).label}”"
+        else:
+            where = f"the deal stays in “{deal.get_state_display()}”"
+        outcomes[answer] = f"{where}; {_ASK_AFTERWARDS[answer]}."
+    return outcomes
+
+
 def deal_ask_record(
     *,
     deal: Deal,
@@ -649,12 +795,13 @@ def deal_ask_record(
     objection: dict[str, Any] | None = None,
     expected_state: str | None = None,
 ) -> Ask:
-    """Record an ask for the sale: numbered, and the deal moves accordingly.
+    """Record an ask for the sale: numbered, and the deal moves forward (see `_ASK_MOVES`).
 
-    From intent spotted or negotiating the deal moves to `asked`. A "yes"
-    leaves it there (next: send the agreement); a "not yet" records the
-    objection (`objection`: category, detail, is_stall) and moves to
-    negotiating; a "no" moves to negotiating too: one no is not the end.
+    From intent spotted the deal moves to `asked`. A "yes" leaves it there (next: send the
+    agreement); a "not yet" records the objection (`objection`: category, detail, is_stall)
+    and moves it on to negotiating, as does a "no": one no is not the end. An ask made while
+    negotiating keeps the deal in negotiating, whatever the answer (a "yes" there means:
+    send the agreement, a forward move the rep makes with the contract).
     """
     _require_workable(deal, by)
     _require_open(deal)
@@ -666,13 +813,16 @@ def deal_ask_record(
         raise DealError(
             "A “not yet” comes with an objection: write down what is holding them back."
         )
-    if deal.state not in (DealState.INTENT_SPOTTED, DealState.NEGOTIATING, DealState.ASKED):
+    if deal.state not in _ASK_MOVES:
         raise TransitionBlocked(
             f"A deal in “{deal.get_state_display()}” already has an agreement out; "
             "move it to negotiating to ask again."
         )
+    if expected_state is not None and deal.state != expected_state:
+        raise DealConflict(_conflict_message(deal, by))
+    moves = _ASK_MOVES[deal.state][answer]
     with transaction.atomic():
-        if deal.state != DealState.ASKED:
+        if "ask" in moves:
             deal_transition(
                 deal=deal, transition="ask", by=by, reason=statement, expected_state=expected_state
             )
@@ -703,7 +853,7 @@ def deal_ask_record(
         )
         if answer == Ask.Answer.NOT_YET:
             objection_raise(deal=deal, by=by, ask=ask, **objection)
-        if answer in (Ask.Answer.NOT_YET, Ask.Answer.NO):
+        if "negotiate" in moves:
             deal_transition(
                 deal=deal,
                 transition="negotiate",
@@ -740,6 +890,7 @@ def objection_raise(
         category=category,
         is_stall=is_stall,
         status=obj.status,
+        readiness=_readiness_sync(deal),
     )
     return obj
 
@@ -749,7 +900,13 @@ def objection_raise_system(*, deal: Deal, category: str, detail: str) -> Objecti
     with transaction.atomic():
         obj = Objection.objects.create(deal=deal, category=category, detail=detail)
         _record(
-            deal, None, DealEvent.Kind.OBJECTION, detail, objection_id=obj.pk, category=category
+            deal,
+            None,
+            DealEvent.Kind.OBJECTION,
+            detail,
+            objection_id=obj.pk,
+            category=category,
+            readiness=_readiness_sync(deal),
         )
     return obj
 
@@ -784,6 +941,7 @@ def objection_resolve(
         objection_id=objection.pk,
         status=objection.status,
         category=objection.category,
+        readiness=_readiness_sync(deal),
     )
     return objection
 
@@ -853,6 +1011,7 @@ def stakeholder_add(
         f"{contact} added as {stakeholder.get_role_display()}",
         contact_id=contact.pk,
         role=role,
+        readiness=_readiness_sync(deal),
     )
     return stakeholder
 
@@ -869,6 +1028,7 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
         ) from None
     stakeholder.deal = deal
     _require_workable(deal, by)
+    stakeholder.delete()
     _record(
         deal,
         by,
@@ -877,8 +1037,8 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
         contact_id=stakeholder.contact_id,
         role=stakeholder.role,
         removed=True,
+        readiness=_readiness_sync(deal),
     )
-    stakeholder.delete()
 
 
 @transaction.atomic

@@ -126,9 +126,9 @@ class Reminder(models.Model):
     body_template = models.TextField(blank=True)
     planned_at = models.DateTimeField(help_text="When the cadence put it, before any snooze.")
     due_at = models.DateTimeField(db_index=True)
-    status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.SCHEDULED, db_index=True
-    )
+    # No index of its own: (status, due_at) and (status, lease_until) lead with it, and every
+    # sent reminder's UPDATE changes it (each index on it costs the dispatcher per send).
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     # Claiming: the dispatcher sets a fresh token and a lease, committed before sending.
     claim_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

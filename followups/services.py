@@ -9,12 +9,14 @@ steps so that a worker killed at any point neither loses nor duplicates a remind
 2. `reminder_batch_send` renews the lease for the rows it still owns, sends each email
    with the reminder's own Message-ID (fixed when the reminder was created, so a resend
    after a crash is the same message, which mail systems de-duplicate), creates rep
-   tasks (one per reminder, enforced by a unique key), then marks the batch sent in one
-   transaction, only where the claim token is still its own.
+   tasks (one per reminder, enforced by a unique key) and commits each sent reminder at
+   once (with its timeline event), only where the claim token is still its own; the
+   deals' last activity is set once for the batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -27,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
@@ -53,6 +55,7 @@ from deals.services import (
     deal_activity_record_many,
     deal_lock,
     deal_update,
+    deals_mark_active,
 )
 
 from . import ical
@@ -260,6 +263,9 @@ def _cancel(
         deal=deal,
         by=by,
         kind=DealEvent.Kind.REMINDER,
+        # Housekeeping: closing reminders is not work on the deal (a rep's pause or skip is
+        # recorded by its own service as activity).
+        counts_as_activity=False,
         reason=f"{count} {which} follow-up{'s' if count != 1 else ''} {verb}: {reason}.",
         **{verb: count},
     )
@@ -670,11 +676,35 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
 
     Safe to run twice (only rows still holding `token` are touched) and to kill at any
     point: rows not yet committed as sent are claimed again when their lease expires, and
-    the only emails that can go out twice are the few sent since the last group commit
-    (at most FOLLOWUPS_COMMIT_EVERY), resent with the same Message-ID, which mail systems
-    (and MessageIdFileBackend) de-duplicate.
+    the only email that can go out twice is the one being sent when the worker died (with
+    the default FOLLOWUPS_COMMIT_EVERY=1: each sent reminder is committed at once, in
+    two statements), resent with the same Message-ID.
     """
-    token = uuid.UUID(str(token))
+    with _commits_without_flush_wait():
+        return _batch_send(ids=ids, token=uuid.UUID(str(token)))
+
+
+@contextlib.contextmanager
+def _commits_without_flush_wait():
+    """On PostgreSQL, the batch's commits do not wait for the disk flush (reset after).
+
+    A worker crash cannot lose a commit; only a database crash in the next few hundred
+    milliseconds could, and then those reminders are resent with the same Message-ID.
+    Not waiting for the flush is what makes one commit per sent reminder affordable.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     result = BatchResult()
     lease = _lease()
     started = time.monotonic()
@@ -695,7 +725,7 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
     # Stop early enough that no other dispatcher can reclaim a row we are still sending,
     # and before Celery's soft time limit interrupts the batch.
     budget = lease.total_seconds() * 0.75
-    soft_limit = getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", None)
+    soft_limit = getattr(settings, "FOLLOWUPS_TASK_SOFT_TIME_LIMIT", None)
     if soft_limit:
         budget = min(budget, soft_limit * 0.8)
     handled: set[int] = set()
@@ -718,6 +748,9 @@ def reminder_batch_send(*, ids: list[int], token: uuid.UUID | str) -> BatchResul
             mail.close()
         finally:
             _commit_sent(pending, token, result)  # what went out is recorded, even on error
+            # One statement for the whole batch: the deals whose follow-ups went out.
+            sent = set(result.sent)
+            deals_mark_active(deal_ids={r.deal_id for r in reminders if r.pk in sent})
             leftover = [r.pk for r in reminders if r.pk not in handled]
             if leftover:  # not reached in time: back to the queue for the next tick
                 Reminder.objects.filter(
@@ -798,36 +831,30 @@ def _send_one(reminder: Reminder, token: uuid.UUID, mail, result: BatchResult) -
 
 
 def _commit_sent(pending: list[tuple[Reminder, dict]], token: uuid.UUID, result: BatchResult):
-    """Mark a group of sent reminders sent, with their tasks and timeline events, at once."""
+    """Mark sent reminders sent, with their tasks and timeline events, in one transaction.
+
+    Each reminder's UPDATE is conditional on the claim (token and status), so nothing is
+    read or locked first: for one email reminder the commit is two statements (the
+    reminder, its timeline event) and COMMIT.
+    """
     if not pending:
         return
+    now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # A worker crash cannot lose this commit; only a database crash in the next few
-            # hundred milliseconds could, and then the reminders are resent with the same
-            # Message-ID. Not waiting for the disk flush per group triples throughput.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        # The deals' rows first, then the reminders': a transition cancels reminders while
-        # it holds its deal, so taking them the other way round could deadlock with it.
-        list(
-            Deal.objects.select_for_update()
-            .filter(pk__in={r.deal_id for r, _ in pending})
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        owned = set(
-            Reminder.objects.select_for_update()
-            .filter(
-                pk__in=[r.pk for r, _ in pending],
-                claim_token=token,
-                status=Reminder.Status.SENDING,
-            )
-            .values_list("pk", flat=True)
-        )
         rows, tasks, events = [], [], []
         for reminder, info in pending:
-            if reminder.pk not in owned:
+            owned = Reminder.objects.filter(
+                pk=reminder.pk, claim_token=token, status=Reminder.Status.SENDING
+            ).update(
+                status=Reminder.Status.SENT,
+                sent_at=now,
+                recipient=info["recipient"],
+                claim_token=None,
+                lease_until=None,
+                last_error="",
+                updated_at=now,
+            )
+            if not owned:
                 continue  # reclaimed meanwhile (cannot happen within the lease budget)
             deal = reminder.deal
             reminder.recipient = info["recipient"]
@@ -856,24 +883,10 @@ def _commit_sent(pending: list[tuple[Reminder, dict]], token: uuid.UUID, result:
                     "data": {"reminder_id": reminder.pk, "channel": reminder.channel},
                 }
             )
-        # One UPDATE per recipient (a group rarely has more than a few): cheaper than a
-        # CASE per row from bulk_update.
-        by_recipient: dict[str, list[int]] = {}
-        for reminder in rows:
-            by_recipient.setdefault(reminder.recipient, []).append(reminder.pk)
-        now = timezone.now()
-        for recipient, pks in by_recipient.items():
-            Reminder.objects.filter(pk__in=pks).update(
-                status=Reminder.Status.SENT,
-                sent_at=now,
-                recipient=recipient,
-                claim_token=None,
-                lease_until=None,
-                last_error="",
-                updated_at=now,
-            )
-        RepTask.objects.bulk_create(tasks, ignore_conflicts=True)
-        deal_activity_record_many(entries=events)
+        if tasks:
+            RepTask.objects.bulk_create(tasks, ignore_conflicts=True)
+        # The deals' last activity is set once per batch (see _batch_send), not per send.
+        deal_activity_record_many(entries=events, mark_active=False)
     result.sent.extend(r.pk for r in rows)
 
 
@@ -885,6 +898,7 @@ def _record_error(reminder, token, error: str, *, permanent: bool, result: Batch
                     deal=reminder.deal,
                     by=None,
                     kind=DealEvent.Kind.REMINDER,
+                    counts_as_activity=False,
                     reason=f"Follow-up #{reminder.sequence} could not be sent: {error}",
                     reminder_id=reminder.pk,
                     failed=True,

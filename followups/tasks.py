@@ -48,6 +48,9 @@ def dispatch_due_reminders() -> int:
     retry_backoff_max=300,
     retry_jitter=True,
     max_retries=5,
+    # The claim lease (FOLLOWUPS_LEASE_SECONDS) is derived from these limits.
+    time_limit=settings.FOLLOWUPS_TASK_TIME_LIMIT,
+    soft_time_limit=settings.FOLLOWUPS_TASK_SOFT_TIME_LIMIT,
 )
 def send_reminder_batch(reminder_ids: list[int], token: str) -> dict:
     result = services.reminder_batch_send(ids=reminder_ids, token=token)

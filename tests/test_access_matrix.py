@@ -104,6 +104,8 @@ CASES = [
     # --- the deal page and its endpoints ---
     Case("deals:deal_detail", ("deal",), expect=owned()),
     Case("deals:deal_detail", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:deal_timeline", ("deal",), query="before=1", expect=owned()),
+    Case("deals:deal_timeline", ("deal",), query="before=x", expect=owned(reader=BAD, owner=BAD)),
     Case("deals:state_machine", expect=everyone(OK)),
     Case("deals:deal_transition", ("deal", "mark_lost"), expect=owned(reader=FORBIDDEN)),
     Case("deals:deal_transition", ("deal", "ask"), expect=owned(reader=FORBIDDEN)),
@@ -207,11 +209,11 @@ CASES = [
     Case("deals:deal_stakeholder_remove", ("deal", 999999), method="post", data={}),
     Case("deals:deal_onboarding_complete", ("deal", 999999), method="post", data={}),
     # --- dashboards and imports (scoped to what each user may see) ---
-    Case("deals:dashboard", expect=everyone(OK)),
-    Case("deals:coaching", expect=everyone(OK)),
-    Case("deals:dashboard_deals", query="state=intent_spotted", expect=everyone(OK)),
-    Case("deals:dashboard_csv", ("pipeline",), expect=everyone(OK)),
-    Case("deals:dashboard_csv", ("no-such-figure",), expect=everyone(NOT_FOUND)),
+    Case("pipeline:dashboard", expect=everyone(OK)),
+    Case("pipeline:coaching", expect=everyone(OK)),
+    Case("pipeline:dashboard_deals", query="state=intent_spotted", expect=everyone(OK)),
+    Case("pipeline:dashboard_csv", ("pipeline",), expect=everyone(OK)),
+    Case("pipeline:dashboard_csv", ("no-such-figure",), expect=everyone(NOT_FOUND)),
     Case("deals:deal_list_csv", query="state=open", expect=everyone(OK)),
     Case(
         "deals:import",
@@ -369,8 +371,11 @@ def _url_names(namespace: str) -> set[str]:
 
 
 def test_the_matrix_covers_every_user_facing_url():
-    """Every named URL of the deals, contracts (incl. signing) and follow-ups apps is covered."""
+    """Every named URL of the deals, pipeline, contracts (incl. signing) and follow-ups apps is
+    covered."""
     covered = {case.name for case in CASES}
     public = {"contracts:docusign_webhook"}  # machine-to-machine, signed by DocuSign
-    names = set().union(*map(_url_names, ["deals", "contracts", "contracts_public", "followups"]))
+    names = set().union(
+        *map(_url_names, ["deals", "pipeline", "contracts", "contracts_public", "followups"])
+    )
     assert names - covered - public == set()

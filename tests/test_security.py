@@ -422,7 +422,7 @@ def test_a_stored_template_with_safe_is_refused_at_render_time(rep, deal, contac
         name="Old", body="<h1>{{ deal.title|safe }}</h1>", version=1, is_active=True
     )
     with pytest.raises(services.DealError) as problem:
-        contract_services.contract_generate(deal=deal, by=rep, template=template)
+        contract_services.contract_generate(deal=deal, by=rep, template=template, signer=contact)
     assert "“safe” is not allowed" in problem.value.message
     assert not ContractVersion.objects.filter(deal=deal).exists()
 

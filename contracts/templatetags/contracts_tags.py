@@ -27,8 +27,17 @@ def contract_panel(context, deal):
     events = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.CONTRACT).select_related(
         "actor"
     )[:8]
+    from ..documents import deal_signer
+
+    signer = deal_signer(deal) if deal.is_open else None
+    candidates = []
+    if signer is None and deal.is_open:
+        candidates = list(deal.account.contacts.active().exclude(email="").order_by("last_name"))
     return {
         "deal": deal,
+        "signer": signer,
+        "signer_candidates": candidates,
+        "messages": context.get("messages"),
         "docusign": settings.ESIGN_PROVIDER == "docusign",
         "rows": rows,
         "has_draft": any(v.status == ContractVersion.Status.DRAFT for v in versions),

@@ -6,7 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from ..models import (
@@ -14,9 +25,12 @@ from ..models import (
     READINESS_ITEMS,
     TECHNIQUE_GUIDES,
     Ask,
+    BuyingSignal,
     ClosingTechnique,
+    Concession,
     Contact,
     Deal,
+    DealEvent,
     DealState,
     Objection,
 )
@@ -24,8 +38,12 @@ from ..models import (
 __all__ = [
     "NextBestAction",
     "RANKING_EXPLANATION",
+    "PANEL_LIMIT",
     "deal_next_best_action",
+    "deal_page_counts",
+    "readiness_events_grouped",
     "deal_page_data",
+    "deal_timeline_page",
     "next_likeliest_deal",
     "state_machine_rows",
 ]
@@ -45,7 +63,7 @@ class NextBestAction:
     headline: str
     detail: str = ""
     technique: str = ""
-    tone: str = "go"  # go | wait | done
+    tone: str = "go"  # go | wait | done (won) | closed (lost: a record, nothing to celebrate)
     hints: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -98,8 +116,9 @@ def deal_next_best_action(
         if onboarding_open is None:
             onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
         if onboarding_open:
+            steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                f"Won. Hand over: {onboarding_open} onboarding step(s) still open.",
+                f"Won. Hand over: {onboarding_open} onboarding {steps} still open.",
                 "Introduce the account manager, then look for needs to turn into follow-on deals.",
                 tone="done",
             )
@@ -112,23 +131,20 @@ def deal_next_best_action(
         return NextBestAction(
             f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
             "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
-            tone="done",
+            tone="closed",
         )
 
     open_objections = [o for o in objections if o.status == Objection.Status.OPEN]
     real = [o for o in open_objections if not o.is_stall]
     resolved = any(o.status == Objection.Status.RESOLVED for o in objections)
-    next_ask = len(asks) + 1
+    next_ask = (asks[-1].number if asks else 0) + 1  # asks are numbered 1, 2, 3…
     ordinal = _ordinal(next_ask)
     if real:
         first = real[0]
+        more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
         return NextBestAction(
             f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
-            f"“{first.detail}”"
-            + (f" ({len(real) - 1} more open)" if len(real) > 1 else "")
-            + ". Once settled, make the "
-            + ordinal
-            + " ask straight away.",
+            f"{_quoted(first.detail, more)} Once settled, make the {ordinal} ask straight away.",
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
             tone="wait",
             hints=tuple(hints),
@@ -137,7 +153,7 @@ def deal_next_best_action(
         first = open_objections[0]
         return NextBestAction(
             "A stall is open: find the real concern behind it.",
-            f"“{first.detail}”. Ask what would have to be true to decide now; "
+            f"{_quoted(first.detail)} Ask what would have to be true to decide now; "
             "then resolve it and ask again.",
             technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
             tone="wait",
@@ -173,6 +189,13 @@ def deal_next_best_action(
         )
     if deal.state == DealState.NEGOTIATING:
         last = asks[-1] if asks else None
+        if last and last.answer == Ask.Answer.YES:
+            return NextBestAction(
+                f"The {last.ordinal} ask was a “yes”: send the agreement today.",
+                "Generate the contract with the terms you agreed and send it for signature; "
+                "the deal moves to “Agreement sent”.",
+                hints=tuple(hints),
+            )
         if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
             return NextBestAction(
                 f"The {last.ordinal} ask was a “no”: find the concern behind it.",
@@ -203,6 +226,13 @@ def deal_next_best_action(
     )
 
 
+def _quoted(text: str, after: str = "") -> str:
+    """The buyer's words in quotes as a sentence, without doubling their own full stop."""
+    text = text.strip()
+    end = "" if text[-1:] in ".!?…" and not after else "."
+    return f"“{text}”{after}{end}"
+
+
 def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
     """An objection was settled after `ask` was made."""
     return any(o.resolved_at and o.resolved_at >= ask.asked_at for o in objections)
@@ -213,39 +243,163 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+#: Readiness ticks by one person within this many minutes read as one timeline entry.
+READINESS_GROUP_MINUTES = 30
+
+
+def readiness_events_grouped(events: list) -> list:
+    """Fold runs of readiness ticks (newest first) by the same person into one entry.
+
+    The checklist saves on every click, so ticking four boxes wrote four events; the
+    timeline shows one line with the resulting score and what changed. The audit rows
+    themselves are untouched (append-only); only this list for display is shorter.
+    """
+    from ..models import DealEvent
+
+    labels = dict(READINESS_ITEMS)
+    grouped: list = []
+    for event in events:
+        previous = grouped[-1] if grouped else None
+        if (
+            previous is not None
+            and event.kind == previous.kind == DealEvent.Kind.READINESS
+            and event.actor_id == previous.actor_id
+            and previous.created_at - event.created_at
+            <= dt.timedelta(minutes=READINESS_GROUP_MINUTES)
+        ):
+            previous.grouped_changes = {
+                **(event.data or {}).get("changed", {}),
+                **previous.grouped_changes,
+            }
+            continue
+        if event.kind == DealEvent.Kind.READINESS:
+            event.grouped_changes = dict((event.data or {}).get("changed", {}))
+        grouped.append(event)
+    for event in grouped:
+        changes = getattr(event, "grouped_changes", None)
+        if changes and len(changes) > 1:
+            ticked = [labels.get(f, f).lower() for f, v in changes.items() if v]
+            unticked = [labels.get(f, f).lower() for f, v in changes.items() if not v]
+            parts = []
+            if ticked:
+                parts.append("ticked " + ", ".join(ticked))
+            if unticked:
+                parts.append("unticked " + ", ".join(unticked))
+            event.reason = f"{event.reason}: {'; '.join(parts)}."
+    return grouped
+
+
+#: How many rows each panel of the deal page loads; older ones come on demand ("older").
+PANEL_LIMIT = 50
+
+
+def _latest(queryset, limit: int = PANEL_LIMIT) -> list:
+    """The newest `limit` rows of a queryset ordered oldest first, still oldest first."""
+    ordering = queryset.query.order_by or queryset.model._meta.ordering
+    reverse = [o[1:] if o.startswith("-") else f"-{o}" for o in ordering]
+    return list(reversed(queryset.order_by(*reverse)[:limit]))
+
+
+def deal_timeline_page(deal: Deal, *, before: int | None = None) -> tuple[list, int | None]:
+    """The deal's newest `PANEL_LIMIT` events (older than event `before` if given), newest
+    first, and the id to continue from (None when there is nothing older). Keyset paging on
+    the (deal, created_at) index: page 100 costs what page 1 costs."""
+    events = deal.events.select_related("actor")
+    if before is not None:
+        anchor = DealEvent.objects.filter(deal=deal, pk=before).values("created_at")[:1]
+        events = events.filter(
+            Q(created_at__lt=Subquery(anchor)) | Q(created_at=Subquery(anchor), pk__lt=before)
+        )
+    page = list(events.order_by("-created_at", "-pk")[: PANEL_LIMIT + 1])
+    older = page[PANEL_LIMIT - 1].pk if len(page) > PANEL_LIMIT else None
+    return page[:PANEL_LIMIT], older
+
+
+def _count(queryset) -> Subquery:
+    return Subquery(
+        queryset.order_by().values("deal").annotate(n=Count("pk")).values("n")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def deal_page_counts(deal: Deal) -> dict[str, int]:
+    """How many events, signals, asks, objections (and open ones) and concessions the deal
+    has, in one query (the panels load only the newest of each)."""
+    mine = {"deal": OuterRef("pk")}
+    counts = (
+        Deal.objects.filter(pk=deal.pk)
+        .annotate(
+            n_events=_count(DealEvent.objects.filter(**mine)),
+            n_signals=_count(BuyingSignal.objects.filter(**mine)),
+            n_asks=_count(Ask.objects.filter(**mine)),
+            n_objections=_count(Objection.objects.filter(**mine)),
+            n_open_objections=_count(
+                Objection.objects.filter(**mine, status=Objection.Status.OPEN)
+            ),
+            n_concessions=_count(Concession.objects.filter(**mine)),
+        )
+        .values(
+            "n_events",
+            "n_signals",
+            "n_asks",
+            "n_objections",
+            "n_open_objections",
+            "n_concessions",
+        )
+        .first()
+        or {}
+    )
+    return {key[2:]: value or 0 for key, value in counts.items()}
+
+
 def deal_page_data(deal: Deal) -> dict:
-    """Everything the deal page shows, in a fixed number of queries whatever the data size."""
-    events = list(deal.events.select_related("actor"))
-    signals = list(deal.signals.select_related("recorded_by"))
-    objections = list(deal.objections.select_related("ask"))
-    asks = list(
+    """Everything the deal page shows, in a fixed number of queries whatever the data size.
+
+    Every list is bounded: the newest `PANEL_LIMIT` rows of each panel (the timeline pages
+    further back on demand), with the totals from `deal_page_counts`.
+    """
+    events, events_older = deal_timeline_page(deal)
+    events = readiness_events_grouped(events)
+    signals = list(deal.signals.select_related("recorded_by")[:PANEL_LIMIT])
+    objections = list(deal.objections.select_related("ask")[:PANEL_LIMIT])
+    open_objections = list(
+        deal.objections.filter(status=Objection.Status.OPEN).select_related("ask")[:PANEL_LIMIT]
+    )
+    asks = _latest(
         deal.asks.select_related("asked_by").prefetch_related(
             Prefetch("objections", queryset=Objection.objects.order_by("raised_at"))
         )
     )
-    concessions = list(deal.concessions.all())
+    concessions = _latest(deal.concessions.all())
     stakeholders = list(deal.stakeholders.select_related("contact"))
-    contacts = list(Contact.objects.active().filter(account_id=deal.account_id))
+    contacts = list(Contact.objects.active().filter(account_id=deal.account_id)[:200])
+    stays = _latest(deal.stays.select_related("entered_by"))
     onboarding = []
     follow_ons = []
     if deal.state == DealState.CLOSED_WON:
         onboarding = list(deal.onboarding_steps.select_related("assignee", "done_by"))
-        follow_ons = list(deal.follow_on_deals.select_related("owner"))
+        follow_ons = list(deal.follow_on_deals.select_related("owner")[:PANEL_LIMIT])
     onboarding_open = sum(1 for s in onboarding if not s.done_at)
+    # The next best action needs every open objection, plus the recent settled ones.
+    seen = {o.pk for o in open_objections}
+    for_action = open_objections + [o for o in objections if o.pk not in seen]
     return {
         "events": events,
+        "events_older": events_older,
         "signals": signals,
         "objections": objections,
-        "open_objections": [o for o in objections if o.status == Objection.Status.OPEN],
+        "open_objections": open_objections,
         "asks": asks,
         "concessions": concessions,
         "stakeholders": stakeholders,
         "contacts": contacts,
+        "stays": stays,
+        "counts": deal_page_counts(deal),
         "onboarding": onboarding,
         "onboarding_open": onboarding_open,
         "follow_ons": follow_ons,
         "next_best_action": deal_next_best_action(
-            deal, objections=objections, asks=asks, onboarding_open=onboarding_open
+            deal, objections=for_action, asks=asks, onboarding_open=onboarding_open
         ),
     }
 

@@ -252,7 +252,8 @@ def board_columns(deals: QuerySet[Deal], *, now: dt.datetime | None = None) -> l
     `pipeline_by_state` selector (per currency), so the board agrees with the dashboards.
     One query per column plus two for the totals.
     """
-    from .pipeline import pipeline_by_state
+    # The read side owns the figure; imported here so deals loads without pipeline.
+    from pipeline.selectors import pipeline_by_state
 
     now = now or timezone.now()
     thresholds = stall_thresholds()

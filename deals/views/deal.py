@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import forms, services
 from ..models import (
+    READINESS_DERIVED,
     READINESS_ITEMS,
     Concession,
     Deal,
@@ -29,12 +30,15 @@ from ..models import (
     Stakeholder,
     can_manage_deal,
     can_work_deal,
+    readiness_derivation,
 )
 from ..selectors import (
     RANKING_EXPLANATION,
     deal_get_visible,
     deal_page_data,
+    deal_timeline_page,
     next_likeliest_deal,
+    readiness_events_grouped,
     state_graph_mermaid,
     state_machine_rows,
 )
@@ -94,13 +98,20 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     can_work = can_work_deal(deal, user)
     transitions = services.deal_transitions_for(deal, user)
     readiness_initial = {name: getattr(deal, name) for name, _ in READINESS_ITEMS}
+    derived = readiness_derivation(
+        objection_statuses=[o.status for o in data["objections"]],
+        roles={s.role for s in data["stakeholders"]},
+    )
     context = {
         "deal": deal,
         **data,
         "can_work": can_work,
         "can_manage": can_manage_deal(deal, user),
         "transitions": transitions,
-        "readiness_items": [(name, label, getattr(deal, name)) for name, label in READINESS_ITEMS],
+        "readiness_items": [
+            (name, label, getattr(deal, name), READINESS_DERIVED[name] if name in derived else "")
+            for name, label in READINESS_ITEMS
+        ],
         "technique_guides": forms.technique_guides(),
         "signal_form": forms.BuyingSignalForm(),
         "readiness_form": forms.ReadinessForm(initial=readiness_initial),
@@ -123,9 +134,16 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         "resolve_error": None,
         "today": timezone.localdate(),
         "panel_error": {},
+        "ask_states": list(services.ASK_STATES),
     }
     context.update(_after_lost_context(request, deal))
     context.update(overrides)
+    # Each answer says beforehand where it takes the deal.
+    outcomes = services.deal_ask_outcomes(deal)
+    context["ask_answers"] = [
+        {"radio": radio, "outcome": outcomes.get(radio.data["value"], "")}
+        for radio in context["ask_form"]["answer"]
+    ]
     return context
 
 
@@ -189,6 +207,25 @@ def deal_detail(request, pk: int):
     return render(request, "deals/deal_detail.html", _page_context(request, deal))
 
 
+@require_GET
+@login_required
+def deal_timeline(request, pk: int):
+    """The next older page of the deal's timeline (htmx: "Older events")."""
+    deal = deal_get_visible(request.user, pk)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return HttpResponse("Say which event to continue from (?before=id).", status=400)
+    events, older = deal_timeline_page(deal, before=before)
+    context = {
+        "deal": deal,
+        "events": readiness_events_grouped(events),
+        "events_older": older,
+        "before": before,
+    }
+    return render(request, "deals/deal/_timeline_items.html", context)
+
+
 # --- the state machine: one endpoint for the deal page and the pipeline board ------------
 
 
@@ -222,7 +259,7 @@ def _buyer(deal: Deal) -> Stakeholder | None:
     return stakeholders[0] if stakeholders else None
 
 
-def _transition_render(request, deal, name, form, *, status=200, error=""):
+def _transition_render(request, deal, name, form, *, status=200, error="", blocked=False):
     label = getattr(Deal, name)._django_fsm.transitions
     fsm = getattr(Deal, name)._django_fsm.get_transition(deal.state)
     any_fsm = fsm or next(iter(label.values()))
@@ -233,7 +270,7 @@ def _transition_render(request, deal, name, form, *, status=200, error=""):
         "target": DealState(any_fsm.target),
         "form": form,
         "error": error,
-        "blocked": bool(error) and request.method == "GET",
+        "blocked": blocked or (bool(error) and request.method == "GET"),
         "buyer": _buyer(deal),
     }
     template = "deals/deal/_transition_form.html" if request.htmx else "deals/transition_form.html"
@@ -280,7 +317,14 @@ def deal_transition(request, pk: int, name: str):
     except DealError as error:
         deal.refresh_from_db()
         return _transition_render(
-            request, deal, name, form, status=_status_for(error), error=error.message
+            request,
+            deal,
+            name,
+            form,
+            status=_status_for(error),
+            error=error.message,
+            # The deal moved on: offer the deal as it is now, not the move that just failed.
+            blocked=isinstance(error, DealConflict),
         )
     next_url = _safe_next(request, data.get("next", ""))
     if name == "mark_lost":
@@ -622,6 +666,7 @@ def state_machine(request):
 
 urlpatterns = [
     path("deals/<int:pk>/", deal_detail, name="deal_detail"),
+    path("deals/<int:pk>/timeline/", deal_timeline, name="deal_timeline"),
     path("deals/<int:pk>/transition/<slug:name>/", deal_transition, name="deal_transition"),
     path("deals/<int:pk>/signals/", signal_add, name="deal_signal_add"),
     path("deals/<int:pk>/readiness/", readiness_set, name="deal_readiness_set"),

@@ -6,6 +6,7 @@ serve managers in the app and admins inside the Django admin (`admin=True`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 from django import forms
@@ -17,6 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from closing_crm.replica import reads_from_replica
 
 from .. import imports
 from ..csv_export import csv_response, csv_streaming_response
@@ -171,37 +174,43 @@ def import_errors_csv(request: HttpRequest, job_id: str) -> HttpResponse:
 
 # --- export ----------------------------------------------------------------------------------
 
+#: CSV column -> the field it reads (plain values, no model instances: 100,000 deals stream
+#: in flat memory).
 EXPORT_COLUMNS = [
-    ("id", lambda d: d.pk),
-    ("title", lambda d: d.title),
-    ("account", lambda d: d.account.name),
-    ("owner", lambda d: d.owner.username),
-    ("state", lambda d: d.state),
-    ("amount", lambda d: d.amount),
-    ("currency", lambda d: d.currency),
-    ("expected_close_date", lambda d: d.expected_close_date or ""),
-    ("next_step", lambda d: d.next_step),
-    ("next_step_due", lambda d: d.next_step_due or ""),
-    ("term_months", lambda d: d.term_months),
-    ("billing", lambda d: d.billing),
-    ("loss_reason", lambda d: d.loss_reason),
-    ("last_activity_at", lambda d: d.last_activity_at.isoformat()),
-    ("created_at", lambda d: d.created_at.isoformat()),
-    ("closed_at", lambda d: d.closed_at.isoformat() if d.closed_at else ""),
+    ("id", "pk"),
+    ("title", "title"),
+    ("account", "account__name"),
+    ("owner", "owner__username"),
+    ("state", "state"),
+    ("amount", "amount"),
+    ("currency", "currency"),
+    ("expected_close_date", "expected_close_date"),
+    ("next_step", "next_step"),
+    ("next_step_due", "next_step_due"),
+    ("term_months", "term_months"),
+    ("billing", "billing"),
+    ("loss_reason", "loss_reason"),
+    ("last_activity_at", "last_activity_at"),
+    ("created_at", "created_at"),
+    ("closed_at", "closed_at"),
 ]
 
 
 def _export_rows(deals) -> Iterator[list]:
+    """The header, then one row per deal: plain values read through a server-side cursor
+    (no model instances: 100,000 deals stream in flat memory)."""
     yield [name for name, _ in EXPORT_COLUMNS]
-    for deal in deals.iterator(chunk_size=2000):
-        yield [get(deal) for _, get in EXPORT_COLUMNS]
+    rows = deals.values_list(*(field for _, field in EXPORT_COLUMNS))
+    for row in rows.iterator(chunk_size=2000):
+        yield [v.isoformat() if isinstance(v, dt.datetime) else v for v in row]
 
 
 @require_GET
 @login_required
+@reads_from_replica
 def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
-    deals = deals_filtered(request.user, request.GET).select_related("account", "owner")
+    deals = deals_filtered(request.user, request.GET)
     filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
     return csv_streaming_response(_export_rows(deals), filename=filename, bom=True)
 

@@ -216,6 +216,8 @@ def deal_edit(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             messages.success(request, "Deal saved.")
+            for warning in form.past_date_warnings():
+                messages.warning(request, warning)
             return redirect(deal)
     return render(request, "deals/deal_form.html", {"form": form, "deal": deal})
 

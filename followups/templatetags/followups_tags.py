@@ -42,11 +42,17 @@ def deal_panel_context(request, deal, *, error: str = "", meeting_form=None) -> 
                 "agenda": meeting.agenda,
             }
         meeting_form = ReviewMeetingForm(initial=initial, deal=deal, zone=zone)
+    reminders = selectors.deal_reminders(deal)
+    counts: dict[str, int] = {}
+    for reminder in reminders:
+        label = reminder.get_status_display().lower()
+        counts[label] = counts.get(label, 0) + 1
     return {
         "deal": deal,
         "user": user,
         "request": request,
-        "reminders": selectors.deal_reminders(deal),
+        "reminders": reminders,
+        "reminder_counts": ", ".join(f"{n} {label}" for label, n in counts.items()),
         "tasks": selectors.deal_open_tasks(deal),
         "meeting": meeting,
         "meeting_form": meeting_form,

@@ -13,6 +13,55 @@
     }
   });
 
+  // A server error (5xx) or no answer at all: say so where the user is looking, keep the page.
+  // With DEBUG on (body[data-debug-pages]) a server error shows Django's error page instead.
+  function sayFailed(text) {
+    var box = document.getElementById("request-failed");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "request-failed";
+      box.className = "msg msg-error request-failed";
+      box.setAttribute("role", "alert");
+      document.body.appendChild(box);
+    }
+    box.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status < 500) { return; }
+    if (document.body.hasAttribute("data-debug-pages")) {
+      document.open(); document.write(xhr.responseText); document.close();
+      return;
+    }
+    sayFailed("Something went wrong on our side (error " + xhr.status + "). Reload the page to see " +
+      "what was saved, then try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    sayFailed("The server could not be reached. Check your connection and try again.");
+  });
+
+  // Date fields: the browser draws them in its own locale (12/13/2026); beside each one the
+  // date is repeated in the product's one format ("Sun 13 Dec 2026") so nobody misreads it.
+  var dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  function echoDate(input) {
+    var echo = input.parentNode.querySelector(".date-echo");
+    if (!echo) {
+      echo = document.createElement("small");
+      echo.className = "muted date-echo";
+      echo.setAttribute("aria-hidden", "true");
+      input.insertAdjacentElement("afterend", echo);
+    }
+    echo.textContent = input.value ? dayFormat.format(new Date(input.value + "T00:00:00Z")) : "";
+  }
+  function echoDates(root) {
+    (root || document).querySelectorAll("input[type=date]").forEach(echoDate);
+  }
+  document.addEventListener("DOMContentLoaded", function () { echoDates(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { echoDates(event.detail.elt); });
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("input[type=date]")) { echoDate(event.target); }
+  });
+
   // Anything swapped into the modal body opens the modal; the first field gets the focus.
   document.addEventListener("htmx:afterSwap", function (event) {
     var dialog = modal();

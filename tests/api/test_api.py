@@ -93,7 +93,8 @@ def test_malformed_filters_are_a_clear_400(rep, api_client):
     """A filter that cannot be right is refused with the field named."""
     response = api_client(rep).get(DEALS, {"state": "won-ish", "close": "2026-13"})
     assert response.status_code == 400
-    assert set(response.json()) == {"state", "close"}
+    assert response.json()["code"] == "invalid"
+    assert set(response.json()["fields"]) == {"state", "close"}
 
 
 def test_cursor_pagination_walks_every_deal_once(rep, make_deal, api_client):
@@ -143,11 +144,11 @@ def test_create_a_deal_through_the_service(rep, account, api_client):
 def test_create_refuses_another_teams_account_and_other_owners(
     rep, teammate, other_rep, account, api_client
 ):
-    """Accounts of other teams are unknown (400); a rep cannot open deals for others (403)."""
+    """Accounts of other teams are unknown (404); a rep cannot open deals for others (403)."""
     foreign = services.account_create(by=other_rep, team=other_rep.team, name="Foreign")
     client = api_client(rep)
     response = client.post(DEALS, {"account": foreign.pk, "title": "Sneaky"}, format="json")
-    assert response.status_code == 400 and "account" in response.json()
+    assert response.status_code == 404 and "account" in response.json()["fields"]
     response = client.post(
         DEALS, {"account": account.pk, "title": "For Tim", "owner": teammate.pk}, format="json"
     )
@@ -186,7 +187,7 @@ def test_patch_cannot_touch_the_state(rep, deal, api_client):
         f"{DEALS}{deal.pk}/", {"state": "closed_won", "title": "Won?"}, format="json"
     )
     assert response.status_code == 400
-    assert "transitions" in response.json()["state"][0]
+    assert "transitions" in response.json()["fields"]["state"][0]
     deal.refresh_from_db()
     assert deal.state == DealState.INTENT_SPOTTED and deal.title == "Acme rollout"
 
@@ -233,7 +234,7 @@ def test_accounts_and_contacts_are_archived_not_deleted(rep, account, contact, a
 def test_an_account_with_open_deals_is_not_archived(rep, account, deal, api_client):
     """Archiving an account with open deals is refused in plain words."""
     response = api_client(rep).post(f"/api/v1/accounts/{account.pk}/archive/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "open deals" in response.json()["detail"]
 
 
@@ -244,7 +245,7 @@ def test_accounts_and_contacts_crud(rep, other_rep, api_client):
     assert response.status_code == 201
     account_id = response.json()["id"]
     duplicate = client.post("/api/v1/accounts/", {"name": "initech"}, format="json")
-    assert duplicate.status_code == 400
+    assert duplicate.status_code == 409
     assert duplicate.json()["detail"] == "Your team already has an account named “initech”."
     response = client.post(
         "/api/v1/contacts/",
@@ -260,7 +261,7 @@ def test_accounts_and_contacts_crud(rep, other_rep, api_client):
     response = stranger.post(
         "/api/v1/contacts/", {"account": account_id, "first_name": "X", "last_name": "Y"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 404 and "account" in response.json()["fields"]
 
 
 # --- transitions ------------------------------------------------------------------------------
@@ -315,7 +316,7 @@ def test_stale_state_and_unknown_moves(rep, deal, api_client):
     _transition(client, deal, "ask")
     response = _transition(client, deal, "negotiate", expected_state="intent_spotted")
     assert response.status_code == 409
-    assert "changed by someone else" in response.json()["detail"]
+    assert "in another tab or window" in response.json()["detail"]
     assert _transition(client, deal, "teleport").status_code == 404
     response = _transition(client, deal, "follow_up")
     assert response.status_code == 409 and "cannot do" in response.json()["detail"]
@@ -350,7 +351,7 @@ def test_signals_asks_objections_concessions_and_stakeholders(rep, deal, contact
         {"channel": "call", "statement": "Shall we start on the 1st?", "answer": "not_yet"},
         format="json",
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "objection" in response.json()["detail"]
     response = client.post(
         f"{base}/asks/",
@@ -510,7 +511,7 @@ def test_generate_send_and_void_a_contract(rep, deal, contact, contract_template
     assert response.status_code == 409 and "only a draft" in response.json()["detail"]
 
     response = client.post(f"{base}{version['id']}/void/", {}, format="json")
-    assert response.status_code == 400 and "reason" in response.json()
+    assert response.status_code == 400 and "reason" in response.json()["fields"]
     response = client.post(f"{base}{version['id']}/void/", {"reason": "Wrong terms"}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "voided"
     assert client.get(f"{base}{version['id']}/").json()["status_reason"] == "Wrong terms"
@@ -539,7 +540,7 @@ def test_readiness_technique_and_notes(rep, deal, api_client):
     base = f"{DEALS}{deal.pk}"
     response = client.post(
         f"{base}/readiness/",
-        {"ready_needs_understood": True, "ready_signer_known": True},
+        {"ready_needs_understood": True, "ready_budget_timing": True},
         format="json",
     )
     assert response.status_code == 200 and response.json()["readiness_score"] == 2
@@ -581,7 +582,7 @@ def test_follow_on_needs_a_won_deal(rep, deal, api_client):
     response = api_client(rep).post(
         f"{DEALS}{deal.pk}/follow-ons/", {"title": "x", "need": "y"}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["detail"] == "Follow-on deals start from a won deal."
 
 

@@ -123,14 +123,21 @@ def test_send_emails_a_signed_link_and_moves_the_deal(termed_deal, rep, run_on_c
     assert termed_deal.events.filter(kind=DealEvent.Kind.CONTRACT).count() >= 2
 
 
-def test_send_without_a_signer_is_refused(deal, rep):
-    """Without a signer with an email the contract cannot go out; nothing changes."""
-    version = services.contract_generate(deal=deal, by=rep)
-    with pytest.raises(DealError, match="signer"):
-        services.contract_send(version=version, by=rep)
-    version.refresh_from_db()
+def test_the_signer_is_chosen_never_guessed(deal, rep, contact):
+    """With no signer in the buying group, generating asks who signs (the decision maker is
+    not assumed); choosing one adds them to the buying group as the signer."""
+    from deals.models import Stakeholder
+
+    deal_services.stakeholder_add(
+        deal=deal, by=rep, contact=contact, role=Stakeholder.Role.DECISION_MAKER
+    )
+    with pytest.raises(DealError, match="Choose who signs"):
+        services.contract_generate(deal=deal, by=rep)
+    assert not deal.contract_versions.exists()
+    version = services.contract_generate(deal=deal, by=rep, signer=contact)
+    assert (version.signer_name, version.signer_email) == (contact.full_name, contact.email)
+    assert deal.stakeholders.filter(contact=contact, role=Stakeholder.Role.SIGNER).exists()
     deal.refresh_from_db()
-    assert version.status == Status.DRAFT
     assert deal.state == DealState.INTENT_SPOTTED
 
 
@@ -184,9 +191,15 @@ def test_buyer_opens_signs_and_deal_is_won(termed_deal, rep, client, run_on_comm
         assert expected in audit
     assert "BuyerBrowser/1.0" in audit
     assert version.sha256 in audit.replace("\n", "")
-    assert "Signed electronically" in reader.pages[original_pages - 1].extract_text()
+    signature_page = reader.pages[original_pages - 1].extract_text()
+    assert "Signed electronically" in signature_page
+    # The "Date:" line carries the signing date, not a blank.
+    assert documents.signed_on_text(version.signature["signed_at"]) in signature_page
     done = client.get(reverse("contracts_public:sign", args=[token]))
     assert b"Signed. Thank you!" in done.content
+    # The document on the page now shows the signature, not empty signature lines.
+    shown = client.get(reverse("contracts_public:document", args=[token])).content.decode()
+    assert "ann buyer" in shown and documents.SIGN_ANCHOR not in shown
 
 
 def test_signing_needs_the_signers_name_and_consent(termed_deal, rep, client, run_on_commit):
@@ -196,6 +209,8 @@ def test_signing_needs_the_signers_name_and_consent(termed_deal, rep, client, ru
     wrong = client.post(submit, {"full_name": "Someone Else", "consent": "on"})
     assert wrong.status_code == 400
     assert "as it appears on the contract: Ann Buyer" in wrong.content.decode()
+    # What the buyer already ticked and typed stays.
+    assert 'name="consent" required checked' in wrong.content.decode()
     no_consent = client.post(submit, {"full_name": "Ann Buyer"})
     assert no_consent.status_code == 400
     assert b"agree to sign electronically" in no_consent.content

@@ -49,13 +49,17 @@ def test_rep_generates_previews_and_sends_from_the_deal_page(
     assert termed_deal.state == DealState.AGREEMENT_SENT
 
 
-def test_errors_come_back_as_messages_not_500(client, rep, deal):
-    """Sending without a signer explains what to do on the deal page."""
-    version = services.contract_generate(deal=deal, by=rep)
+def test_errors_come_back_as_messages_not_500(client, rep, deal, contact):
+    """Generating without a signer asks who signs, in the contract panel; choosing one
+    generates the contract addressed to them."""
     client.force_login(rep)
-    response = client.post(reverse("contracts:send", args=[version.pk]), follow=True)
+    url = reverse("contracts:generate", args=[deal.pk])
+    response = client.post(url, follow=True)
+    body = response.content.decode()
     assert response.status_code == 200
-    assert "names no signer with an email" in response.content.decode()
+    assert "Choose who signs the contract" in body and "Who signs the contract?" in body
+    response = client.post(url, {"signer": contact.pk}, follow=True)
+    assert "generated for " + contact.full_name in response.content.decode()
 
 
 def test_stale_state_is_a_conflict_message(client, rep, draft, termed_deal):
@@ -64,7 +68,7 @@ def test_stale_state_is_a_conflict_message(client, rep, draft, termed_deal):
     response = client.post(
         reverse("contracts:send", args=[draft.pk]), {"expected_state": "negotiating"}, follow=True
     )
-    assert "changed by someone else" in response.content.decode()
+    assert "changed since you opened this page" in response.content.decode()
     draft.refresh_from_db()
     assert draft.status == Status.DRAFT
 

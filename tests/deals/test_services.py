@@ -26,10 +26,36 @@ def test_a_not_yet_records_the_objection_and_moves_to_negotiating(deal, rep):
         deal=deal, by=rep, channel="meeting", statement="Ready now?", answer=Ask.Answer.YES
     )
     assert second.number == 2 and second.ordinal == "2nd"
-    assert deal.state == DealState.ASKED
+    # A yes while negotiating never moves the deal back to "Asked": the next forward move is
+    # sending the agreement.
+    assert deal.state == DealState.NEGOTIATING
     assert list(
-        deal.events.filter(kind=DealEvent.Kind.TRANSITION).values_list("to_state", flat=True)
-    ) == ["asked", "negotiating", "asked"]
+        deal.events.filter(kind=DealEvent.Kind.TRANSITION)
+        .order_by("pk")
+        .values_list("to_state", flat=True)
+    ) == ["asked", "negotiating"]
+
+
+@pytest.mark.parametrize(
+    ("state_path", "answer", "expected"),
+    [
+        ([], "yes", "asked"),
+        ([], "no", "negotiating"),
+        (["ask"], "yes", "asked"),
+        (["ask"], "no", "negotiating"),
+        (["ask", "negotiate"], "yes", "negotiating"),
+        (["ask", "negotiate"], "no", "negotiating"),
+    ],
+)
+def test_an_ask_only_moves_the_deal_forward_as_announced(deal, rep, state_path, answer, expected):
+    """The outcome shown beside each answer is what recording it does."""
+    for name in state_path:
+        services.deal_transition(deal=deal, transition=name, by=rep)
+    announced = services.deal_ask_outcomes(deal)[answer]
+    services.deal_ask_record(deal=deal, by=rep, channel="call", statement="Go?", answer=answer)
+    deal.refresh_from_db()
+    assert deal.state == expected
+    assert DealState(expected).label in announced
 
 
 def test_a_not_yet_without_an_objection_is_refused_and_nothing_is_saved(deal, rep):

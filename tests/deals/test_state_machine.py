@@ -170,7 +170,7 @@ def test_a_stale_copy_gets_a_conflict_not_a_lost_update(deal, rep):
     first = Deal.objects.get(pk=deal.pk)
     second = Deal.objects.get(pk=deal.pk)
     fire(first, "ask", rep)
-    with pytest.raises(services.DealConflict, match="changed by someone else"):
+    with pytest.raises(services.DealConflict, match="in another tab or window"):
         fire(second, "mark_lost", rep)
     deal.refresh_from_db()
     assert deal.state == DealState.ASKED

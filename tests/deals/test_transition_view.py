@@ -55,7 +55,7 @@ def test_a_stale_expected_state_is_a_conflict_and_changes_nothing(rep_client, de
     before = deal.events.count()
     response = rep_client.post(url(deal, "negotiate"), {"expected_state": "intent_spotted"})
     assert response.status_code == 409
-    assert "changed by someone else" in unescape(response.content.decode())
+    assert "in another tab or window" in unescape(response.content.decode())
     deal.refresh_from_db()
     assert deal.state == DealState.ASKED
     assert deal.events.count() == before

@@ -34,6 +34,7 @@ def journey(db):
         next_step_due=timezone.localdate() + dt.timedelta(days=2),
     )
     services.stakeholder_add(deal=deal, by=rep, contact=ann, role="decision_maker")
+    services.stakeholder_add(deal=deal, by=rep, contact=ann, role="signer")
     other = services.account_create(by=rep, team=team, name="Globex")
     likely = services.deal_create(
         by=rep,
@@ -71,11 +72,13 @@ def test_rep_closes_a_deal_lost_and_a_manager_reopens_it(page, login, snap, jour
     expect(page.locator("#panel-signals")).to_contain_text("Is quarterly billing possible?")
     expect(page.locator("#deal-timeline")).to_contain_text("Is quarterly billing possible?")
 
+    # "Decision maker and signer known" is derived from the buying group (Ann is both).
+    readiness = page.locator("#panel-readiness")
+    expect(readiness.get_by_label("Decision maker and signer known")).to_be_checked()
     for label in (
         "Needs understood",
         "Solution fits",
         "Value established",
-        "Decision maker and signer known",
         "Budget and timing confirmed",
     ):
         page.locator("#panel-readiness").get_by_label(label).check()

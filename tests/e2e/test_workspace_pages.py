@@ -149,7 +149,7 @@ def test_a_stale_move_is_refused_in_plain_words(page, login, snap, pipeline, rep
     dialog = page.locator("#modal")
     dialog.get_by_role("alert").wait_for()
     snap(page, "board-refused")
-    assert "changed by someone else" in dialog.get_by_role("alert").inner_text()
+    assert "in another tab or window" in dialog.get_by_role("alert").inner_text()
     assert Deal.objects.get(pk=rollout.pk).events.filter(transition="ask").count() == 1
 
 

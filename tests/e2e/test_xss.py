@@ -95,9 +95,9 @@ def _pages(world) -> list[str]:
         world["account"].get_absolute_url(),
         reverse("deals:account_edit", args=[world["account"].pk]),
         world["contact"].get_absolute_url(),
-        reverse("deals:dashboard"),
-        reverse("deals:coaching"),
-        reverse("deals:dashboard_deals") + "?state=intent_spotted",
+        reverse("pipeline:dashboard"),
+        reverse("pipeline:coaching"),
+        reverse("pipeline:dashboard_deals") + "?state=intent_spotted",
         reverse("contracts:preview", args=[world["version"].pk]),
         reverse("contracts:document_html", args=[world["version"].pk]),
     ]

@@ -236,3 +236,53 @@ def test_a_second_dispatcher_skips_rows_locked_by_the_first(postgres, deal, sign
         release.set()
         holder.join(10)
     assert len(ids) == 3 and not set(ids) & set(first_three)
+
+
+def test_each_sent_reminder_is_committed_in_a_handful_of_statements(
+    deal, signer, always_working, make_deal, rep, contact
+):
+    """Sending is cheap enough to commit every reminder on its own: one more due email
+    reminder costs the batch the same few statements (its UPDATE, its timeline event and
+    the transaction; the deals' last activity is one statement for the whole batch),
+    however many there are."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from deals.models import Deal
+
+    def statements(n: int) -> int:
+        deals = []
+        for i in range(n):
+            other = make_deal(title=f"Batch {n}-{i}")
+            deal_services.stakeholder_add(deal=other, by=rep, contact=contact, role="signer")
+            send_contract(make_version(other, sent_at=timezone.now() - dt.timedelta(days=3)))
+            deals.append(other)
+        token, ids = services.reminders_claim()
+        captured_start = timezone.now()
+        with CaptureQueriesContext(connection) as captured:
+            result = services.reminder_batch_send(ids=ids, token=token)
+        assert len(result.sent) == n  # the day-2 email of each deal
+        assert all(
+            d.last_activity_at >= captured_start
+            for d in Deal.objects.filter(pk__in=[d.pk for d in deals])
+        )
+        return len(captured)
+
+    five, ten = statements(5), statements(10)
+    per_reminder = (ten - five) / 5
+    assert per_reminder == int(per_reminder) and per_reminder <= 4
+
+
+def test_a_killed_workers_claim_is_free_again_within_90_seconds():
+    """The claim lease outlives a live batch task (its hard time limit, which Celery
+    enforces) and, with one dispatcher tick, lets a killed worker's reminders go out again
+    within 90 seconds."""
+    from django.conf import settings
+
+    from followups.tasks import send_reminder_batch
+
+    assert send_reminder_batch.time_limit == settings.FOLLOWUPS_TASK_TIME_LIMIT
+    assert send_reminder_batch.soft_time_limit < settings.FOLLOWUPS_TASK_TIME_LIMIT
+    assert settings.FOLLOWUPS_LEASE_SECONDS > settings.FOLLOWUPS_TASK_TIME_LIMIT
+    assert settings.FOLLOWUPS_LEASE_SECONDS + settings.FOLLOWUPS_DISPATCH_INTERVAL <= 90
+    assert settings.FOLLOWUPS_COMMIT_EVERY == 1  # at most one email resent per killed worker

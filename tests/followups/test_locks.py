@@ -3,8 +3,6 @@ wins, the others get a conflict in plain words, the timeline shows one line."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from django.utils import timezone
 
@@ -76,68 +74,3 @@ def test_twenty_clicks_on_one_task_done(postgres, deal, rep):
     _, errors = one_winner(outcomes)
     assert all("already done" in e.message and str(rep) in e.message for e in errors)
     assert deal.events.filter(kind=DealEvent.Kind.TASK, data__task_id=task.pk).count() == 1
-
-
-def test_recording_sent_follow_ups_waits_for_the_deal_without_holding_its_reminders(
-    postgres, deal, signer, always_working
-):
-    """While a transition holds the deal, the dispatcher waits for the deal before it locks
-    the deal's reminders: the transition can still cancel them, so the two never deadlock."""
-    import threading
-
-    from django.db import DatabaseError, connection, connections, transaction
-
-    from deals.models import Deal
-
-    from .conftest import make_version, send_contract
-
-    send_contract(make_version(deal, sent_at=timezone.now() - dt.timedelta(days=40)))
-    token, ids = services.reminders_claim()
-    assert ids
-    held, release = threading.Event(), threading.Event()
-    result = {}
-
-    def transition_in_progress():
-        try:
-            with transaction.atomic():
-                Deal.objects.select_for_update().filter(pk=deal.pk).first()
-                held.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    def dispatcher():
-        try:
-            result["batch"] = services.reminder_batch_send(ids=ids, token=token)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=transition_in_progress)
-    holder.start()
-    assert held.wait(10)
-    worker = threading.Thread(target=dispatcher)
-    worker.start()
-    try:
-        waiting = 0
-        for _ in range(200):  # until the dispatcher waits for the deal's lock
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                waiting = cursor.fetchone()[0]
-            if waiting:
-                break
-            worker.join(0.05)
-        assert waiting == 1
-        try:
-            with transaction.atomic():
-                locked = Reminder.objects.select_for_update(nowait=True).filter(pk__in=ids)
-                assert len(list(locked)) == len(ids)
-        except DatabaseError as exc:
-            pytest.fail(f"the dispatcher held the reminders while waiting for the deal: {exc}")
-    finally:
-        release.set()
-        holder.join(20)
-        worker.join(30)
-    assert sorted(result["batch"].sent) == sorted(ids)

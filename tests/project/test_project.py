@@ -4,8 +4,10 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -287,6 +289,9 @@ def test_make_run_serves_the_login_page(tmp_path):
         start_new_session=True,
     )
     body = ""
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, b"")))
+    reader.start()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -298,17 +303,39 @@ def test_make_run_serves_the_login_page(tmp_path):
                     break
             except OSError:
                 time.sleep(1)
+        # The banner comes once the worker and beat are up too.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any(b"Closing CRM is running" in line for line in list(lines)):
+                break
+            time.sleep(0.5)
+        # The SMTP receiver starts beside the web server: wait until it accepts connections.
+        smtp_port = int(env["INBOUND_SMTP_PORT"])
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", smtp_port), timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
+        time.sleep(1)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            out = proc.communicate(timeout=20)[0].decode(errors="replace")
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out = proc.communicate()[0].decode(errors="replace")
+            proc.wait()
+        reader.join(timeout=10)
+        out = b"".join(lines).decode(errors="replace")
     assert "Log in" in body, out[-3000:]
     assert "manager1" in out and "rep4" in out
     assert "worker" in out and "beat" in out
+    # The URL and logins come last, once web, worker and beat are all up.
+    banner = out.index("Closing CRM is running")
+    assert out.index(" ready.") < banner and out.index("beat: Starting") < banner
+    assert "still starting" not in out
+    # Run-time files stay under the var folder: nothing is written into the checkout.
+    assert not (ROOT / "control").exists()
     assert f"Receiving replies by SMTP on 127.0.0.1:{env['INBOUND_SMTP_PORT']}" in out
 
 
@@ -331,3 +358,22 @@ def test_env_example_lists_every_setting_read_from_the_environment():
     listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
     internal = {"CLOSING_VAR_DIR", "CELERY_TASK_ALWAYS_EAGER", "DEMO_MODE"}
     assert read - listed - internal == set()
+
+
+def test_make_run_email_goes_to_the_console_and_var_mail(settings, tmp_path, capfd):
+    """`make run`'s email backend frames each message on the console, points out the signing
+    link, and keeps a copy under var/mail/."""
+    from django.core.mail import EmailMessage
+
+    from closing_crm.mail import ConsoleAndFileBackend
+
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    link = "http://127.0.0.1:8000/sign/abc123:xyz/"
+    sent = ConsoleAndFileBackend().send_messages(
+        [EmailMessage("Please sign", f"Open it here:\n{link}\n", to=["ann@acme.example"])]
+    )
+    assert sent == 1
+    printed = capfd.readouterr().out
+    assert f"➜ SIGNING LINK: {link}" in printed and "ann@acme.example" in printed
+    saved = list((tmp_path / "mail").iterdir())
+    assert len(saved) == 1 and link in saved[0].read_text()

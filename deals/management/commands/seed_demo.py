@@ -352,7 +352,11 @@ class Command(BaseCommand):
             return
 
         objection = OBJECTIONS[i % len(OBJECTIONS)]
-        needs_second_ask = target in (DealState.NEGOTIATING, DealState.CLOSED_LOST) or i % 3 == 0
+        # A second ask made while negotiating keeps the deal there (the rep then sends the
+        # agreement), so deals that stop at "asked" got their yes on the first ask.
+        needs_second_ask = target in (DealState.NEGOTIATING, DealState.CLOSED_LOST) or (
+            i % 3 == 0 and target != DealState.ASKED
+        )
         with at(rng.uniform(2, 6)):
             services.deal_ask_record(
                 deal=deal,

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connections
 from django.db.models import (
     Avg,
     BooleanField,
@@ -36,13 +36,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from contracts.models import WITH_BUYER_STATUSES
-
-from ..models import (
+from deals.models import (
     OPEN_STATES,
     Ask,
     Deal,
-    DealEvent,
     DealState,
+    DealStay,
     LossReason,
     Objection,
     StageSetting,
@@ -497,51 +496,30 @@ def contracts_out_by_age(deals) -> list[dict]:
     return result
 
 
-def _seconds_between(later: str, earlier: str) -> str:
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
 def time_in_state(deals, start_at, end_at) -> list[dict]:
     """Median and 75th percentile of the days deals spent in each open state.
 
-    Built from the audit log: a deal enters `intent_spotted` when created and each state
-    by a transition event; it leaves at its next transition. A deal's stays in the same
-    state are added up (a reopened deal passes through the states again), and a deal
-    counts in the state's figures when a stay there ended in the period. Stays still
-    running are not counted (see stalled deals for those). Percentiles use the
-    nearest-rank method, computed by window functions in the database.
+    Read from the stays table (one row per deal per stay in a state, written with each
+    transition; a closed stay carries the deal's total seconds in the state so far, so a
+    reopened deal's stays are added up). A deal counts in a state's figures when its last
+    stay there ended in the period: among its stays in the state that ended in the period,
+    the latest holds the total. Stays still running are not counted (see stalled deals
+    for those). Percentiles use the nearest-rank method, computed by window functions in
+    the database; the whole query reads the `stay_left` index.
     """
     ids_sql, ids_params = deals.values("id").query.get_compiler(using=deals.db).as_sql()
-    table = DealEvent._meta.db_table
+    table = DealStay._meta.db_table
     states = list(OPEN_STATES)
     placeholders = ", ".join(["%s"] * len(states))
-    seconds = _seconds_between("left_at", "entered_at")
+    connection = connections[deals.db]  # the replica when the router sends reads there
     ops = connection.ops
-    # The event kinds are literals, not parameters, so that SQLite can use the partial
-    # indexes of migration 0003 (its planner matches a partial index's WHERE only against
-    # literals). Only deals with a transition in the period can have a stay that ended in
-    # it; their whole history is read (earlier stays in the same state add up).
+    # `left_at IS NOT NULL` is written out so that SQLite matches the partial index.
     sql = f"""
-        WITH moved AS (
-            SELECT DISTINCT deal_id FROM {table}
-            WHERE kind = 'transition' AND created_at >= %s AND created_at < %s
-              AND deal_id IN ({ids_sql})
-        ),
-        ev AS (
-            SELECT deal_id,
-                   created_at AS entered_at,
-                   CASE WHEN kind = 'created' THEN 'intent_spotted' ELSE to_state END AS state,
-                   LEAD(created_at) OVER (PARTITION BY deal_id ORDER BY created_at, id) AS left_at
+        WITH stays AS (
+            SELECT deal_id, state, MAX(state_seconds) AS secs
             FROM {table}
-            WHERE kind IN ('created', 'transition') AND created_at < %s
-              AND deal_id IN (SELECT deal_id FROM moved)
-        ),
-        stays AS (
-            SELECT deal_id, state, SUM({seconds}) AS secs, MAX(left_at) AS last_left
-            FROM ev
-            WHERE left_at IS NOT NULL AND left_at < %s AND state IN ({placeholders})
+            WHERE left_at IS NOT NULL AND left_at >= %s AND left_at < %s
+              AND state IN ({placeholders}) AND deal_id IN ({ids_sql})
             GROUP BY deal_id, state
         ),
         ranked AS (
@@ -549,7 +527,6 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
                    ROW_NUMBER() OVER (PARTITION BY state ORDER BY secs) AS rn,
                    COUNT(*) OVER (PARTITION BY state) AS n
             FROM stays
-            WHERE last_left >= %s
         )
         SELECT state, MAX(n),
                MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN secs END),
@@ -557,17 +534,9 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
                AVG(secs)
         FROM ranked GROUP BY state
     """
-    end = ops.adapt_datetimefield_value(end_at)
     start = ops.adapt_datetimefield_value(start_at)
-    params = [
-        start,
-        end,
-        *ids_params,
-        end,
-        end,
-        *states,
-        start,
-    ]
+    end = ops.adapt_datetimefield_value(end_at)
+    params = [start, end, *states, *ids_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
@@ -727,13 +696,10 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
     if left:
         if left not in OPEN_STATES:
             raise Http404("No such state.")
-        moves = DealEvent.objects.filter(
-            kind=DealEvent.Kind.TRANSITION,
-            from_state=left,
-            created_at__gte=filters.start_at,
-            created_at__lt=filters.end_at,
+        ended = DealStay.objects.filter(
+            state=left, left_at__gte=filters.start_at, left_at__lt=filters.end_at
         )
-        deals = deals.filter(pk__in=moves.values("deal_id"))
+        deals = deals.filter(pk__in=ended.values("deal_id"))
         said.append(f"left {DealState(left).label} in the period")
     if params.get("open"):
         deals = deals.filter(state__in=OPEN_STATES)

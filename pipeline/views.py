@@ -1,7 +1,7 @@
 """Manager dashboards: pipeline analytics, coaching view, drill-down lists and CSV exports.
 
-Thin views: every figure comes from deals.selectors.pipeline (the same functions feed the
-CSV exports); charts are drawn server-side by deals.charts.
+Thin views: every figure comes from pipeline.selectors (the same functions feed the
+CSV exports); charts are drawn server-side by pipeline.charts.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from closing_crm.replica import reads_from_replica
 from deals.csv_export import SafeCSVWriter
+from deals.models import OPEN_STATES, Currency, DealState
 
-from .. import charts
-from ..models import OPEN_STATES, Currency, DealState
-from ..selectors import pipeline as sel
+from . import charts
+from . import selectors as sel
 
 CURRENCY_NOTE = (
     "Amounts are shown per currency and never converted: a figure in EUR counts only the "
@@ -47,7 +48,7 @@ def _days(value) -> str:
 
 
 def _drill(filters: sel.DashboardFilters, **extra) -> str:
-    return reverse("deals:dashboard_deals") + "?" + urlencode(filters.params(**extra))
+    return reverse("pipeline:dashboard_deals") + "?" + urlencode(filters.params(**extra))
 
 
 def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dict:
@@ -214,12 +215,13 @@ def _context(request, filters: sel.DashboardFilters, **extra) -> dict:
 
 @require_GET
 @login_required
+@reads_from_replica
 def dashboard(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     figures = _figures(filters)
     return render(
         request,
-        "dashboards/dashboard.html",
+        "pipeline/dashboard.html",
         _context(
             request,
             filters,
@@ -236,6 +238,7 @@ def dashboard(request):
 
 @require_GET
 @login_required
+@reads_from_replica
 def coaching(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals = sel.coaching_deals(sel.dashboard_deals(filters))
@@ -253,13 +256,14 @@ def coaching(request):
     ]
     return render(
         request,
-        "dashboards/coaching.html",
+        "pipeline/coaching.html",
         _context(request, filters, page=page, rows=rows, questions=weak),
     )
 
 
 @require_GET
 @login_required
+@reads_from_replica
 def drilldown(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals, said = sel.dashboard_drilldown(filters, request.GET)
@@ -268,7 +272,7 @@ def drilldown(request):
     params.pop("page", None)
     return render(
         request,
-        "dashboards/deals.html",
+        "pipeline/deals.html",
         _context(request, filters, page=page, said=said, page_query=params.urlencode()),
     )
 
@@ -411,6 +415,7 @@ CSV_FIGURES = {
 
 @require_GET
 @login_required
+@reads_from_replica
 def figure_csv(request, figure: str):
     if figure not in CSV_FIGURES:
         raise Http404("No such figure.")
@@ -422,11 +427,3 @@ def figure_csv(request, figure: str):
     writer = SafeCSVWriter(response)
     writer.writerows(writer_for(filters, _figures(filters, only={needs})))
     return response
-
-
-urlpatterns = [
-    path("dashboard/", dashboard, name="dashboard"),
-    path("dashboard/coaching/", coaching, name="coaching"),
-    path("dashboard/deals/", drilldown, name="dashboard_deals"),
-    path("dashboard/csv/<slug:figure>.csv", figure_csv, name="dashboard_csv"),
-]

@@ -74,7 +74,7 @@ def test_manager_sees_every_figure_with_links(client, rep, teammate, manager, ac
     each figure; following a link lists exactly those deals."""
     grow(rep, teammate, manager, account, 8)
     client.force_login(manager)
-    response = client.get(reverse("deals:dashboard"))
+    response = client.get(reverse("pipeline:dashboard"))
     html = response.content.decode()
     assert response.status_code == 200
     for heading in [
@@ -93,7 +93,7 @@ def test_manager_sees_every_figure_with_links(client, rep, teammate, manager, ac
     assert "Amounts are shown per currency and never converted" in html
     # 8 deals: 2 won and 2 lost today → 50% close rate.
     assert "2 won / 4 closed in the period" in html
-    response = client.get(reverse("deals:dashboard_deals"), {"closed": "lost"})
+    response = client.get(reverse("pipeline:dashboard_deals"), {"closed": "lost"})
     assert [d.title for d in response.context["page"].object_list] == ["Deal 6", "Deal 2"]
 
 
@@ -101,9 +101,9 @@ def test_rep_sees_only_their_own_deals(client, rep, teammate, manager, account):
     """A rep's dashboard counts their own deals, not their teammates'."""
     grow(rep, teammate, manager, account, 4)
     client.force_login(rep)
-    response = client.get(reverse("deals:dashboard_deals"))
+    response = client.get(reverse("pipeline:dashboard_deals"))
     assert {d.owner_id for d in response.context["page"].object_list} == {rep.pk}
-    response = client.get(reverse("deals:dashboard"))
+    response = client.get(reverse("pipeline:dashboard"))
     assert [r["owner"] for r in response.context["f"]["reps"]] == [rep.pk]
 
 
@@ -139,7 +139,7 @@ def test_other_teams_figures_never_show(client, manager, other_rep, other_team):
     account = services.account_create(by=other_rep, team=other_team, name="Far away")
     services.deal_create(by=other_rep, account=account, title="Secret", amount=Decimal("987654"))
     client.force_login(manager)
-    html = client.get(reverse("deals:dashboard")).content.decode()
+    html = client.get(reverse("pipeline:dashboard")).content.decode()
     assert "987,654" not in html and "987654" not in html
     rows = list(csv.reader(io.StringIO(client.get(DASHBOARD_URLS[3]).content.decode())))
     assert len(rows) == 1  # the header only
@@ -151,7 +151,7 @@ def test_admin_filters_by_team(client, admin_user, manager, rep, account, other_
     far = services.account_create(by=other_rep, team=other_team, name="Far away")
     services.deal_create(by=other_rep, account=far, title="South", amount=Decimal("200"))
     client.force_login(admin_user)
-    url = reverse("deals:dashboard_deals")
+    url = reverse("pipeline:dashboard_deals")
     everything = client.get(url).context["page"].object_list
     assert {d.title for d in everything} == {"North", "South"}
     south = client.get(url, {"team": other_team.pk}).context["page"].object_list
@@ -166,7 +166,7 @@ def test_pipeline_csv_has_the_tables_numbers(client, manager, rep, account):
         by=rep, account=account, title="Two", amount=Decimal("500"), currency="USD"
     )
     client.force_login(manager)
-    response = client.get(reverse("deals:dashboard_csv", args=["pipeline"]))
+    response = client.get(reverse("pipeline:dashboard_csv", args=["pipeline"]))
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [
@@ -194,7 +194,7 @@ def test_pipeline_csv_has_the_tables_numbers(client, manager, rep, account):
 def test_every_figure_exports_csv(client, manager, rep, teammate, account, figure):
     grow(rep, teammate, manager, account, 8)
     client.force_login(manager)
-    response = client.get(reverse("deals:dashboard_csv", args=[figure]))
+    response = client.get(reverse("pipeline:dashboard_csv", args=[figure]))
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert len(rows) >= 2 and all(len(row) == len(rows[0]) for row in rows)
@@ -202,7 +202,7 @@ def test_every_figure_exports_csv(client, manager, rep, teammate, account, figur
 
 def test_unknown_figure_is_404(client, manager):
     client.force_login(manager)
-    assert client.get(reverse("deals:dashboard_csv", args=["nope"])).status_code == 404
+    assert client.get(reverse("pipeline:dashboard_csv", args=["nope"])).status_code == 404
 
 
 def test_coaching_lists_weakest_deals_first(client, manager, rep, account, contact):
@@ -215,14 +215,16 @@ def test_coaching_lists_weakest_deals_first(client, manager, rep, account, conta
         items={
             "ready_needs_understood": True,
             "ready_value_established": True,
-            "ready_signer_known": True,
         },
     )
+    # "Decision maker and signer known" is derived from the buying group.
+    services.stakeholder_add(deal=strong, by=rep, contact=contact, role="decision_maker")
+    services.stakeholder_add(deal=strong, by=rep, contact=contact, role="signer")
     services.deal_ask_record(
         deal=strong, by=rep, channel="call", statement="Go?", answer=Ask.Answer.YES
     )
     client.force_login(manager)
-    response = client.get(reverse("deals:coaching"))
+    response = client.get(reverse("pipeline:coaching"))
     rows = response.context["rows"]
     assert [r["deal"] for r in rows] == [weak, strong]
     assert [yes for _k, _q, yes in rows[1]["answers"]] == [True] * 5
@@ -234,9 +236,9 @@ def test_new_user_without_team_gets_an_empty_dashboard(client, db):
     """A rep not yet in a team sees empty figures, not an error."""
     user = make_user("newbie", None)
     client.force_login(user)
-    assert client.get(reverse("deals:dashboard")).status_code == 200
+    assert client.get(reverse("pipeline:dashboard")).status_code == 200
 
 
 def test_dashboard_needs_login(client, db):
-    response = client.get(reverse("deals:dashboard"))
+    response = client.get(reverse("pipeline:dashboard"))
     assert response.status_code == 302

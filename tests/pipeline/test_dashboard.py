@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from deals import services
 from deals.models import Ask, DealState, Objection, StageSetting
-from deals.selectors import pipeline as sel
+from pipeline import selectors as sel
 
 UTC = dt.UTC
 

@@ -7,7 +7,8 @@ import importlib.util
 from pathlib import Path
 
 from deals.models import OPEN_STATES, Deal, DealEvent, DealState, User
-from deals.selectors import pipeline as sel
+from pipeline import selectors as sel
+from tests.deals.stays import stays_from_events, stays_from_table
 
 SEED = Path(__file__).resolve().parents[2] / "bench" / "seed.py"
 
@@ -21,7 +22,7 @@ def run_seed(**options):
 
 def test_seeded_histories_follow_the_state_machine(db):
     """Every seeded deal's transitions chain from intent spotted to its current state, in time
-    order; closed deals have a close date and open ones none."""
+    order; closed deals have a close date and open ones none; the stays table agrees."""
     run_seed(deals=120, events=1200, reps=6, teams=2, seed=3)
     assert Deal.objects.count() == 120
     assert 1000 <= DealEvent.objects.count() <= 1400
@@ -39,6 +40,8 @@ def test_seeded_histories_follow_the_state_machine(db):
             state = event.to_state
         assert state == deal.state
         assert (deal.closed_at is None) == (deal.state in OPEN_STATES)
+    ids = list(Deal.objects.values_list("pk", flat=True))
+    assert stays_from_table(ids) == stays_from_events(ids)  # the seed writes the stays too
 
 
 def test_dashboard_figures_on_seeded_data(db):

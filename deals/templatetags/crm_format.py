@@ -1,0 +1,71 @@
+"""One way to show money, dates and times everywhere in the product.
+
+- Money: the amount with thousands separators, cents only when there are any, then the
+  currency code: "120,000 EUR", "1,250.50 USD".
+- Dates: "13 Dec" in the current year, "13 Dec 2027" otherwise (a date without its year is
+  ambiguous once it is not this year's).
+- Times: in the user's time zone (activated per request by `deals.middleware`), with the
+  zone's abbreviation so nobody wonders which clock it is: "4 Nov, 16:43 CET".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+register = template.Library()
+
+
+def money_text(amount, currency: str = "") -> str:
+    """The product's one money format (also for Python code building messages)."""
+    if amount in (None, ""):
+        return ""
+    try:
+        value = Decimal(str(amount).replace(",", "")).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        return str(amount)
+    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+    return f"{text} {currency}".strip()
+
+
+@register.filter
+def money(amount, currency: str = "") -> str:
+    """`{{ deal.amount|money:deal.currency }}` → "120,000 EUR"."""
+    return money_text(amount, currency)
+
+
+@register.filter
+def terms_money(terms) -> str:
+    """A contract version's amount from its terms dict (which may be empty)."""
+    terms = terms or {}
+    return money_text(terms.get("amount"), terms.get("currency", ""))
+
+
+def day_text(value: dt.date | dt.datetime | None) -> str:
+    if not value:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        value = value.date()
+    if value.year == timezone.localdate().year:
+        return date_format(value, "j M")
+    return date_format(value, "j M Y")
+
+
+@register.filter
+def day(value) -> str:
+    """A date: "13 Dec" this year, "13 Dec 2027" in any other."""
+    return day_text(value)
+
+
+@register.filter
+def when(value) -> str:
+    """A moment in the user's zone, labelled: "4 Nov, 16:43 CET" (the year when not this one)."""
+    if not value:
+        return ""
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    return f"{day_text(local.date())}, {date_format(local, 'H:i T')}"

@@ -1,0 +1,1 @@
+"""The read side of the close: pipeline selectors, charts, dashboards, coaching, CSV figures."""
