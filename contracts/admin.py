@@ -7,6 +7,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from deals.admin_actions import ServiceOnlyAdmin, service_action
+
 from . import documents, services
 from .models import ContractTemplate, ContractVersion, EnvelopeEvent, WebhookDelivery
 
@@ -53,19 +55,37 @@ class ContractTemplateAdmin(admin.ModelAdmin):
         return obj is None or not ContractVersion.objects.filter(template=obj).exists()
 
 
+class VoidForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why the contract is withdrawn. The signer sees it.",
+    )
+
+
 @admin.register(ContractVersion)
-class ContractVersionAdmin(admin.ModelAdmin):
+class ContractVersionAdmin(ServiceOnlyAdmin):
+    """Versions are generated, sent, signed and voided only through contracts.services."""
+
     list_display = ["deal", "number", "status", "provider_label", "sent_at", "completed_at"]
     list_filter = ["status", "provider"]
     list_select_related = ["deal"]
     search_fields = ["deal__title", "envelope_id", "signer_email"]
     readonly_fields = [f.name for f in ContractVersion._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    actions = [
+        service_action(
+            name="void_versions",
+            description="Void the selected contract versions (withdraw them from signature)",
+            call=lambda v, user, reason: services.contract_void(version=v, by=user, reason=reason),
+            done="voided.",
+            form_class=VoidForm,
+        ),
+        service_action(
+            name="resend_versions",
+            description="Retry sending the selected versions (or email the signing link again)",
+            call=lambda v, user: services.contract_resend(version=v, by=user),
+            done="sending again.",
+        ),
+    ]
 
     def get_urls(self):
         check = self.admin_site.admin_view(self.docusign_check_view)
@@ -123,6 +143,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the inbox is the record of what the provider told us
+
 
 @admin.register(EnvelopeEvent)
 class EnvelopeEventAdmin(admin.ModelAdmin):
@@ -134,3 +157,6 @@ class EnvelopeEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # applied events keep envelopes idempotent

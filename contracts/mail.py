@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from deals import addressing
 from deals.models import DealEvent
-from deals.services import deal_activity_record
+from deals.services import deal_activity_record, deal_lock
 
 from .models import ContractVersion
 
@@ -58,6 +58,8 @@ def signed_copy_send(*, version_id: int) -> bool:
     message.attach(f"contract-{deal.pk}-v{version.number}-signed.pdf", pdf, "application/pdf")
     message.send()
     with transaction.atomic():
+        # The deal's row first, then the version's: the order every contract action takes.
+        deal_lock(deal.pk)
         locked = ContractVersion.objects.select_for_update().get(pk=version.pk)
         if locked.signature.get("copy_emailed_at"):
             return False

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from deals import services as deal_services
 from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
-from deals.services import DealError, NotPermitted
+from deals.services import DealConflict, DealError, NotPermitted
 from deals.templatetags.crm_format import money_text
 
 from . import documents
@@ -63,6 +63,10 @@ class ContractError(DealError):
     """A contract action was refused; the message is for the rep or the buyer."""
 
 
+class ContractConflict(ContractError, DealConflict):
+    """The version's status changed meanwhile (someone else acted first): a 409."""
+
+
 # --- helpers -------------------------------------------------------------------
 
 
@@ -84,12 +88,11 @@ def _timeline(version: ContractVersion, by, reason: str, **data: Any) -> DealEve
 
 
 def _locked(version: ContractVersion) -> ContractVersion:
-    """Lock the deal's row, then the version's, and reload it (the caller runs in a
-    transaction). Always deal first, as a transition does (it updates the deal, then its
-    receivers lock the versions), so the two never wait on each other in a circle."""
-    Deal.objects.select_for_update().filter(pk=version.deal_id).values_list("pk").first()
-    ContractVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk").first()
-    version.refresh_from_db()
+    """Lock the deal's row, then the version's, and reload both in place (the caller runs
+    in a transaction). Deal first, as transitions lock it, so two writers never deadlock."""
+    deal = deal_services.row_lock(version.deal)
+    deal_services.row_lock(version)
+    version.deal = deal
     return version
 
 
@@ -217,8 +220,8 @@ def contract_generate(
     signer in the group and none given, the rep is asked to choose.
     """
     _require_workable(deal, by)
-    # Lock the deal (serialises numbering) and decide on its stored state, not a stale copy.
-    if not Deal.objects.select_for_update().get(pk=deal.pk).is_live:
+    deal_services.row_lock(deal)  # the stored state checked below, and the numbering
+    if not deal.is_live:
         raise ContractError("This deal is closed or archived: no new contract can be generated.")
     if signer is not None:
         _signer_choose(deal=deal, by=by, contact=signer)
@@ -388,7 +391,7 @@ def contract_send(
     if not Deal.objects.get(pk=deal.pk).is_live:  # the stored state (locked by _locked)
         raise ContractError("This deal is closed or archived: the contract cannot be sent.")
     if version.status != Status.DRAFT:
-        raise ContractError(
+        raise ContractConflict(
             f"Version {version.number} is “{version.get_status_display()}”: only a draft "
             "can be sent. Generate a new version to change it."
         )
@@ -483,7 +486,7 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
         )
         _enqueue("send_version", version.pk)
         return version
-    raise ContractError(
+    raise ContractConflict(
         f"Version {version.number} is “{version.get_status_display()}”: there is nothing to "
         "resend. DocuSign reminds the signer itself; void and send a new version to restart."
     )
@@ -497,7 +500,7 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
     if not reason:
         raise ContractError("Say why the contract is voided (the signer sees it).")
     if version.status not in (*OUT_STATUSES, Status.FAILED):
-        raise ContractError(
+        raise ContractConflict(
             f"Version {version.number} is “{version.get_status_display()}”: only a contract "
             "out for signature can be voided."
         )
@@ -508,6 +511,15 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
     _back_to_negotiating(
         version.deal_id, by=by, why=f"Contract version {version.number} voided: {reason}"
     )
+    return version
+
+
+def _locked_by_id(version_id: int) -> ContractVersion:
+    """The version by id, locked after its deal (see `_locked`)."""
+    deal_id = ContractVersion.objects.values_list("deal_id", flat=True).get(pk=version_id)
+    deal = deal_services.deal_lock(deal_id)
+    version = ContractVersion.objects.select_for_update().get(pk=version_id)
+    version.deal = deal
     return version
 
 
@@ -594,7 +606,7 @@ def contract_envelope_adopt(
     or when it is the signed one; any other live envelope is a duplicate and is voided.
     Returns the version when the envelope is now its own, None when it was a duplicate.
     """
-    version = ContractVersion.objects.select_for_update().select_related("deal").get(pk=version_id)
+    version = _locked_by_id(version_id)
     if version.envelope_id == envelope_id:
         return version
     name = provider_name(version.provider)
@@ -817,7 +829,7 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
 
 def _signable(version: ContractVersion) -> None:
     if version.status not in OUT_STATUSES:
-        raise ContractError(
+        raise ContractConflict(
             f"This contract is “{version.get_status_display().lower()}” and can no longer "
             "be signed or declined."
         )

@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 
 from . import services
+from .admin_actions import ServiceOnlyAdmin, ServiceOnlyInline, run_each, service_action
 from .models import (
     Account,
     Ask,
@@ -68,6 +69,35 @@ class AccountAdmin(admin.ModelAdmin):
     search_fields = ["name", "website"]
     list_select_related = ["team", "owner", "account_manager"]
     actions = ["archive_accounts"]
+    fields = ["name", "website", "industry", "team", "owner", "account_manager"]
+    readonly_fields = ["status", "became_customer_at", "archived_at", "created_at", "updated_at"]
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, *(self.readonly_fields if obj else [])]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Team and owner are set once; customer status comes from a won deal.
+        return [*self.readonly_fields, "team", "owner"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        # Writes go through the services (their checks hold here too).
+        data = form.cleaned_data
+        if change:
+            fresh = Account.objects.get(pk=obj.pk)
+            changes = {
+                f: data[f] for f in form.changed_data if f in services.ACCOUNT_EDITABLE_FIELDS
+            }
+            form.instance = services.account_update(account=fresh, by=request.user, **changes)
+        else:
+            form.instance = services.account_create(
+                by=data["owner"],
+                team=data["team"],
+                name=data["name"],
+                website=data["website"],
+                industry=data["industry"],
+                account_manager=data["account_manager"],
+            )
+        obj.pk = form.instance.pk
 
     def has_delete_permission(self, request, obj=None):
         # Accounts are archived, never deleted (see deals.services.account_archive).
@@ -87,6 +117,30 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     list_filter = [("erased_at", admin.EmptyFieldListFilter)]
     actions = ["archive_contacts", "export_personal_data", "erase_personal_data"]
+    fields = ["account", "first_name", "last_name", "email", "phone", "job_title"]
+    readonly_fields = ["archived_at", "erased_at", "created_at"]
+
+    def get_fields(self, request, obj=None):
+        return [*self.fields, *(self.readonly_fields if obj else [])]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "account"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        # Writes go through the services (their checks hold here too).
+        data = form.cleaned_data
+        if change:
+            fresh = Contact.objects.select_related("account").get(pk=obj.pk)
+            changes = {
+                f: data[f] for f in form.changed_data if f in services.CONTACT_EDITABLE_FIELDS
+            }
+            form.instance = services.contact_update(contact=fresh, by=request.user, **changes)
+        else:
+            form.instance = services.contact_create(
+                by=request.user,
+                **{f: data[f] for f in self.fields},
+            )
+        obj.pk = form.instance.pk
 
     def has_delete_permission(self, request, obj=None):
         # Contacts are archived, never deleted (see deals.services.contact_archive).
@@ -191,16 +245,7 @@ class PrivacyEventAdmin(admin.ModelAdmin):
 
 def _archive_each(modeladmin, request, queryset, archive) -> None:
     """Archive each selected row through its service; refusals are reported per row."""
-    done = 0
-    for obj in queryset:
-        try:
-            archive(obj)
-        except services.DealError as error:
-            modeladmin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-        else:
-            done += 1
-    if done:
-        modeladmin.message_user(request, f"{done} archived.", messages.SUCCESS)
+    run_each(modeladmin, request, queryset, archive, done="archived.")
 
 
 class ReasonForm(forms.Form):
@@ -272,10 +317,13 @@ class LineItemInline(admin.TabularInline):
         return not self._frozen(obj) and super().has_delete_permission(request, obj)
 
 
-class StakeholderInline(admin.TabularInline):
+class StakeholderInline(ServiceOnlyInline):
+    """The buying group, read-only: it changes on the deal page (or the Stakeholder
+    admin's actions), where the timeline records it."""
+
     model = Stakeholder
-    extra = 0
-    autocomplete_fields = ["contact"]
+    fields = ["contact", "role", "note"]
+    readonly_fields = fields
 
 
 class DealEventInline(admin.TabularInline):
@@ -470,45 +518,118 @@ class StageSettingAdmin(admin.ModelAdmin):
 
 
 @admin.register(BuyingSignal)
-class BuyingSignalAdmin(admin.ModelAdmin):
+class BuyingSignalAdmin(ServiceOnlyAdmin):
+    """Recorded on the deal page (or noticed by the product); read-only here."""
+
     list_display = ["deal", "kind", "channel", "observed_at", "recorded_by"]
     list_filter = ["kind", "channel"]
     list_select_related = ["deal", "recorded_by"]
+    search_fields = ["deal__title", "note"]
 
 
 @admin.register(Ask)
-class AskAdmin(admin.ModelAdmin):
+class AskAdmin(ServiceOnlyAdmin):
+    """Numbered asks move the deal: recorded only through `deal_ask_record`."""
+
     list_display = ["deal", "number", "channel", "answer", "asked_at", "asked_by"]
     list_filter = ["answer", "channel"]
     list_select_related = ["deal", "asked_by"]
+    search_fields = ["deal__title", "statement"]
+
+
+class ResolveObjectionForm(forms.Form):
+    resolution = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How it was resolved, in a sentence (kept on the deal's timeline).",
+    )
+
+
+def _resolve(objection, user, *, resolution, accepted_loss=False):
+    return services.objection_resolve(
+        objection=objection, by=user, resolution=resolution, accepted_loss=accepted_loss
+    )
 
 
 @admin.register(Objection)
-class ObjectionAdmin(admin.ModelAdmin):
-    list_display = ["deal", "category", "is_stall", "status", "raised_at"]
+class ObjectionAdmin(ServiceOnlyAdmin):
+    list_display = ["deal", "category", "is_stall", "status", "raised_at", "resolved_at"]
     list_filter = ["category", "status", "is_stall"]
     list_select_related = ["deal"]
+    search_fields = ["deal__title", "detail"]
+    actions = [
+        service_action(
+            name="resolve_objections",
+            description="Resolve the selected objections",
+            call=_resolve,
+            done="resolved.",
+            form_class=ResolveObjectionForm,
+        ),
+        service_action(
+            name="accept_objections_as_loss",
+            description="Close the selected objections as an accepted loss",
+            call=lambda o, user, **data: _resolve(o, user, accepted_loss=True, **data),
+            done="closed as an accepted loss.",
+            form_class=ResolveObjectionForm,
+        ),
+    ]
 
 
 @admin.register(Concession)
-class ConcessionAdmin(admin.ModelAdmin):
-    list_display = ["deal", "give", "get", "status"]
+class ConcessionAdmin(ServiceOnlyAdmin):
+    """Deciding a concession changes the contract: only through `concession_decide`."""
+
+    list_display = ["deal", "give", "get", "status", "decided_at"]
     list_filter = ["status"]
     list_select_related = ["deal"]
+    search_fields = ["deal__title", "give", "get"]
+    actions = [
+        service_action(
+            name="accept_concessions",
+            description="Accept the selected concessions",
+            call=lambda c, user: services.concession_decide(concession=c, by=user, accepted=True),
+            done="accepted.",
+        ),
+        service_action(
+            name="reject_concessions",
+            description="Reject the selected concessions",
+            call=lambda c, user: services.concession_decide(concession=c, by=user, accepted=False),
+            done="rejected.",
+        ),
+    ]
 
 
 @admin.register(Stakeholder)
-class StakeholderAdmin(admin.ModelAdmin):
+class StakeholderAdmin(ServiceOnlyAdmin):
+    """The buying group changes on the deal page, where the timeline records it."""
+
     list_display = ["deal", "contact", "role"]
     list_filter = ["role"]
     list_select_related = ["deal", "contact"]
+    search_fields = ["deal__title", "contact__first_name", "contact__last_name"]
+    actions = [
+        service_action(
+            name="remove_stakeholders",
+            description="Remove the selected people from their buying group",
+            call=lambda s, user: services.stakeholder_remove(stakeholder=s, by=user),
+            done="removed from the buying group.",
+        )
+    ]
 
 
 @admin.register(OnboardingStep)
-class OnboardingStepAdmin(admin.ModelAdmin):
-    list_display = ["deal", "kind", "assignee", "due_date", "done_at"]
-    list_filter = ["kind"]
-    list_select_related = ["deal", "assignee"]
+class OnboardingStepAdmin(ServiceOnlyAdmin):
+    list_display = ["deal", "kind", "assignee", "due_date", "done_at", "done_by"]
+    list_filter = ["kind", ("done_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["deal", "assignee", "done_by"]
+    search_fields = ["deal__title"]
+    actions = [
+        service_action(
+            name="complete_onboarding_steps",
+            description="Mark the selected onboarding steps done",
+            call=lambda step, user: services.onboarding_step_complete(step=step, by=user),
+            done="done.",
+        )
+    ]
 
 
 @admin.register(LineItem)

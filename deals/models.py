@@ -518,6 +518,24 @@ class Deal(ConcurrentTransitionMixin, models.Model):
     def get_absolute_url(self) -> str:
         return reverse("deals:deal_detail", args=[self.pk])
 
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        """Reload from the database; safe when several threads reload deals at once.
+
+        django-fsm lifts `protected` on the state field (one object shared by all
+        threads) while it reloads, so a reload in another thread at that moment fails
+        with "Direct state modification is not allowed". Forgetting the state first
+        lets Django set it again without touching the field's protection.
+        """
+        if fields is None:
+            self._prefetched_objects_cache = {}
+            deferred = self.get_deferred_fields()
+            fields = [f.attname for f in self._meta.concrete_fields if f.attname not in deferred]
+        fields = set(fields)
+        if "state" in fields:
+            self.__dict__.pop("state", None)
+        models.Model.refresh_from_db(self, using=using, fields=fields, from_queryset=from_queryset)
+        self._update_initial_state()  # ConcurrentTransitionMixin: the state just read
+
     # --- derived values ---------------------------------------------------
 
     @property

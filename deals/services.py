@@ -492,6 +492,43 @@ def deal_activity_record_many(
     return len(entries)
 
 
+def row_lock(instance: Any) -> Any:
+    """Lock `instance`'s row until the transaction ends, and reload it in place.
+
+    Every service that checks a status and then changes it calls this first, inside
+    its transaction: a second writer waits here, then reads the decision the first one
+    made (and is refused with DealConflict) instead of making it again. Lock the deal
+    before any of its records, the order transitions take, so two writers never
+    deadlock. DealConflict when the row is gone.
+    """
+    model = type(instance)
+    try:
+        instance.refresh_from_db(from_queryset=model._base_manager.select_for_update())
+    except model.DoesNotExist:
+        raise DealConflict(
+            f"This {model._meta.verbose_name} was removed by someone else meanwhile. "
+            "Reload the page."
+        ) from None
+    return instance
+
+
+def deal_lock(deal_id: int) -> Deal:
+    """The deal's row, locked until the transaction ends (see `row_lock`)."""
+    try:
+        return Deal.objects.select_for_update().get(pk=deal_id)
+    except Deal.DoesNotExist:
+        raise DealConflict("This deal was removed meanwhile. Reload the page.") from None
+
+
+def conflict_already(what: str, *, by: Any = None, when: dt.datetime | None = None):
+    """The refusal a stale second writer gets: what was decided, by whom and when."""
+    parts = [f"by {by}"] if by else []
+    if when:
+        parts.append(f"{timezone.localtime(when):%d %b %Y, %H:%M}")
+    details = f" ({', '.join(parts)})" if parts else ""
+    return DealConflict(f"{what}{details}. Reload the page to see it.")
+
+
 def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
     """Something happened on these deals at `at` (default now): their last activity."""
     if not deal_ids:
@@ -1035,12 +1072,18 @@ def objection_raise_system(*, deal: Deal, category: str, detail: str) -> Objecti
 def objection_resolve(
     *, objection: Objection, by: User, resolution: str, accepted_loss: bool = False
 ) -> Objection:
-    deal = objection.deal
+    deal = deal_lock(objection.deal_id)
+    row_lock(objection)
+    objection.deal = deal
     _require_workable(deal, by)
     if not resolution.strip():
         raise DealError("Say how the objection was resolved.")
     if objection.status != Objection.Status.OPEN:
-        raise DealError("This objection is no longer open.")
+        raise conflict_already(
+            f"This objection is no longer open: it was marked "
+            f"“{objection.get_status_display().lower()}”",
+            when=objection.resolved_at,
+        )
     objection.status = (
         Objection.Status.ACCEPTED_LOSS if accepted_loss else Objection.Status.RESOLVED
     )
@@ -1207,7 +1250,15 @@ def stakeholder_add(
 
 @transaction.atomic
 def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
-    deal = stakeholder.deal
+    deal = deal_lock(stakeholder.deal_id)
+    try:
+        row_lock(stakeholder)
+    except DealConflict:
+        raise DealConflict(
+            f"{stakeholder.contact} was already removed from the buying group. "
+            "Reload the page to see it."
+        ) from None
+    stakeholder.deal = deal
     _require_workable(deal, by)
     stakeholder.delete()
     _record(
@@ -1257,7 +1308,9 @@ def deal_note_add(*, deal: Deal, by: User, text: str) -> DealEvent:
 
 @transaction.atomic
 def onboarding_step_complete(*, step: OnboardingStep, by: User) -> OnboardingStep:
-    deal = step.deal
+    deal = deal_lock(step.deal_id)
+    row_lock(step)
+    step.deal = deal
     if not (
         by.is_superuser
         or by.pk in (deal.owner_id, step.assignee_id)
@@ -1265,7 +1318,11 @@ def onboarding_step_complete(*, step: OnboardingStep, by: User) -> OnboardingSte
     ):
         raise NotPermitted("Only the account manager, the owner or the team's manager can do this.")
     if step.done_at:
-        return step
+        raise conflict_already(
+            f"Onboarding step “{step.get_kind_display()}” is already done",
+            by=step.done_by,
+            when=step.done_at,
+        )
     step.done_at = timezone.now()
     step.done_by = by
     step.save(update_fields=["done_at", "done_by"])
@@ -1311,9 +1368,10 @@ def _can_edit_account(account: Account, by: User) -> bool:
 @transaction.atomic
 def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     """Take a deal out of lists and pages; the row and its whole history stay."""
+    row_lock(deal)
     _require_workable(deal, by)
     if deal.archived_at is not None:
-        return deal
+        raise conflict_already("This deal is already archived", when=deal.archived_at)
     deal.archived_at = timezone.now()
     Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
     _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
@@ -1328,8 +1386,9 @@ def account_archive(*, account: Account, by: User) -> Account:
     """Archive an account once it has no open deals left (its deals and contacts stay)."""
     if not _can_edit_account(account, by):
         raise NotPermitted("Only the account's owner or the team's manager can archive it.")
+    row_lock(account)
     if account.archived_at is not None:
-        return account
+        raise conflict_already(f"{account} is already archived", when=account.archived_at)
     if account.deals.active().filter(state__in=OPEN_STATES).exists():
         raise DealError("This account still has open deals: close or archive them first.")
     account.archived_at = timezone.now()
@@ -1343,8 +1402,9 @@ def contact_archive(*, contact: Contact, by: User) -> Contact:
     account = contact.account
     if not (by.is_superuser or (by.team_id is not None and by.team_id == account.team_id)):
         raise NotPermitted("Only the account's team can archive its contacts.")
+    row_lock(contact)
     if contact.archived_at is not None:
-        return contact
+        raise conflict_already(f"{contact} is already archived", when=contact.archived_at)
     contact.archived_at = timezone.now()
     contact.save(update_fields=["archived_at"])
     return contact

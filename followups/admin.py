@@ -1,8 +1,9 @@
-"""Admin: cadences with their steps; reminders (failed ones filterable, with their error)."""
+"""Admin: cadences with their steps; reminders, tasks and meetings read-only, with actions
+that call the follow-up services (failed reminders filterable, with their error)."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from deals.services import DealError
+from deals.admin_actions import ServiceOnlyAdmin, service_action
 
 from . import services
 from .models import (
@@ -33,65 +34,75 @@ class CadenceAdmin(admin.ModelAdmin):
         return obj.steps.count()
 
 
+def _reminder_action(name: str, description: str, service, done: str):
+    return service_action(
+        name=name,
+        description=description,
+        call=lambda reminder, user: service(reminder=reminder, by=user),
+        done=done,
+    )
+
+
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(ServiceOnlyAdmin):
+    """Reminders come from cadences when a contract is sent and change only through the
+    follow-up services (the deal page's pause, resume and skip; retry here)."""
+
     list_display = ["__str__", "status", "due_at", "sent_at", "attempts", "short_error"]
     list_filter = ["status", "channel"]
     list_select_related = ["deal"]
     search_fields = ["deal__title", "recipient", "last_error"]
     date_hierarchy = "due_at"
-    actions = ["retry_failed"]
-    readonly_fields = [
-        "deal", "contract_version", "step", "sequence", "channel", "planned_at", "status",
-        "claim_token", "lease_until", "attempts", "last_error", "message_id", "recipient",
-        "sent_at", "closed_reason", "created_at", "updated_at",
-    ]  # fmt: skip
-    fields = [*readonly_fields[:6], "subject_template", "body_template", "due_at",
-              *readonly_fields[6:]]  # fmt: skip
+    actions = [
+        _reminder_action(
+            "retry_failed",
+            "Retry the selected failed follow-ups",
+            services.reminder_retry,
+            "scheduled to go out again.",
+        ),
+        _reminder_action(
+            "pause_reminders", "Pause the selected follow-ups", services.reminder_pause, "paused."
+        ),
+        _reminder_action(
+            "resume_reminders",
+            "Resume the selected follow-ups",
+            services.reminder_resume,
+            "resumed.",
+        ),
+        _reminder_action(
+            "skip_reminders", "Skip the selected follow-ups", services.reminder_skip, "skipped."
+        ),
+    ]
 
     @admin.display(description="Error")
     def short_error(self, obj: Reminder) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
-    def has_add_permission(self, request) -> bool:
-        return False  # reminders come from cadences when a contract is sent
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.status not in (
-            Reminder.Status.SCHEDULED,
-            Reminder.Status.PAUSED,
-        ):
-            return [*self.readonly_fields, "subject_template", "body_template", "due_at"]
-        return self.readonly_fields
-
-    @admin.action(description="Retry the selected failed follow-ups")
-    def retry_failed(self, request, queryset):
-        done = 0
-        for reminder in queryset.filter(status=Reminder.Status.FAILED):
-            try:
-                services.reminder_retry(reminder=reminder, by=request.user)
-                done += 1
-            except DealError as exc:
-                self.message_user(request, f"{reminder}: {exc.message}", messages.ERROR)
-        self.message_user(request, f"{done} follow-up(s) scheduled to go out again.")
-
 
 @admin.register(RepTask)
-class RepTaskAdmin(admin.ModelAdmin):
+class RepTaskAdmin(ServiceOnlyAdmin):
+    """Tasks come from follow-ups and meetings; done only through `rep_task_complete`."""
+
     list_display = ["title", "kind", "owner", "deal", "due_at", "completed_at", "cancelled_at"]
     list_filter = ["kind", ("completed_at", admin.EmptyFieldListFilter), "owner"]
     list_select_related = ["owner", "deal"]
     search_fields = ["title", "deal__title"]
-    raw_id_fields = ["deal", "reminder", "meeting", "email", "owner", "completed_by"]
+    actions = [
+        service_action(
+            name="complete_tasks",
+            description="Mark the selected tasks done",
+            call=lambda task, user: services.rep_task_complete(task=task, by=user),
+            done="done.",
+        )
+    ]
 
 
 @admin.register(ReviewMeeting)
-class ReviewMeetingAdmin(admin.ModelAdmin):
+class ReviewMeetingAdmin(ServiceOnlyAdmin):
+    """Scheduled and moved on the deal page, which invites the buyers."""
+
     list_display = ["deal", "starts_at", "duration_minutes", "organizer", "sequence"]
     list_select_related = ["deal", "organizer"]
-    raw_id_fields = ["deal", "organizer"]
-    filter_horizontal = ["attendees"]
-    readonly_fields = ["uid", "sequence", "invitation_sent_sequence"]
 
 
 @admin.register(DealEmail)

@@ -47,10 +47,13 @@ from deals.models import (
     User,
 )
 from deals.services import (
+    DealConflict,
     DealError,
     NotPermitted,
+    conflict_already,
     deal_activity_record,
     deal_activity_record_many,
+    deal_lock,
     deal_update,
     deals_mark_active,
 )
@@ -409,8 +412,11 @@ def _require_workable(deal: Deal, by: User) -> None:
 
 
 def _locked_reminder(reminder: Reminder, by: User) -> Reminder:
-    locked = Reminder.objects.select_for_update().select_related("deal__owner").get(pk=reminder.pk)
-    _require_workable(locked.deal, by)
+    """The reminder reloaded under a lock (the deal's row first, as transitions lock it)."""
+    deal = deal_lock(reminder.deal_id)
+    locked = Reminder.objects.select_for_update().get(pk=reminder.pk)
+    locked.deal = deal
+    _require_workable(deal, by)
     return locked
 
 
@@ -423,9 +429,9 @@ def reminder_pause(*, reminder: Reminder, by: User) -> Reminder:
     """Hold one step on this deal: it stays planned but does not go out until resumed."""
     reminder = _locked_reminder(reminder, by)
     if reminder.status != Reminder.Status.SCHEDULED:
-        raise DealError(
+        raise DealConflict(
             "Only a scheduled follow-up can be paused "
-            f"(this one is {reminder.get_status_display().lower()})."
+            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
         )
     reminder.status = Reminder.Status.PAUSED
     reminder.save(update_fields=["status", "updated_at"])
@@ -444,7 +450,10 @@ def reminder_resume(*, reminder: Reminder, by: User) -> Reminder:
     """A paused step is planned again: at its own time, or the next working moment if past."""
     reminder = _locked_reminder(reminder, by)
     if reminder.status != Reminder.Status.PAUSED:
-        raise DealError("Only a paused follow-up can be resumed.")
+        raise DealConflict(
+            "Only a paused follow-up can be resumed "
+            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+        )
     when = max(reminder.due_at, timezone.now())
     reminder.due_at = working_time_next(when=when, user=reminder.deal.owner)
     reminder.status = Reminder.Status.SCHEDULED
@@ -464,7 +473,10 @@ def reminder_skip(*, reminder: Reminder, by: User) -> Reminder:
     """Leave out one step on this deal; the rest of the cadence goes on."""
     reminder = _locked_reminder(reminder, by)
     if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
-        raise DealError("Only a planned follow-up can be skipped.")
+        raise DealConflict(
+            "Only a planned follow-up can be skipped "
+            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+        )
     reminder.status = Reminder.Status.SKIPPED
     reminder.closed_reason = f"Skipped by {by}"
     reminder.save(update_fields=["status", "closed_reason", "updated_at"])
@@ -483,7 +495,10 @@ def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Remi
     """Move one reminder later (into the rep's working hours)."""
     reminder = _locked_reminder(reminder, by)
     if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
-        raise DealError("Only a planned follow-up can be snoozed.")
+        raise DealConflict(
+            "Only a planned follow-up can be snoozed "
+            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+        )
     if timezone.is_naive(until):
         raise DealError("Give the snooze date with a time zone.")
     if until <= timezone.now():
@@ -507,17 +522,29 @@ def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Remi
 @transaction.atomic
 def reminder_retry(*, reminder: Reminder, by: User) -> Reminder:
     """An admin sends a failed reminder again (after fixing its cause)."""
-    reminder = Reminder.objects.select_for_update().select_related("deal").get(pk=reminder.pk)
     if not (by.is_superuser or by.is_staff):
         raise NotPermitted("Only an admin can retry a failed follow-up.")
+    deal = deal_lock(reminder.deal_id)
+    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
+    reminder.deal = deal
     if reminder.status != Reminder.Status.FAILED:
-        raise DealError("Only a failed follow-up can be retried.")
+        raise DealConflict(
+            "Only a failed follow-up can be retried "
+            f"(this one is {reminder.get_status_display().lower()})."
+        )
     if reminder.deal.state in CLOSED_STATES:
         raise DealError("The deal is closed; nothing more goes out.")
     reminder.status = Reminder.Status.SCHEDULED
     reminder.attempts = 0
     reminder.due_at = timezone.now()
     reminder.save(update_fields=["status", "attempts", "due_at", "updated_at"])
+    deal_activity_record(
+        deal=deal,
+        by=by,
+        kind=DealEvent.Kind.REMINDER,
+        reason=f"{_reminder_label(reminder)} could not be sent before; it will be retried.",
+        reminder_id=reminder.pk,
+    )
     return reminder
 
 
@@ -976,13 +1003,17 @@ def _record_error(reminder, token, error: str, *, permanent: bool, result: Batch
 @transaction.atomic
 def rep_task_complete(*, task: RepTask, by: User, outcome: str = "") -> RepTask:
     """The rep made the call or held the meeting: the touch goes on the deal's timeline."""
-    task = RepTask.objects.select_for_update().select_related("deal").get(pk=task.pk)
+    deal = deal_lock(task.deal_id)
+    task = RepTask.objects.select_for_update().get(pk=task.pk)
+    task.deal = deal
     if by.pk != task.owner_id:
-        _require_workable(task.deal, by)
+        _require_workable(deal, by)
     if task.cancelled_at:
-        raise DealError("This task was cancelled (the deal closed or the contract changed).")
+        raise DealConflict("This task was cancelled (the deal closed or the contract changed).")
     if task.completed_at:
-        return task
+        raise conflict_already(
+            "This task is already done", by=task.completed_by, when=task.completed_at
+        )
     task.completed_at = timezone.now()
     task.completed_by = by
     task.outcome = outcome.strip()

@@ -613,6 +613,9 @@ def deal_archive(request, pk: int):
         services.deal_archive(deal=deal, by=request.user, reason=request.POST.get("reason", ""))
     except NotPermitted as exc:
         raise PermissionDenied(exc.message) from None
+    except DealError as exc:  # archived by someone else at the same moment
+        messages.error(request, exc.message)
+        return HttpResponseRedirect(reverse("deals:deal_list"))
     messages.success(
         request, f"“{deal.title}” is archived: it no longer shows in lists; its history is kept."
     )

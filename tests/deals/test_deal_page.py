@@ -343,7 +343,7 @@ def test_resolving_an_objection(rep_client, deal, rep):
     objection.refresh_from_db()
     assert (objection.status, objection.resolution) == ("resolved", "Quarterly billing")
     again = rep_client.post(url, {"outcome": "resolved", "resolution": "Twice"})
-    assert again.status_code == 400
+    assert again.status_code == 409  # a stale second decision is a conflict
     assert "no longer open" in text(again)
 
 

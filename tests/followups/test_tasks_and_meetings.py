@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from deals import services as deal_services
 from deals.models import DealEvent, Stakeholder
-from deals.services import DealError, NotPermitted
+from deals.services import DealConflict, DealError, NotPermitted
 from followups import ical, services
 from followups.models import RepTask, ReviewMeeting
 
@@ -35,8 +35,10 @@ def test_completing_a_call_logs_the_touch_on_the_deal(deal, rep, call_task):
 
 
 def test_completing_twice_logs_once(deal, rep, call_task):
+    """A second "done" on the same task is told it is already done; the timeline has one."""
     services.rep_task_complete(task=call_task, by=rep)
-    services.rep_task_complete(task=call_task, by=rep)
+    with pytest.raises(DealConflict, match="already done"):
+        services.rep_task_complete(task=call_task, by=rep)
     assert deal.events.filter(kind=DealEvent.Kind.TASK).count() == 1
 
 
