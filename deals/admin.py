@@ -225,22 +225,13 @@ class ErasureForm(forms.Form):
 
 
 @admin.register(PrivacyEvent)
-class PrivacyEventAdmin(admin.ModelAdmin):
+class PrivacyEventAdmin(ServiceOnlyAdmin):
     """Who exported or erased whose personal data: read-only, never deleted."""
 
     list_display = ["created_at", "kind", "contact", "actor", "reason"]
     list_filter = ["kind"]
     list_select_related = ["contact", "actor"]
     readonly_fields = [f.name for f in PrivacyEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _archive_each(modeladmin, request, queryset, archive) -> None:
@@ -458,7 +449,7 @@ class DealAdmin(admin.ModelAdmin):
 
 
 @admin.register(DealEvent)
-class DealEventAdmin(admin.ModelAdmin):
+class DealEventAdmin(ServiceOnlyAdmin):
     """The audit log: read-only, append-only."""
 
     # One "what happened" column ("Agreement sent → Follow-up", "Buying signal") and a short
@@ -481,18 +472,9 @@ class DealEventAdmin(admin.ModelAdmin):
     def reason_short(self, event) -> str:
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(DealStay)
-class DealStayAdmin(admin.ModelAdmin):
+class DealStayAdmin(ServiceOnlyAdmin):
     """Each deal's stays in a state: written with each transition, read-only here."""
 
     list_display = ["deal", "state", "entered_at", "left_at", "entered_by", "left_by"]
@@ -500,15 +482,6 @@ class DealStayAdmin(admin.ModelAdmin):
     search_fields = ["deal__title"]
     list_select_related = ["deal", "entered_by", "left_by"]
     date_hierarchy = "entered_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StageSetting)
