@@ -225,6 +225,14 @@ class DealEditSerializer(serializers.ModelSerializer):
         required=False,
     )
     term_months = serializers.IntegerField(min_value=1, max_value=MAX_TERM_MONTHS, required=False)
+    # Declared (not inferred) so that the schema states the 0–100 bounds the model enforces.
+    discount_percent = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("100"),
+        required=False,
+    )
 
     class Meta:
         model = Deal

@@ -10,6 +10,7 @@ api.schema, so what is documented and what is accepted cannot drift apart.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -40,6 +41,10 @@ def money_pattern(field: serializers.DecimalField) -> str:
     whole = (field.max_digits or 20) - (field.decimal_places or 0)
     sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
     fraction = rf"(\.[0-9]{{1,{field.decimal_places}}})?" if field.decimal_places else ""
+    if sign == "" and field.max_value is not None and Decimal(field.max_value) == 100:
+        # A percentage: 0 to 100, so that the schema states the bound the model enforces.
+        zeros = rf"(\.0{{1,{field.decimal_places}}})?" if field.decimal_places else ""
+        return rf"^(100{zeros}|[0-9]{{1,2}}{fraction})$"
     return rf"^{sign}[0-9]{{1,{whole}}}{fraction}$"
 
 

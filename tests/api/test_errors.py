@@ -300,3 +300,19 @@ def test_the_schema_documents_the_query_rules(client):
     assert parameters["team"]["minimum"] == 1
     assert parameters["owner"]["pattern"] == "^(me|[0-9]{1,12})$"
     assert "" not in parameters["state"]["enum"]
+
+
+def test_a_discount_above_100_percent_is_outside_the_schema_and_refused(rep, deal, api_client):
+    """The schema states the 0–100 bound the model enforces, so a generated client never
+    sends a schema-valid discount that the API then refuses."""
+    from api.serializers import DealEditSerializer
+    from api.validation import money_pattern
+
+    pattern = money_pattern(DealEditSerializer().fields["discount_percent"])
+    assert [v for v in ["0", "12.5", "100", "100.00"] if not re.fullmatch(pattern, v)] == []
+    assert [v for v in ["100.01", "101", "475", "-1"] if re.fullmatch(pattern, v)] == []
+    response = api_client(rep).patch(
+        f"/api/v1/deals/{deal.pk}/", {"discount_percent": "475"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "discount_percent" in response.json()["fields"]
