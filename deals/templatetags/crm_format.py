@@ -32,6 +32,20 @@ def money_text(amount, currency: str = "") -> str:
     return f"{text} {currency}".strip()
 
 
+#: Quote marks a buyer's words may already be typed with (straight, curly, low-9, guillemets).
+QUOTE_MARKS = "\"'“”„‘’‚«»"
+
+
+@register.filter
+def quoted(words) -> str:
+    """The buyer's words in curly quotes, once: `“How fast can we start?”` also when the
+    rep typed the quotes themselves (the form's placeholder shows them)."""
+    text = str(words or "").strip()
+    if len(text) >= 2 and text[0] in QUOTE_MARKS and text[-1] in QUOTE_MARKS:
+        text = text.strip(QUOTE_MARKS).strip()
+    return f"“{text}”" if text else ""
+
+
 @register.filter
 def money(amount, currency: str = "") -> str:
     """`{{ deal.amount|money:deal.currency }}` → "120,000 EUR"."""

@@ -559,3 +559,25 @@ def test_archiving_takes_the_deal_out_of_pages_but_keeps_its_history(client, dea
     archived = Deal.objects.get(pk=deal.pk)
     assert archived.archived_at is not None
     assert DealEvent.objects.filter(deal=deal, reason="Duplicate", data__archived=True).exists()
+
+
+def test_the_buyers_words_are_quoted_once_even_when_typed_with_quotes(rep_client, deal):
+    """A signal typed with its own quotes (as the placeholder shows) is shown in one pair."""
+    rep_client.post(
+        panel_url(deal, "deal_signal_add"),
+        {"kind": "explicit", "channel": "call", "note": "“How fast could we start?”"},
+    )
+    rep_client.post(
+        panel_url(deal, "deal_signal_add"),
+        {"kind": "pricing", "channel": "email", "note": '"Is there a discount?"'},
+    )
+    rep_client.post(
+        panel_url(deal, "deal_signal_add"),
+        {"kind": "pricing", "channel": "email", "note": 'They said "soon" twice'},
+    )
+    body = text(rep_client.get(deal.get_absolute_url()))
+    panel = body[body.index('id="panel-signals"') :]
+    panel = panel[: panel.index("</section>")]
+    assert "“How fast could we start?”" in panel and "““" not in panel
+    assert "“Is there a discount?”" in panel and '"Is there a discount?"' not in panel
+    assert '“They said "soon" twice”' in panel  # quotes inside the words are kept
