@@ -251,6 +251,10 @@ if not REDIS_URL:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+    # kombu writes into these folders but does not create them: any command that queues a
+    # task (seed_demo on a fresh checkout, say) would fail with FileNotFoundError.
+    for _folder in ("out", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
