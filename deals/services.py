@@ -1452,9 +1452,7 @@ def deal_reassign(
         account_moved=account_moved,
     )
     # Receivers move reminders and tasks in this transaction; notices go out on commit.
-    deal_reassigned.send(
-        sender=Deal, deal=deal, previous_owner=previous_owner, by=by, event=event
-    )
+    deal_reassigned.send(sender=Deal, deal=deal, previous_owner=previous_owner, by=by, event=event)
     return deal
 
 
