@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from deals import services
@@ -214,3 +215,65 @@ def test_two_managers_reassigning_at_once(postgres, deal, manager, team, new_own
     deal.refresh_from_db()
     assert deal.owner == winner.result.owner
     assert _owner_events(deal).count() == 1
+
+
+# --- the deal page's "Change owner" -------------------------------------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_the_manager_changes_the_owner_on_the_deal_page(client, deal, manager, new_owner):
+    """The htmx form answers with the panel naming the new owner, and the header updates."""
+    client.force_login(manager)
+    page = client.get(deal.get_absolute_url()).content.decode()
+    assert "Change owner" in page
+    response = client.post(
+        reverse("deals:deal_reassign", args=[deal.pk]),
+        {"new_owner": new_owner.pk, "reason": "Nora covers DACH", "expected_owner": deal.owner_id},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert "<strong>Nora</strong> owns this deal" in response.content.decode()
+    deal.refresh_from_db()
+    assert deal.owner == new_owner
+
+
+def test_form_errors_show_in_place_and_change_nothing(client, deal, manager, other_rep):
+    """No reason, or someone outside the team: 400 with the message in the panel."""
+    client.force_login(manager)
+    url = reverse("deals:deal_reassign", args=[deal.pk])
+    response = client.post(
+        url, {"new_owner": other_rep.pk, "reason": "", "expected_owner": deal.owner_id}, **HTMX
+    )
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="panel-owner"' in body
+    assert "Say why the deal changes hands." in body
+    assert "Choose an active member of the deal" in body
+    deal.refresh_from_db()
+    assert deal.owner.username == "rita" and not _owner_events(deal).exists()
+
+
+def test_a_stale_form_is_a_conflict_in_place(client, deal, manager, new_owner, teammate):
+    """A manager whose page still shows the old owner gets 409 and the reason in the panel."""
+    client.force_login(manager)
+    seen = deal.owner_id
+    services.deal_reassign(deal=deal, by=manager, new_owner=teammate, reason="Earlier")
+    response = client.post(
+        reverse("deals:deal_reassign", args=[deal.pk]),
+        {"new_owner": new_owner.pk, "reason": "Later", "expected_owner": seen},
+        **HTMX,
+    )
+    assert response.status_code == 409
+    assert "handed to Tim meanwhile" in response.content.decode()
+
+
+def test_reps_see_no_change_owner_form_and_are_refused(client, deal, rep, new_owner):
+    """The owner is not a manager: no form, and a crafted post is 403."""
+    client.force_login(rep)
+    assert "Change owner" not in client.get(deal.get_absolute_url()).content.decode()
+    response = client.post(
+        reverse("deals:deal_reassign", args=[deal.pk]),
+        {"new_owner": new_owner.pk, "reason": "Mine to give", "expected_owner": rep.pk},
+    )
+    assert response.status_code == 403
