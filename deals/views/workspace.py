@@ -20,8 +20,8 @@ from .. import services
 from ..forms_workspace import (
     AccountForm,
     BoardFilterForm,
-    ContactForm,
     BulkReassignForm,
+    ContactForm,
     DealFilterForm,
     DealForm,
 )
