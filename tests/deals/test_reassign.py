@@ -325,3 +325,32 @@ def test_reps_get_no_bulk_reassign(client, rep, deal, new_owner):
         {"deal": [deal.pk], "new_owner": new_owner.pk, "reason": "x"},
     )
     assert response.status_code == 403
+
+
+# --- the admin action -------------------------------------------------------------------
+
+
+def test_the_admin_action_asks_for_the_owner_and_reason_then_reports_each_deal(
+    client, admin_user, deal, make_deal, new_owner, other_rep
+):
+    """First a form (nothing moves), then each deal is handed over or refused with its reason."""
+    foreign_account = services.account_create(by=other_rep, team=other_rep.team, name="Zeta")
+    foreign = services.deal_create(by=other_rep, account=foreign_account, title="Theirs")
+    client.force_login(admin_user)
+    url = reverse("admin:deals_deal_changelist")
+    selected = {"action": "reassign_deals", "_selected_action": [deal.pk, foreign.pk]}
+    first = client.post(url, selected)
+    assert first.status_code == 200 and b"New owner" in first.content
+    assert not _owner_events(deal).exists()
+    response = client.post(
+        url,
+        {**selected, "apply": "1", "new_owner": new_owner.pk, "reason": "Rebalancing"},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "handed over; the new owner is notified." in body
+    assert "not a member of Team South" in body
+    deal.refresh_from_db()
+    foreign.refresh_from_db()
+    assert deal.owner == new_owner and foreign.owner == other_rep
+    assert _owner_events(deal).count() == 1
