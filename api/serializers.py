@@ -225,6 +225,14 @@ class DealEditSerializer(serializers.ModelSerializer):
         required=False,
     )
     term_months = serializers.IntegerField(min_value=1, max_value=MAX_TERM_MONTHS, required=False)
+    # Declared so the schema states the model's 0–100 bounds (a schema-valid 475 was a 400).
+    discount_percent = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("100"),
+        required=False,
+    )
 
     class Meta:
         model = Deal
