@@ -40,6 +40,12 @@ def money_pattern(field: serializers.DecimalField) -> str:
     whole = (field.max_digits or 20) - (field.decimal_places or 0)
     sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
     fraction = rf"(\.[0-9]{{1,{field.decimal_places}}})?" if field.decimal_places else ""
+    top = field.max_value
+    if sign == "" and top is not None and top > 1 and str(int(top)).strip("0") == "1":
+        # A power-of-ten bound (a percentage's 100) the pattern can state exactly.
+        zeros = rf"(\.0{{1,{field.decimal_places}}})?" if field.decimal_places else ""
+        below = len(str(int(top))) - 1
+        return rf"^({int(top)}{zeros}|[0-9]{{1,{below}}}{fraction})$"
     return rf"^{sign}[0-9]{{1,{whole}}}{fraction}$"
 
 
