@@ -96,6 +96,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     user = request.user
     data = deal_page_data(deal)
     can_work = can_work_deal(deal, user)
+    can_manage = can_manage_deal(deal, user)
     transitions = services.deal_transitions_for(deal, user)
     readiness_initial = {name: getattr(deal, name) for name, _ in READINESS_ITEMS}
     derived = readiness_derivation(
@@ -106,7 +107,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         "deal": deal,
         **data,
         "can_work": can_work,
-        "can_manage": can_manage_deal(deal, user),
+        "can_manage": can_manage,
         "transitions": transitions,
         "readiness_items": [
             (name, label, getattr(deal, name), READINESS_DERIVED[name] if name in derived else "")
@@ -131,7 +132,8 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         ),
         "note_form": forms.NoteForm(),
         "follow_on_form": forms.FollowOnForm(),
-        "reassign_form": forms.ReassignForm(deal=deal),
+        # Only managers see "Change owner" (its choices and the account's owner cost queries).
+        "reassign_form": forms.ReassignForm(deal=deal) if can_manage else None,
         "resolve_error": None,
         "today": timezone.localdate(),
         "panel_error": {},
