@@ -538,6 +538,24 @@ class ArchiveRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
+class ReassignSerializer(serializers.Serializer):
+    new_owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(),
+        help_text="The user who takes the deal over: an active member of the deal's team.",
+    )
+    reason = serializers.CharField(
+        max_length=2000, help_text="Why the deal changes hands (kept in the audit log)."
+    )
+    move_account = serializers.BooleanField(
+        required=False, default=False, help_text="Hand the deal's account to them too."
+    )
+    expected_owner = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The owner you saw; a different current owner is a 409 conflict.",
+    )
+
+
 @extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
     """Every error body under /api/ (see api.exceptions): 400, 401, 403, 404, 409, 415, 429."""

@@ -209,6 +209,23 @@ class DealViewSet(
         deal = services.deal_archive(deal=self.get_object(), by=request.user, **data)
         return Response(s.DealSerializer(deal).data)
 
+    @extend_schema(
+        summary="Hand the deal to another member of its team (team manager or admin)",
+        description="Open follow-ups and the previous owner's open tasks move with the deal; "
+        "the new owner is notified; the reason goes into the deal's timeline.",
+        request=s.ReassignSerializer,
+        responses={200: s.DealSerializer, **WRITE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        data = _valid(s.ReassignSerializer, request)
+        deal = self.get_object()
+        expected = data.pop("expected_owner", None)
+        if expected is not None:
+            deal.owner_id = expected  # the deal as the caller saw it: a stale view is a 409
+        deal = services.deal_reassign(deal=deal, by=request.user, **data)
+        return Response(s.DealSerializer(deal).data)
+
 
 # --- what happens on a deal --------------------------------------------------------------
 

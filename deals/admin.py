@@ -244,6 +244,19 @@ class ReasonForm(forms.Form):
     loss_reason = forms.ChoiceField(choices=[("", "—"), *LossReason.choices], required=False)
 
 
+class ReassignAdminForm(forms.Form):
+    new_owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, team__isnull=False).select_related("team"),
+        help_text="An active member of each deal's team (other deals are refused).",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    move_account = forms.BooleanField(required=False, label="Hand over the accounts too")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_owner"].label_from_instance = lambda u: f"{u} ({u.team})"
+
+
 def _transition_action(name: str, label: str, needs_reason: bool):
     """An admin action that fires `name` through deals.services for each selected deal."""
 
@@ -367,7 +380,19 @@ class DealAdmin(admin.ModelAdmin):
     actions = [
         _transition_action(name, meta["label"], meta["needs_reason"])
         for name, meta in services.transition_admin_actions()
-    ] + ["archive_deals"]
+    ] + [
+        "archive_deals",
+        service_action(
+            name="reassign_deals",
+            description="Change the owner of the selected deals",
+            call=lambda deal, user, **data: services.deal_reassign(deal=deal, by=user, **data),
+            done="handed over; the new owner is notified.",
+            form_class=ReassignAdminForm,
+        ),
+    ]
+
+    # Who sees the service actions: the change permission; the service decides per deal.
+    has_act_permission = ServiceOnlyAdmin.has_act_permission
 
     def get_fields(self, request, obj=None):
         editable = sorted(services.DEAL_EDITABLE_FIELDS - {"title", "amount", "currency"})

@@ -17,6 +17,7 @@ from .models import (
     LossReason,
     Objection,
     Stakeholder,
+    User,
     single_line,
 )
 
@@ -321,6 +322,39 @@ class NoteForm(PanelForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "The note is empty."},
     )
+
+
+class ReassignForm(PanelForm):
+    """Hand a deal to another active member of its team (the manager's "Change owner")."""
+
+    id_prefix = "owner"
+
+    new_owner = forms.ModelChoiceField(
+        label="New owner",
+        queryset=User.objects.none(),
+        empty_label="Choose a teammate…",
+        error_messages={
+            "required": "Choose who takes the deal over.",
+            "invalid_choice": "Choose an active member of the deal's team.",
+        },
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the deal's timeline.",
+        error_messages={"required": "Say why the deal changes hands."},
+    )
+    move_account = forms.BooleanField(label="Hand over the account too", required=False)
+    expected_owner = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, deal, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("expected_owner", deal.owner_id)
+        super().__init__(*args, **kwargs)
+        self.fields["new_owner"].queryset = User.objects.filter(
+            team_id=deal.team_id, is_active=True
+        ).exclude(pk=deal.owner_id)
+        self.fields["move_account"].help_text = f"{deal.account} is owned by {deal.account.owner}."
 
 
 class FollowOnForm(PanelForm):

@@ -12,6 +12,7 @@ from .models import (
     Currency,
     Deal,
     DealState,
+    User,
     single_line,
 )
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
@@ -249,3 +250,38 @@ class BoardFilterForm(forms.Form):
             self.fields["team"].choices = [("", "All teams"), *[(str(t.pk), t.name) for t in teams]]
         else:
             del self.fields["team"]
+
+
+class BulkReassignForm(forms.Form):
+    """The deal list's "Reassign selected": which deals, to whom, and why."""
+
+    deal = forms.TypedMultipleChoiceField(
+        coerce=int,
+        choices=[],
+        error_messages={"required": "Tick the deals to reassign first."},
+    )
+    new_owner = forms.ModelChoiceField(
+        label="New owner",
+        queryset=User.objects.none(),
+        empty_label="Reassign selected to…",
+        error_messages={
+            "required": "Choose who takes the selected deals over.",
+            "invalid_choice": "Choose an active member of your team.",
+        },
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        error_messages={"required": "Say why the deals change hands."},
+    )
+    move_account = forms.BooleanField(label="Accounts too", required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        owners = User.objects.filter(is_active=True, team__isnull=False).select_related("team")
+        if not user.is_superuser:
+            owners = owners.filter(team_id=user.team_id)
+        self.fields["new_owner"].queryset = owners.order_by("first_name", "username")
+        if user.is_superuser:
+            self.fields["new_owner"].label_from_instance = lambda u: f"{u} ({u.team})"
+        self.fields["deal"].choices = [(v, v) for v in self.data.getlist("deal") if v.isdigit()]

@@ -1029,6 +1029,7 @@ class DealEvent(models.Model):
         TASK = "task", "Task"
         MEETING = "meeting", "Meeting"
         HANDOFF = "handoff", "Customer handoff"
+        OWNER = "owner", "Owner changed"
         NOTE = "note", "Note"
         EMAIL = "email", "Email"
 

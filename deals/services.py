@@ -47,6 +47,7 @@ from .signals import (
     contact_data_collect,
     contact_data_erase,
     deal_archived,
+    deal_reassigned,
     deal_state_changed,
 )
 
@@ -1379,6 +1380,121 @@ def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     # follow-ups stop); outside calls run on commit.
     deal_archived.send(sender=Deal, deal=deal, by=by)
     return deal
+
+
+# --- changing a deal's owner -------------------------------------------------
+
+
+@transaction.atomic
+def deal_reassign(
+    *, deal: Deal, by: User, new_owner: User, reason: str, move_account: bool = False
+) -> Deal:
+    """Hand the deal to another active member of its team, with the reason in the audit log.
+
+    For the team's manager or an admin. `deal` is the deal as the caller saw it: if its
+    owner changed meanwhile (another manager reassigned it first), the call is refused with
+    DealConflict rather than silently handing it on again. Receivers of `deal_reassigned`
+    move what belongs to the owner in their apps (follow-ups move open reminders and tasks;
+    notifications tell the new owner). With `move_account` the account's owner moves too.
+    """
+    from .models import can_manage_deal
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise DealError("Say why the deal changes hands: the reason goes into the audit log.")
+    seen_owner_id = deal.owner_id
+    row_lock(deal)
+    if not can_manage_deal(deal, by):
+        raise NotPermitted("Only the team's manager or an admin can change a deal's owner.")
+    if deal.owner_id != seen_owner_id:
+        last = (
+            DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.OWNER)
+            .select_related("actor")
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        raise conflict_already(
+            f"This deal was handed to {deal.owner} meanwhile",
+            by=last.actor if last else None,
+            when=last.created_at if last else None,
+        )
+    if deal.archived_at is not None:
+        raise DealError("This deal is archived: it cannot change hands.")
+    new_owner = User.objects.filter(pk=new_owner.pk).first()
+    if new_owner is None or not new_owner.is_active:
+        raise DealError(f"{new_owner or 'That user'} is not an active user: pick someone else.")
+    if new_owner.team_id != deal.team_id:
+        raise DealError(f"{new_owner} is not a member of {deal.team}: pick someone on the team.")
+    if new_owner.pk == deal.owner_id:
+        raise DealError(f"{new_owner} already owns this deal.")
+
+    previous_owner = deal.owner
+    Deal.objects.filter(pk=deal.pk).update(owner=new_owner, updated_at=timezone.now())
+    deal.owner = new_owner
+    account_moved = False
+    if move_account:
+        account = row_lock(deal.account)
+        if account.owner_id != new_owner.pk:
+            account.owner = new_owner
+            account.save(update_fields=["owner", "updated_at"])
+            account_moved = True
+    # Housekeeping, not work with the buyer: the deal's "last activity" does not move.
+    event = _record(
+        deal,
+        by,
+        DealEvent.Kind.OWNER,
+        f"{previous_owner} → {new_owner}: {reason}",
+        counts_as_activity=False,
+        from_owner_id=previous_owner.pk,
+        from_owner=str(previous_owner),
+        to_owner_id=new_owner.pk,
+        to_owner=str(new_owner),
+        account_moved=account_moved,
+    )
+    # Receivers move reminders and tasks in this transaction; notices go out on commit.
+    deal_reassigned.send(sender=Deal, deal=deal, previous_owner=previous_owner, by=by, event=event)
+    return deal
+
+
+@dataclass(frozen=True)
+class ReassignResult:
+    """What happened to one deal of a bulk reassignment."""
+
+    deal_id: int
+    title: str
+    moved: bool
+    message: str
+
+
+def deals_reassign_many(
+    *, deal_ids, by: User, new_owner: User, reason: str, move_account: bool = False
+) -> list[ReassignResult]:
+    """Reassign several deals, each in its own transaction, with a result per deal.
+
+    Not all-or-nothing: a refused deal (closed to this manager, changed meanwhile) is
+    reported and the others still move; each deal is moved whole or not at all.
+    """
+    ids = list(dict.fromkeys(int(pk) for pk in deal_ids))
+    if not ids:
+        raise DealError("Select at least one deal to reassign.")
+    if not (reason or "").strip():
+        raise DealError("Say why the deals change hands: the reason goes into the audit log.")
+    found = {d.pk: d for d in Deal.objects.visible_to(by).filter(pk__in=ids)}
+    results = []
+    for pk in ids:
+        deal = found.get(pk)
+        if deal is None:
+            results.append(ReassignResult(pk, f"Deal #{pk}", False, "No such deal for you."))
+            continue
+        try:
+            deal_reassign(
+                deal=deal, by=by, new_owner=new_owner, reason=reason, move_account=move_account
+            )
+        except DealError as exc:
+            results.append(ReassignResult(pk, deal.title, False, exc.message))
+        else:
+            results.append(ReassignResult(pk, deal.title, True, f"Now owned by {deal.owner}."))
+    return results
 
 
 @transaction.atomic

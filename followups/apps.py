@@ -16,6 +16,7 @@ class FollowupsConfig(AppConfig):
             contact_data_collect,
             contact_data_erase,
             deal_archived,
+            deal_reassigned,
             deal_state_changed,
         )
 
@@ -40,6 +41,9 @@ class FollowupsConfig(AppConfig):
         )
         deal_archived.connect(
             receivers.cancel_when_archived, dispatch_uid="followups.cancel_when_archived"
+        )
+        deal_reassigned.connect(
+            receivers.move_to_new_owner, dispatch_uid="followups.move_to_new_owner"
         )
         # django-anymail's webhooks feed the same inbound handling as the SMTP receiver.
         from anymail.signals import inbound, tracking

@@ -37,6 +37,10 @@ def cancel_when_archived(sender, *, deal, by=None, **kwargs) -> None:
     services.on_deal_archived(deal=deal, by=by)
 
 
+def move_to_new_owner(sender, *, deal, previous_owner, **kwargs) -> None:
+    services.on_deal_reassigned(deal=deal, previous_owner=previous_owner)
+
+
 def anymail_inbound(sender, *, event, esp_name: str = "", **kwargs) -> None:
     """An ESP forwarded a received message (django-anymail): the same door as SMTP."""
     from .inbound import InboundRefused, inbound_email_receive

@@ -394,6 +394,42 @@ def on_deal_archived(*, deal: Deal, by: User | None) -> None:
     reminders_cancel_for_deal(deal=deal, reason="the deal is archived", by=by)
 
 
+def on_deal_reassigned(*, deal: Deal, previous_owner: User) -> dict[str, int]:
+    """The deal has a new owner: its open follow-ups and the previous owner's open tasks on it
+    move to them, planned again in the new owner's working hours.
+
+    Runs inside the reassigning transaction, with the deal's row already locked (so the
+    deal, then its reminders, the order every writer takes). Follow-ups being sent right
+    now keep their slot; the deal's audit event is the reassignment's own, none is added.
+    """
+    new_owner = deal.owner
+    now = timezone.now()
+    reminders = list(
+        Reminder.objects.select_for_update()
+        .filter(deal=deal, status__in=(Reminder.Status.SCHEDULED, Reminder.Status.PAUSED))
+        .order_by("due_at", "pk")
+    )
+    previous_due = None
+    for reminder in reminders:
+        due_at = working_time_next(when=max(reminder.due_at, now), user=new_owner)
+        if previous_due is not None and due_at <= previous_due:
+            due_at = working_time_next(when=previous_due + dt.timedelta(minutes=1), user=new_owner)
+        reminder.due_at = previous_due = due_at
+        reminder.updated_at = now
+    Reminder.objects.bulk_update(reminders, ["due_at", "updated_at"])
+    tasks = list(
+        RepTask.objects.select_for_update().filter(
+            deal=deal, owner=previous_owner, completed_at__isnull=True, cancelled_at__isnull=True
+        )
+    )
+    for task in tasks:
+        task.owner = new_owner
+        if task.due_at > now:
+            task.due_at = working_time_next(when=task.due_at, user=new_owner)
+    RepTask.objects.bulk_update(tasks, ["owner", "due_at"])
+    return {"reminders": len(reminders), "tasks": len(tasks)}
+
+
 def on_deal_state_changed(*, deal: Deal, by: User | None) -> None:
     if deal.state == DealState.CLOSED_WON:
         reminders_cancel_for_deal(deal=deal, reason="the deal is won", by=by)

@@ -142,6 +142,20 @@ CASES = [
         data={"reason": "Duplicate"},
         expect=owned(reader=FORBIDDEN, owner=REDIRECT),
     ),
+    # Changing the owner is for the team's manager and admins; an empty form is a 400.
+    Case(
+        "deals:deal_reassign",
+        ("deal",),
+        method="post",
+        data={"new_owner": "", "reason": ""},
+        expect=owned(reader=FORBIDDEN, owner=FORBIDDEN, manager=BAD, admin=BAD),
+    ),
+    Case(
+        "deals:deals_reassign",
+        method="post",
+        data={"new_owner": "", "reason": ""},
+        expect=everyone(FORBIDDEN, manager=REDIRECT, admin=REDIRECT),
+    ),
     Case(
         "deals:deal_note_add",
         ("deal",),

@@ -96,6 +96,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
     user = request.user
     data = deal_page_data(deal)
     can_work = can_work_deal(deal, user)
+    can_manage = can_manage_deal(deal, user)
     transitions = services.deal_transitions_for(deal, user)
     readiness_initial = {name: getattr(deal, name) for name, _ in READINESS_ITEMS}
     derived = readiness_derivation(
@@ -106,7 +107,7 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         "deal": deal,
         **data,
         "can_work": can_work,
-        "can_manage": can_manage_deal(deal, user),
+        "can_manage": can_manage,
         "transitions": transitions,
         "readiness_items": [
             (name, label, getattr(deal, name), READINESS_DERIVED[name] if name in derived else "")
@@ -131,6 +132,8 @@ def _page_context(request, deal: Deal, **overrides) -> dict:
         ),
         "note_form": forms.NoteForm(),
         "follow_on_form": forms.FollowOnForm(),
+        # Only managers see "Change owner" (its choices and the account's owner cost queries).
+        "reassign_form": forms.ReassignForm(deal=deal) if can_manage else None,
         "resolve_error": None,
         "today": timezone.localdate(),
         "panel_error": {},
@@ -159,6 +162,7 @@ PANELS = {
     "next_step": "deals/deal/_next_step.html",
     "notes": "deals/deal/_notes.html",
     "handoff": "deals/deal/_handoff.html",
+    "owner": "deals/deal/_owner.html",
 }
 
 
@@ -624,6 +628,36 @@ def deal_archive(request, pk: int):
 
 @require_POST
 @login_required
+def deal_reassign(request, pk: int):
+    """The manager's "Change owner": the deal, its open follow-ups and tasks go to a teammate."""
+    deal = deal_get_visible(request.user, pk)
+    if not can_manage_deal(deal, request.user):
+        raise PermissionDenied("Only the team's manager or an admin can change a deal's owner.")
+    form = forms.ReassignForm(request.POST, deal=deal)
+
+    def reassign(data):
+        deal.owner_id = data["expected_owner"]  # as the manager saw it: stale is a conflict
+        services.deal_reassign(
+            deal=deal,
+            by=request.user,
+            new_owner=data["new_owner"],
+            reason=data["reason"],
+            move_account=data["move_account"],
+        )
+
+    return _write(
+        request,
+        deal,
+        "owner",
+        form,
+        reassign,
+        f"“{deal.title}” has a new owner; they have been notified.",
+        "reassign_form",
+    )
+
+
+@require_POST
+@login_required
 def onboarding_complete(request, pk: int, step_pk: int):
     deal = deal_get_visible(request.user, pk)
     step = get_object_or_404(OnboardingStep, pk=step_pk, deal=deal)
@@ -706,6 +740,7 @@ urlpatterns = [
     path("deals/<int:pk>/next-step/", next_step_update, name="deal_next_step_update"),
     path("deals/<int:pk>/notes/", note_add, name="deal_note_add"),
     path("deals/<int:pk>/archive/", deal_archive, name="deal_archive"),
+    path("deals/<int:pk>/owner/", deal_reassign, name="deal_reassign"),
     path(
         "deals/<int:pk>/onboarding/<int:step_pk>/complete/",
         onboarding_complete,

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,6 +20,7 @@ from .. import services
 from ..forms_workspace import (
     AccountForm,
     BoardFilterForm,
+    BulkReassignForm,
     ContactForm,
     DealFilterForm,
     DealForm,
@@ -153,8 +154,51 @@ def deal_list(request: HttpRequest) -> HttpResponse:
             "columns": DEAL_LIST_COLUMNS,
             "today": timezone.localdate(),
             "filtered": any(request.GET.get(k) for k in ("q", "state", "owner", "close")),
+            "reassign_form": _bulk_reassign_form(request.user),
         },
     )
+
+
+def _bulk_reassign_form(user, data=None) -> BulkReassignForm | None:
+    """Managers (and admins) may hand deals on from the list; reps see no checkboxes."""
+    if not (user.is_superuser or (user.is_manager and user.team_id)):
+        return None
+    return BulkReassignForm(data, user=user)
+
+
+@require_http_methods(["POST"])
+@login_required
+def deals_reassign(request: HttpRequest) -> HttpResponse:
+    """ "Reassign selected": each ticked deal is moved or refused, with a message per deal."""
+    form = _bulk_reassign_form(request.user, request.POST)
+    if form is None:
+        raise PermissionDenied("Only the team's manager or an admin can change a deal's owner.")
+    back = request.POST.get("next", "")
+    back = back if back.startswith("?") else ""
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(f"{reverse('deals:deal_list')}{back}")
+    data = form.cleaned_data
+    results = services.deals_reassign_many(
+        deal_ids=data["deal"],
+        by=request.user,
+        new_owner=data["new_owner"],
+        reason=data["reason"],
+        move_account=data["move_account"],
+    )
+    moved = [r.title for r in results if r.moved]
+    if moved:
+        messages.success(
+            request,
+            f"{len(moved)} deal{'s' if len(moved) != 1 else ''} now owned by "
+            f"{data['new_owner']} (notified): {', '.join(moved)}.",
+        )
+    for result in results:
+        if not result.moved:
+            messages.error(request, f"“{result.title}” not moved: {result.message}")
+    return redirect(f"{reverse('deals:deal_list')}{back}")
 
 
 @require_GET
@@ -365,6 +409,7 @@ urlpatterns = [
     path("board/<int:pk>/moves/", board_moves, name="board_moves"),
     path("deals/", deal_list, name="deal_list"),
     path("deals/new/", deal_create, name="deal_create"),
+    path("deals/reassign/", deals_reassign, name="deals_reassign"),
     path("deals/<int:pk>/edit/", deal_edit, name="deal_edit"),
     path("search/", search, name="search"),
     path("accounts/new/", account_create, name="account_create"),
