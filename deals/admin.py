@@ -52,6 +52,7 @@ class UserAdmin(BaseUserAdmin):
                     "working_days",
                     "workday_start",
                     "workday_end",
+                    "language",
                 ]
             },
         ),

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
@@ -78,6 +79,14 @@ class User(AbstractUser):
     )
     workday_start = models.TimeField(default="09:00")
     workday_end = models.TimeField(default="17:30")
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        choices=settings.LANGUAGES,
+        help_text=_("The language of your pages and emails; empty follows your browser."),
+    )
 
     class Meta:
         ordering = ["username"]

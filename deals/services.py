@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
 from .models import (
@@ -834,7 +836,7 @@ def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
     value given and are brought up to date instead.
     """
     _require_workable(deal, by)
-    valid = {field for field, _ in READINESS_ITEMS}
+    valid = {field for field, _label in READINESS_ITEMS}
     unknown = set(items) - valid
     if unknown:
         raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
@@ -1135,7 +1137,7 @@ def _concession_terms(changes: dict[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise DealError("The start date is a date (YYYY-MM-DD).") from None
         clean[field] = value
-    unknown = set(changes) - {f for f, _ in Concession.TERM_FIELDS}
+    unknown = set(changes) - {f for f, _label in Concession.TERM_FIELDS}
     if unknown:
         raise DealError(f"Unknown term changes: {', '.join(sorted(unknown))}.")
     return clean
@@ -1709,3 +1711,20 @@ def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
         data=summary,
     )
     return summary
+
+
+# --- user preferences ---------------------------------------------------------------
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str) -> User:
+    """Save the language `user` works in ("" follows the browser's Accept-Language)."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise DealError(
+            _("“%(language)s” is not a language of this product.") % {"language": language}
+        )
+    user = row_lock(user)
+    user.language = language
+    user.save(update_fields=["language"])
+    return user
