@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
@@ -58,7 +59,7 @@ class ContractTemplateAdmin(admin.ModelAdmin):
 class VoidForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why the contract is withdrawn. The signer sees it.",
+        help_text=gettext_lazy("Why the contract is withdrawn. The signer sees it."),
     )
 
 

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy
 
 from . import services
 from .admin_actions import ServiceOnlyAdmin, ServiceOnlyInline, run_each, service_action
@@ -217,11 +218,13 @@ class ContactAdmin(admin.ModelAdmin):
 
 class ErasureForm(forms.Form):
     reason = forms.CharField(
-        label="Whose request is this? (kept in the audit log)",
+        label=gettext_lazy("Whose request is this? (kept in the audit log)"),
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     confirm = forms.BooleanField(
-        label="I understand that the name, email, phone and job title cannot be restored."
+        label=gettext_lazy(
+            "I understand that the name, email, phone and job title cannot be restored."
+        )
     )
 
 
@@ -248,10 +251,12 @@ class ReasonForm(forms.Form):
 class ReassignAdminForm(forms.Form):
     new_owner = forms.ModelChoiceField(
         queryset=User.objects.filter(is_active=True, team__isnull=False).select_related("team"),
-        help_text="An active member of each deal's team (other deals are refused).",
+        help_text=gettext_lazy("An active member of each deal's team (other deals are refused)."),
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    move_account = forms.BooleanField(required=False, label="Hand over the accounts too")
+    move_account = forms.BooleanField(
+        required=False, label=gettext_lazy("Hand over the accounts too")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -539,7 +544,7 @@ class AskAdmin(ServiceOnlyAdmin):
 class ResolveObjectionForm(forms.Form):
     resolution = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="How it was resolved, in a sentence (kept on the deal's timeline).",
+        help_text=gettext_lazy("How it was resolved, in a sentence (kept on the deal's timeline)."),
     )
 
 

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -20,14 +21,16 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 def single_line(value: str) -> None:
     """Titles and names are one line: a newline breaks email headers and lists."""
     if value and ("\n" in value or "\r" in value):
-        raise ValidationError("Use a single line here (no line breaks).", code="single_line")
+        raise ValidationError(
+            gettext("Use a single line here (no line breaks)."), code="single_line"
+        )
 
 
 class Currency(models.TextChoices):
-    EUR = "EUR", "EUR (€)"
-    USD = "USD", "USD ($)"
-    GBP = "GBP", "GBP (£)"
-    CHF = "CHF", "CHF"
+    EUR = "EUR", gettext_lazy("EUR (€)")
+    USD = "USD", gettext_lazy("USD ($)")
+    GBP = "GBP", gettext_lazy("GBP (£)")
+    CHF = "CHF", gettext_lazy("CHF")
 
 
 class Team(models.Model):
@@ -36,11 +39,11 @@ class Team(models.Model):
         max_length=3,
         choices=Currency.choices,
         default=Currency.EUR,
-        help_text="Currency the team reports in.",
+        help_text=gettext_lazy("Currency the team reports in."),
     )
     reps_see_team_deals = models.BooleanField(
         default=True,
-        help_text="Reps may read (not change) the deals of their teammates.",
+        help_text=gettext_lazy("Reps may read (not change) the deals of their teammates."),
     )
     account_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -48,7 +51,9 @@ class Team(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Who takes over won customers for onboarding. Defaults to the team's manager.",
+        help_text=gettext_lazy(
+            "Who takes over won customers for onboarding. Defaults to the team's manager."
+        ),
     )
 
     class Meta:
@@ -60,8 +65,8 @@ class Team(models.Model):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        REP = "rep", "Sales rep"
-        MANAGER = "manager", "Sales manager"
+        REP = "rep", gettext_lazy("Sales rep")
+        MANAGER = "manager", gettext_lazy("Sales manager")
 
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
     team = models.ForeignKey(
@@ -70,12 +75,14 @@ class User(AbstractUser):
     time_zone = models.CharField(
         max_length=64,
         default="Europe/Berlin",
-        help_text="IANA time zone; follow-ups are sent in the rep's working hours.",
+        help_text=gettext_lazy("IANA time zone; follow-ups are sent in the rep's working hours."),
     )
     working_days = models.CharField(
         max_length=7,
         default="01234",
-        help_text="Weekdays the rep works, Monday=0 … Sunday=6 (e.g. 01234 for Mon–Fri).",
+        help_text=gettext_lazy(
+            "Weekdays the rep works, Monday=0 … Sunday=6 (e.g. 01234 for Mon–Fri)."
+        ),
     )
     workday_start = models.TimeField(default="09:00")
     workday_end = models.TimeField(default="17:30")
@@ -110,8 +117,8 @@ class ArchivableQuerySet(models.QuerySet):
 
 class Account(models.Model):
     class Status(models.TextChoices):
-        PROSPECT = "prospect", "Prospect"
-        CUSTOMER = "customer", "Customer"
+        PROSPECT = "prospect", gettext_lazy("Prospect")
+        CUSTOMER = "customer", gettext_lazy("Customer")
 
     name = models.CharField(max_length=200, validators=[single_line])
     website = models.CharField(max_length=200, blank=True)
@@ -160,7 +167,9 @@ class Contact(models.Model):
     erased_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the contact's personal data was erased on request (GDPR Art. 17).",
+        help_text=gettext_lazy(
+            "When the contact's personal data was erased on request (GDPR Art. 17)."
+        ),
     )
 
     objects = ArchivableQuerySet.as_manager()
@@ -180,13 +189,13 @@ class Contact(models.Model):
 
 
 class DealState(models.TextChoices):
-    INTENT_SPOTTED = "intent_spotted", "Intent spotted"
-    ASKED = "asked", "Asked"
-    AGREEMENT_SENT = "agreement_sent", "Agreement sent"
-    NEGOTIATING = "negotiating", "Negotiating"
-    FOLLOW_UP = "follow_up", "Follow-up"
-    CLOSED_WON = "closed_won", "Closed / won"
-    CLOSED_LOST = "closed_lost", "Closed / lost"
+    INTENT_SPOTTED = "intent_spotted", gettext_lazy("Intent spotted")
+    ASKED = "asked", gettext_lazy("Asked")
+    AGREEMENT_SENT = "agreement_sent", gettext_lazy("Agreement sent")
+    NEGOTIATING = "negotiating", gettext_lazy("Negotiating")
+    FOLLOW_UP = "follow_up", gettext_lazy("Follow-up")
+    CLOSED_WON = "closed_won", gettext_lazy("Closed / won")
+    CLOSED_LOST = "closed_lost", gettext_lazy("Closed / lost")
 
 
 OPEN_STATES = [
@@ -200,17 +209,17 @@ CLOSED_STATES = [DealState.CLOSED_WON, DealState.CLOSED_LOST]
 
 
 class ClosingTechnique(models.TextChoices):
-    ASSUMPTIVE = "assumptive", "Assumptive close"
-    SOFT = "soft", "Soft close"
-    SUMMARY = "summary", "Summary close"
-    QUESTION = "question", "Question close"
-    OPTION = "option", "Option close"
-    SHARP_ANGLE = "sharp_angle", "Sharp-angle close"
-    NOW_OR_NEVER = "now_or_never", "Now-or-never close"
-    TAKE_AWAY = "take_away", "Take-away close"
-    PUPPY_DOG = "puppy_dog", "Puppy-dog close"
-    OBJECTION = "objection", "Objection close"
-    INOFFENSIVE = "inoffensive", "Inoffensive close"
+    ASSUMPTIVE = "assumptive", gettext_lazy("Assumptive close")
+    SOFT = "soft", gettext_lazy("Soft close")
+    SUMMARY = "summary", gettext_lazy("Summary close")
+    QUESTION = "question", gettext_lazy("Question close")
+    OPTION = "option", gettext_lazy("Option close")
+    SHARP_ANGLE = "sharp_angle", gettext_lazy("Sharp-angle close")
+    NOW_OR_NEVER = "now_or_never", gettext_lazy("Now-or-never close")
+    TAKE_AWAY = "take_away", gettext_lazy("Take-away close")
+    PUPPY_DOG = "puppy_dog", gettext_lazy("Puppy-dog close")
+    OBJECTION = "objection", gettext_lazy("Objection close")
+    INOFFENSIVE = "inoffensive", gettext_lazy("Inoffensive close")
 
 
 TECHNIQUE_GUIDES = {
@@ -232,20 +241,20 @@ TECHNIQUE_GUIDES = {
 
 
 class LossReason(models.TextChoices):
-    PRICE = "price", "Price"
-    TIMING = "timing", "Timing"
-    COMPETITOR = "competitor", "Lost to a competitor"
-    NO_DECISION = "no_decision", "No decision"
-    NO_BUDGET = "no_budget", "No budget"
-    FIT = "fit", "Poor fit"
-    OTHER = "other", "Other"
+    PRICE = "price", gettext_lazy("Price")
+    TIMING = "timing", gettext_lazy("Timing")
+    COMPETITOR = "competitor", gettext_lazy("Lost to a competitor")
+    NO_DECISION = "no_decision", gettext_lazy("No decision")
+    NO_BUDGET = "no_budget", gettext_lazy("No budget")
+    FIT = "fit", gettext_lazy("Poor fit")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class BillingFrequency(models.TextChoices):
-    MONTHLY = "monthly", "Monthly"
-    QUARTERLY = "quarterly", "Quarterly"
-    ANNUALLY = "annually", "Annually"
-    UPFRONT = "upfront", "Up front"
+    MONTHLY = "monthly", gettext_lazy("Monthly")
+    QUARTERLY = "quarterly", gettext_lazy("Quarterly")
+    ANNUALLY = "annually", gettext_lazy("Annually")
+    UPFRONT = "upfront", gettext_lazy("Up front")
 
 
 # The readiness checklist: (field name, label). Order is the order shown to reps.
@@ -441,7 +450,9 @@ class Deal(ConcurrentTransitionMixin, models.Model):
     ready_budget_timing = models.BooleanField("Budget and timing confirmed", default=False)
 
     # MEDDIC-style qualification notes for complex, group sales.
-    metrics = models.TextField(blank=True, help_text="The measurable value the buyer expects.")
+    metrics = models.TextField(
+        blank=True, help_text=gettext_lazy("The measurable value the buyer expects.")
+    )
     identified_pain = models.TextField(blank=True)
     decision_criteria = models.TextField(blank=True)
     decision_process = models.TextField(blank=True)
@@ -459,14 +470,18 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         decimal_places=2,
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
-        help_text="Discount agreed on the list price, in percent (shown on the contract).",
+        help_text=gettext_lazy(
+            "Discount agreed on the list price, in percent (shown on the contract)."
+        ),
     )
 
     loss_reason = models.CharField(max_length=20, choices=LossReason.choices, blank=True)
     loss_note = models.TextField(blank=True)
     won_override_reason = models.TextField(blank=True)
     review_meeting_at = models.DateTimeField(
-        null=True, blank=True, help_text="Contract review meeting; acts as the deal's deadline."
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Contract review meeting; acts as the deal's deadline."),
     )
     parent_deal = models.ForeignKey(
         "self",
@@ -474,7 +489,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="follow_on_deals",
-        help_text="The won deal during which this need was found.",
+        help_text=gettext_lazy("The won deal during which this need was found."),
     )
 
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -743,10 +758,11 @@ class StageSetting(models.Model):
 
     state = models.CharField(max_length=20, choices=DealState.choices, unique=True)
     probability = models.PositiveSmallIntegerField(
-        help_text="Win probability in percent, used for the weighted pipeline."
+        help_text=gettext_lazy("Win probability in percent, used for the weighted pipeline.")
     )
     stall_after_days = models.PositiveSmallIntegerField(
-        default=7, help_text="A deal with no activity for this many days counts as stalled."
+        default=7,
+        help_text=gettext_lazy("A deal with no activity for this many days counts as stalled."),
     )
 
     class Meta:
@@ -762,12 +778,12 @@ class StageSetting(models.Model):
 
 class Stakeholder(models.Model):
     class Role(models.TextChoices):
-        DECISION_MAKER = "decision_maker", "Decision maker"
-        SIGNER = "signer", "Signer"
-        CHAMPION = "champion", "Champion"
-        ECONOMIC_BUYER = "economic_buyer", "Economic buyer"
-        USER = "user", "User"
-        INFLUENCER = "influencer", "Influencer"
+        DECISION_MAKER = "decision_maker", gettext_lazy("Decision maker")
+        SIGNER = "signer", gettext_lazy("Signer")
+        CHAMPION = "champion", gettext_lazy("Champion")
+        ECONOMIC_BUYER = "economic_buyer", gettext_lazy("Economic buyer")
+        USER = "user", gettext_lazy("User")
+        INFLUENCER = "influencer", gettext_lazy("Influencer")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stakeholders")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="stakeholder_roles")
@@ -787,28 +803,28 @@ class Stakeholder(models.Model):
 
 
 class Channel(models.TextChoices):
-    CALL = "call", "Call"
-    MEETING = "meeting", "Meeting"
-    EMAIL = "email", "Email"
-    VIDEO = "video", "Video call"
-    CHAT = "chat", "Chat"
-    OTHER = "other", "Other"
+    CALL = "call", gettext_lazy("Call")
+    MEETING = "meeting", gettext_lazy("Meeting")
+    EMAIL = "email", gettext_lazy("Email")
+    VIDEO = "video", gettext_lazy("Video call")
+    CHAT = "chat", gettext_lazy("Chat")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class BuyingSignal(models.Model):
     class Kind(models.TextChoices):
-        EXPLICIT = "explicit", "Explicit statement"
-        CASE_STUDY = "case_study", "Case-study interest"
-        IMPLEMENTATION = "implementation", "Implementation question"
-        PRICING = "pricing", "Pricing / terms question"
-        TIMELINE = "timeline", "Timeline question"
-        STAKEHOLDER = "stakeholder", "Stakeholder introduced"
-        CONTRACT_VIEWED = "contract_viewed", "Contract viewed"
-        OTHER = "other", "Other"
+        EXPLICIT = "explicit", gettext_lazy("Explicit statement")
+        CASE_STUDY = "case_study", gettext_lazy("Case-study interest")
+        IMPLEMENTATION = "implementation", gettext_lazy("Implementation question")
+        PRICING = "pricing", gettext_lazy("Pricing / terms question")
+        TIMELINE = "timeline", gettext_lazy("Timeline question")
+        STAKEHOLDER = "stakeholder", gettext_lazy("Stakeholder introduced")
+        CONTRACT_VIEWED = "contract_viewed", gettext_lazy("Contract viewed")
+        OTHER = "other", gettext_lazy("Other")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="signals")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    note = models.TextField(help_text="The buyer's words, or what you noticed.")
+    note = models.TextField(help_text=gettext_lazy("The buyer's words, or what you noticed."))
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CALL)
     observed_at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(
@@ -824,15 +840,15 @@ class BuyingSignal(models.Model):
 
 class Ask(models.Model):
     class Answer(models.TextChoices):
-        YES = "yes", "Yes"
-        NOT_YET = "not_yet", "Not yet (objection)"
-        NO = "no", "No"
+        YES = "yes", gettext_lazy("Yes")
+        NOT_YET = "not_yet", gettext_lazy("Not yet (objection)")
+        NO = "no", gettext_lazy("No")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="asks")
     number = models.PositiveSmallIntegerField()
     channel = models.CharField(max_length=10, choices=Channel.choices)
     technique = models.CharField(max_length=20, choices=ClosingTechnique.choices, blank=True)
-    statement = models.TextField(help_text="What you said when you asked.")
+    statement = models.TextField(help_text=gettext_lazy("What you said when you asked."))
     answer = models.CharField(max_length=10, choices=Answer.choices)
     asked_at = models.DateTimeField(default=timezone.now)
     asked_by = models.ForeignKey(
@@ -856,19 +872,19 @@ class Ask(models.Model):
 
 class Objection(models.Model):
     class Category(models.TextChoices):
-        PRICE = "price", "Price"
-        TERMS = "terms", "Terms"
-        TIMELINE = "timeline", "Timeline"
-        AUTHORITY = "authority", "Authority"
-        NEED = "need", "Need"
-        COMPETITOR = "competitor", "Competitor"
-        RISK = "risk", "Risk"
-        OTHER = "other", "Other"
+        PRICE = "price", gettext_lazy("Price")
+        TERMS = "terms", gettext_lazy("Terms")
+        TIMELINE = "timeline", gettext_lazy("Timeline")
+        AUTHORITY = "authority", gettext_lazy("Authority")
+        NEED = "need", gettext_lazy("Need")
+        COMPETITOR = "competitor", gettext_lazy("Competitor")
+        RISK = "risk", gettext_lazy("Risk")
+        OTHER = "other", gettext_lazy("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
-        ACCEPTED_LOSS = "accepted_loss", "Accepted loss"
+        OPEN = "open", gettext_lazy("Open")
+        RESOLVED = "resolved", gettext_lazy("Resolved")
+        ACCEPTED_LOSS = "accepted_loss", gettext_lazy("Accepted loss")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="objections")
     ask = models.ForeignKey(
@@ -876,7 +892,8 @@ class Objection(models.Model):
     )
     category = models.CharField(max_length=20, choices=Category.choices)
     is_stall = models.BooleanField(
-        default=False, help_text="A stall delays the decision; a real objection blocks it."
+        default=False,
+        help_text=gettext_lazy("A stall delays the decision; a real objection blocks it."),
     )
     detail = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
@@ -893,14 +910,16 @@ class Objection(models.Model):
 
 class Concession(models.Model):
     class Status(models.TextChoices):
-        PROPOSED = "proposed", "Proposed"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PROPOSED = "proposed", gettext_lazy("Proposed")
+        ACCEPTED = "accepted", gettext_lazy("Accepted")
+        REJECTED = "rejected", gettext_lazy("Rejected")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="concessions")
-    give = models.CharField(max_length=200, help_text="What we give.", validators=[single_line])
+    give = models.CharField(
+        max_length=200, help_text=gettext_lazy("What we give."), validators=[single_line]
+    )
     get = models.CharField(
-        max_length=200, help_text="What we get in return.", validators=[single_line]
+        max_length=200, help_text=gettext_lazy("What we get in return."), validators=[single_line]
     )
     # The structured change of the deal's terms the give-get brings (blank: unchanged).
     new_amount = models.DecimalField(
@@ -959,10 +978,13 @@ class OnboardingStep(models.Model):
     """The handoff checklist a won deal starts for its account manager."""
 
     class Kind(models.TextChoices):
-        INTRO = "intro", "Introduce the account manager"
-        KICKOFF = "kickoff", "Kickoff meeting"
-        FIRST_DELIVERY = "first_delivery", "First delivery"
-        VALUE_VERIFICATION = "value_verification", "Verify the value the buyer expected"
+        INTRO = "intro", gettext_lazy("Introduce the account manager")
+        KICKOFF = "kickoff", gettext_lazy("Kickoff meeting")
+        FIRST_DELIVERY = "first_delivery", gettext_lazy("First delivery")
+        VALUE_VERIFICATION = (
+            "value_verification",
+            gettext_lazy("Verify the value the buyer expected"),
+        )
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="onboarding_steps")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -995,10 +1017,10 @@ class AppendOnlyError(Exception):
 
 class DealEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Deal events are append-only and cannot be updated.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be updated."))
 
     def delete(self):
-        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be deleted."))
 
     def erase_personal_text(self, *, replacements: dict[str, str]) -> int:
         """The one exception to append-only, for GDPR erasure only (deals.services.
@@ -1023,24 +1045,24 @@ class DealEvent(models.Model):
     """One immutable line of a deal's history: who did what, when and why."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Deal created"
-        TRANSITION = "transition", "State changed"
-        EDITED = "edited", "Details edited"
-        SIGNAL = "signal", "Buying signal"
-        READINESS = "readiness", "Readiness updated"
-        TECHNIQUE = "technique", "Closing technique chosen"
-        ASK = "ask", "Asked for the sale"
-        OBJECTION = "objection", "Objection"
-        CONCESSION = "concession", "Concession"
-        STAKEHOLDER = "stakeholder", "Buying group"
-        CONTRACT = "contract", "Contract"
-        REMINDER = "reminder", "Follow-up"
-        TASK = "task", "Task"
-        MEETING = "meeting", "Meeting"
-        HANDOFF = "handoff", "Customer handoff"
-        OWNER = "owner", "Owner changed"
-        NOTE = "note", "Note"
-        EMAIL = "email", "Email"
+        CREATED = "created", gettext_lazy("Deal created")
+        TRANSITION = "transition", gettext_lazy("State changed")
+        EDITED = "edited", gettext_lazy("Details edited")
+        SIGNAL = "signal", gettext_lazy("Buying signal")
+        READINESS = "readiness", gettext_lazy("Readiness updated")
+        TECHNIQUE = "technique", gettext_lazy("Closing technique chosen")
+        ASK = "ask", gettext_lazy("Asked for the sale")
+        OBJECTION = "objection", gettext_lazy("Objection")
+        CONCESSION = "concession", gettext_lazy("Concession")
+        STAKEHOLDER = "stakeholder", gettext_lazy("Buying group")
+        CONTRACT = "contract", gettext_lazy("Contract")
+        REMINDER = "reminder", gettext_lazy("Follow-up")
+        TASK = "task", gettext_lazy("Task")
+        MEETING = "meeting", gettext_lazy("Meeting")
+        HANDOFF = "handoff", gettext_lazy("Customer handoff")
+        OWNER = "owner", gettext_lazy("Owner changed")
+        NOTE = "note", gettext_lazy("Note")
+        EMAIL = "email", gettext_lazy("Email")
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(
@@ -1071,11 +1093,11 @@ class DealEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise AppendOnlyError("Deal events are append-only and cannot be changed.")
+            raise AppendOnlyError(gettext("Deal events are append-only and cannot be changed."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be deleted."))
 
     @property
     def actor_label(self) -> str:
@@ -1141,10 +1163,10 @@ class DealStay(models.Model):
 
 class PrivacyEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Privacy events are append-only and cannot be updated.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be updated."))
 
     def delete(self):
-        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be deleted."))
 
 
 class PrivacyEvent(models.Model):
@@ -1152,14 +1174,18 @@ class PrivacyEvent(models.Model):
     (append-only, like the deal timeline)."""
 
     class Kind(models.TextChoices):
-        EXPORTED = "exported", "Personal data exported"
-        ERASED = "erased", "Personal data erased"
+        EXPORTED = "exported", gettext_lazy("Personal data exported")
+        ERASED = "erased", gettext_lazy("Personal data erased")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="privacy_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    reason = models.TextField(blank=True, help_text="The request it answers (who, when, how).")
-    data = models.JSONField(default=dict, blank=True, help_text="What was exported or erased.")
+    reason = models.TextField(
+        blank=True, help_text=gettext_lazy("The request it answers (who, when, how).")
+    )
+    data = models.JSONField(
+        default=dict, blank=True, help_text=gettext_lazy("What was exported or erased.")
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = PrivacyEventQuerySet.as_manager()
@@ -1172,8 +1198,8 @@ class PrivacyEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise AppendOnlyError("Privacy events are append-only and cannot be changed.")
+            raise AppendOnlyError(gettext("Privacy events are append-only and cannot be changed."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be deleted."))

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from deals.addressing import mail_domain
 from deals.models import OPEN_STATES, Deal, DealState, User
@@ -65,9 +66,14 @@ def preferences_set(*, user: User, choices: dict[str, str]) -> dict[str, str]:
     """Save `user`'s delivery per kind (all or nothing: an unknown value changes nothing)."""
     for kind, delivery in choices.items():
         if kind not in Kind.values:
-            raise NotificationError(f"“{kind}” is not a kind of notification.")
+            raise NotificationError(
+                gettext("“%(kind)s” is not a kind of notification.") % {"kind": kind}
+            )
         if delivery not in Delivery.values:
-            raise NotificationError(f"“{delivery}” is not a way to deliver notifications.")
+            raise NotificationError(
+                gettext("“%(delivery)s” is not a way to deliver notifications.")
+                % {"delivery": delivery}
+            )
     for kind, delivery in choices.items():
         NotificationPreference.objects.update_or_create(
             user=user, kind=kind, defaults={"delivery": delivery}
@@ -94,7 +100,9 @@ def notify(
     or the recipient turned the kind off. Email ("at once") is sent after commit.
     """
     if kind not in Kind.values:
-        raise NotificationError(f"“{kind}” is not a kind of notification.")
+        raise NotificationError(
+            gettext("“%(kind)s” is not a kind of notification.") % {"kind": kind}
+        )
     if recipient is None or not recipient.is_active:
         return None
     delivery = delivery_for(user=recipient, kind=kind)
@@ -139,7 +147,7 @@ def _enqueue_email(notification_id: int) -> None:
 @transaction.atomic
 def notification_mark_read(*, notification: Notification, by: User) -> Notification:
     if notification.recipient_id != by.pk:
-        raise NotificationError("This notification is someone else's.")
+        raise NotificationError(gettext("This notification is someone else's."))
     if notification.read_at is None:
         notification.read_at = timezone.now()
         Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(

@@ -9,8 +9,9 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -86,7 +87,11 @@ def notification_read(request, pk: int):
 @login_required
 def notifications_read_all(request):
     count = services.notifications_mark_all_read(user=request.user)
-    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    messages.success(
+        request,
+        gettext("%(count)s notification%(count2)s marked as read.")
+        % {"count": count, "count2": "s" if count != 1 else ""},
+    )
     return redirect("notifications:list")
 
 
@@ -102,7 +107,7 @@ def preferences(request):
         except services.NotificationError as exc:
             error = exc.message
         else:
-            messages.success(request, "Your notification settings are saved.")
+            messages.success(request, gettext("Your notification settings are saved."))
             return redirect("notifications:preferences")
     rows = [
         {

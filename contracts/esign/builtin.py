@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import BadHeaderError, EmailMessage
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from deals import addressing
 
@@ -64,7 +65,7 @@ def version_for_token(token: str):
         data = signer.unsign_object(token)
     except signing.BadSignature:
         raise LinkRefused(
-            "This signing link is not valid. Check that it was copied whole."
+            gettext("This signing link is not valid. Check that it was copied whole.")
         ) from None
     version = (
         ContractVersion.objects.select_related("deal", "deal__account", "deal__owner")
@@ -72,29 +73,37 @@ def version_for_token(token: str):
         .first()
     )
     if version is None or not version.envelope_id or version.envelope_id != data.get("e"):
-        raise LinkRefused("This signing link is no longer valid: a newer contract replaced it.")
+        raise LinkRefused(
+            gettext("This signing link is no longer valid: a newer contract replaced it.")
+        )
     if version.is_out:
         return version
     if version.status not in (ContractVersion.Status.COMPLETED, ContractVersion.Status.DECLINED):
         owner = version.deal.owner
         if version.withdrawal == ContractVersion.Withdrawal.REVISED:
             raise LinkRefused(
-                f"The terms changed after your conversation with {owner}, so this version can "
-                f"no longer be signed. {owner} is sending you the revised contract; you will "
-                "get a new link by email.",
+                gettext(
+                    "The terms changed after your conversation with %(owner)s, so this "
+                    "version can no longer be signed. %(owner)s is sending you the revised "
+                    "contract; you will get a new link by email."
+                )
+                % {"owner": owner},
                 title="A revised contract is coming",
             )
         raise LinkRefused(
-            f"{owner} withdrew this contract: it can no longer be signed, and nothing on this "
-            f"page commits you to anything. Ask {owner} for the current one if you have "
-            "questions.",
+            gettext(
+                "%(owner)s withdrew this contract: it can no longer be signed, and "
+                "nothing on this page commits you to anything. Ask %(owner)s for the "
+                "current one if you have questions."
+            )
+            % {"owner": owner},
             title="This contract was withdrawn",
         )
     try:
         signer.unsign_object(token, max_age=link_max_age())
     except signing.SignatureExpired:
         raise LinkRefused(
-            "This signing link has expired. Ask your contact for a new one."
+            gettext("This signing link has expired. Ask your contact for a new one.")
         ) from None
     return version
 
@@ -104,7 +113,7 @@ class BuiltinProvider(ESignProvider):
 
     def send(self, version) -> SendResult:
         if not version.envelope_id:
-            raise ProviderError("The contract has no envelope yet.", transient=False)
+            raise ProviderError(gettext("The contract has no envelope yet."), transient=False)
         url = signing_url(version)
         deal = version.deal
         owner = deal.owner
@@ -131,11 +140,16 @@ class BuiltinProvider(ESignProvider):
         try:
             message.send()
         except OSError as exc:  # the mail server: worth retrying
-            raise ProviderError(f"The email to the signer could not be sent ({exc}).") from exc
+            raise ProviderError(
+                gettext("The email to the signer could not be sent (%(exc)s).") % {"exc": exc}
+            ) from exc
         except (BadHeaderError, ValueError) as exc:  # e.g. a line break in a header
             raise ProviderError(
-                f"The email to the signer could not be built ({exc}). Fix the deal's title "
-                "or the signer's name and email, then retry.",
+                gettext(
+                    "The email to the signer could not be built (%(exc)s). Fix the deal's "
+                    "title or the signer's name and email, then retry."
+                )
+                % {"exc": exc},
                 transient=False,
             ) from exc
         return SendResult(envelope_id=version.envelope_id, status="sent", signing_url=url)
@@ -145,7 +159,7 @@ class BuiltinProvider(ESignProvider):
 
     def fetch_signed_document(self, version) -> bytes:
         if not version.signed_pdf:
-            raise ProviderError("The contract is not signed yet.", transient=False)
+            raise ProviderError(gettext("The contract is not signed yet."), transient=False)
         with version.signed_pdf.open("rb") as handle:
             return handle.read()
 

@@ -19,6 +19,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from ..models import (
     OPEN_STATES,
@@ -110,7 +111,10 @@ def deal_next_best_action(
     today = timezone.localdate()
     if deal.is_open and deal.next_step_due and deal.next_step_due < today:
         step = deal.next_step or "no step named"
-        hints.append(f"Next step overdue since {deal.next_step_due:%d %b}: {step}.")
+        hints.append(
+            gettext("Next step overdue since %(next_step_due)s: %(step)s.")
+            % {"next_step_due": format(deal.next_step_due, "%d %b"), "step": step}
+        )
 
     if deal.state == DealState.CLOSED_WON:
         if onboarding_open is None:
@@ -118,19 +122,27 @@ def deal_next_best_action(
         if onboarding_open:
             steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                f"Won. Hand over: {onboarding_open} onboarding {steps} still open.",
-                "Introduce the account manager, then look for needs to turn into follow-on deals.",
+                gettext("Won. Hand over: %(onboarding_open)s onboarding %(steps)s still open.")
+                % {"onboarding_open": onboarding_open, "steps": steps},
+                gettext(
+                    "Introduce the account manager, then look for needs to turn into follow-on "
+                    "deals."
+                ),
                 tone="done",
             )
         return NextBestAction(
-            "Won and onboarded.",
-            "Verify the value with the customer and open follow-on deals for new needs.",
+            gettext("Won and onboarded."),
+            gettext("Verify the value with the customer and open follow-on deals for new needs."),
             tone="done",
         )
     if deal.state == DealState.CLOSED_LOST:
         return NextBestAction(
-            f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
-            "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
+            gettext("Closed as lost (%(reason)s).")
+            % {"reason": deal.get_loss_reason_display() or "no reason"},
+            gettext(
+                "Thank the buyer and keep the door open; a manager can reopen the deal if "
+                "they return."
+            ),
             tone="closed",
         )
 
@@ -143,8 +155,10 @@ def deal_next_best_action(
         first = real[0]
         more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
         return NextBestAction(
-            f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
-            f"{_quoted(first.detail, more)} Once settled, make the {ordinal} ask straight away.",
+            gettext("Resolve the %(category)s objection, then ask again.")
+            % {"category": first.get_category_display().lower()},
+            gettext("%(more)s Once settled, make the %(ordinal)s ask straight away.")
+            % {"more": _quoted(first.detail, more), "ordinal": ordinal},
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
             tone="wait",
             hints=tuple(hints),
@@ -152,9 +166,12 @@ def deal_next_best_action(
     if open_objections:
         first = open_objections[0]
         return NextBestAction(
-            "A stall is open: find the real concern behind it.",
-            f"{_quoted(first.detail)} Ask what would have to be true to decide now; "
-            "then resolve it and ask again.",
+            gettext("A stall is open: find the real concern behind it."),
+            gettext(
+                "%(detail)s Ask what would have to be true to decide now; then resolve "
+                "it and ask again."
+            )
+            % {"detail": _quoted(first.detail)},
             technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
             tone="wait",
             hints=tuple(hints),
@@ -177,13 +194,14 @@ def deal_next_best_action(
         last = asks[-1] if asks else None
         if last and last.answer == Ask.Answer.YES:
             return NextBestAction(
-                "They said yes: send the agreement today.",
-                "Generate the contract from the deal's terms and send it for signature.",
+                gettext("They said yes: send the agreement today."),
+                gettext("Generate the contract from the deal's terms and send it for signature."),
                 hints=tuple(hints),
             )
         return NextBestAction(
-            f"{readiness}: record the buyer's answer to your ask",
-            "A “not yet” or “no” moves the deal to negotiating with the objection noted.",
+            gettext("%(readiness)s: record the buyer's answer to your ask")
+            % {"readiness": readiness},
+            gettext("A “not yet” or “no” moves the deal to negotiating with the objection noted."),
             technique=technique,
             hints=tuple(hints),
         )
@@ -191,36 +209,44 @@ def deal_next_best_action(
         last = asks[-1] if asks else None
         if last and last.answer == Ask.Answer.YES:
             return NextBestAction(
-                f"The {last.ordinal} ask was a “yes”: send the agreement today.",
-                "Generate the contract with the terms you agreed and send it for signature; "
-                "the deal moves to “Agreement sent”.",
+                gettext("The %(ordinal)s ask was a “yes”: send the agreement today.")
+                % {"ordinal": last.ordinal},
+                gettext(
+                    "Generate the contract with the terms you agreed and send it for signature; "
+                    "the deal moves to “Agreement sent”."
+                ),
                 hints=tuple(hints),
             )
         if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
             return NextBestAction(
-                f"The {last.ordinal} ask was a “no”: find the concern behind it.",
-                "One no is not the end. Note what holds them back as an objection, settle it, "
-                f"then make the {ordinal} ask.",
+                gettext("The %(ordinal)s ask was a “no”: find the concern behind it.")
+                % {"ordinal": last.ordinal},
+                gettext(
+                    "One no is not the end. Note what holds them back as an objection, "
+                    "settle it, then make the %(ordinal)s ask."
+                )
+                % {"ordinal": ordinal},
                 technique=technique,
                 tone="wait",
                 hints=tuple(hints),
             )
         return NextBestAction(
-            f"{readiness}: objections settled, make the {ordinal} ask",
-            "Or send the revised contract the same day if terms changed.",
+            gettext("%(readiness)s: objections settled, make the %(ordinal)s ask")
+            % {"readiness": readiness, "ordinal": ordinal},
+            gettext("Or send the revised contract the same day if terms changed."),
             technique=technique,
             hints=tuple(hints),
         )
     if deal.state == DealState.AGREEMENT_SENT:
         return NextBestAction(
-            "The contract is out: confirm it arrived and book a review meeting.",
-            "Walk the signer through it; note objections as they come.",
+            gettext("The contract is out: confirm it arrived and book a review meeting."),
+            gettext("Walk the signer through it; note objections as they come."),
             tone="wait",
             hints=tuple(hints),
         )
     return NextBestAction(
-        "Follow up: a friendly call to settle what is left before signing.",
-        "Push for a short call or meeting rather than another email.",
+        gettext("Follow up: a friendly call to settle what is left before signing."),
+        gettext("Push for a short call or meeting rather than another email."),
         tone="wait",
         hints=tuple(hints),
     )
