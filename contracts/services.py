@@ -21,7 +21,15 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from deals import services as deal_services
-from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
+from deals.models import (
+    OPEN_STATES,
+    Concession,
+    Deal,
+    DealEvent,
+    DealState,
+    can_work_deal,
+    in_sentence,
+)
 from deals.services import DealConflict, DealError, NotPermitted
 from deals.templatetags.crm_format import money_text
 
@@ -866,7 +874,7 @@ def _signable(version: ContractVersion) -> None:
     if version.status not in OUT_STATUSES:
         raise ContractConflict(
             gettext("This contract is “%(status)s” and can no longer be signed or declined.")
-            % {"status": version.get_status_display().lower()}
+            % {"status": in_sentence(version.get_status_display())}
         )
 
 

@@ -13,7 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, pgettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -108,6 +108,31 @@ class User(AbstractUser):
     @property
     def is_admin(self) -> bool:
         return self.is_superuser or self.is_staff
+
+
+def language_of(user: User | None) -> str:
+    """The language `user` reads in (emails, stored notifications): theirs, else the site's."""
+    return (
+        (getattr(user, "language", "") or settings.LANGUAGE_CODE)
+        if user
+        else settings.LANGUAGE_CODE
+    )
+
+
+def in_sentence(label: str) -> str:
+    """A choice label inside a sentence: lower case in English ("is now negotiating"); German
+    keeps its capitals (nouns are capitalised)."""
+    label = str(label)
+    return label.lower() if (get_language() or "en").startswith("en") else label
+
+
+def ordinal_text(n: int) -> str:
+    """`n` as an ordinal in the active language: 1st, 2nd… in English, 1., 2.… in German."""
+    if (get_language() or "en").startswith("en"):
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"
+    # Translators: an ordinal number, as in "the 2nd ask" (German: "2.").
+    return pgettext("ordinal number", "%(n)sth") % {"n": n}
 
 
 class ArchivableQuerySet(models.QuerySet):
@@ -865,9 +890,7 @@ class Ask(models.Model):
 
     @property
     def ordinal(self) -> str:
-        n = self.number
-        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-        return f"{n}{suffix}"
+        return ordinal_text(self.number)
 
 
 class Objection(models.Model):

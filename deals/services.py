@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
@@ -43,6 +44,7 @@ from .models import (
     Stakeholder,
     Team,
     User,
+    in_sentence,
     readiness_derivation,
 )
 from .signals import (
@@ -365,7 +367,7 @@ def _money(value: Any) -> Decimal:
 def _conflict_message(deal: Deal, by: User | None = None) -> str:
     """Why a write based on an old view of the deal was refused, naming who changed it."""
     current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
-    label = DealState(current).label if current else "deleted"
+    label = DealState(current).label if current else gettext("deleted")
     last = (
         DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.TRANSITION)
         .select_related("actor")
@@ -373,15 +375,15 @@ def _conflict_message(deal: Deal, by: User | None = None) -> str:
         .first()
     )
     if by is not None and last is not None and last.actor_id == by.pk:
-        who = "You already changed this deal, in another tab or window"
+        who = gettext("You already changed this deal, in another tab or window")
     elif last is not None and last.actor is not None:
-        who = f"{last.actor} changed this deal meanwhile"
+        who = gettext("%(actor)s changed this deal meanwhile") % {"actor": last.actor}
     else:
-        who = "This deal changed since you opened this page"
-    return (
-        f"{who}: it is now “{label}”. Nothing was changed by this click; "
+        who = gettext("This deal changed since you opened this page")
+    return gettext(
+        "%(who)s: it is now “%(state)s”. Nothing was changed by this click; "
         "open the deal as it is now to see what still makes sense."
-    )
+    ) % {"who": who, "state": label}
 
 
 def _deal_start_handoff(*, deal: Deal, by: User | None) -> None:
@@ -532,11 +534,14 @@ def deal_lock(deal_id: int) -> Deal:
 
 def conflict_already(what: str, *, by: Any = None, when: dt.datetime | None = None):
     """The refusal a stale second writer gets: what was decided, by whom and when."""
-    parts = [f"by {by}"] if by else []
+    parts = [gettext("by %(user)s") % {"user": by}] if by else []
     if when:
-        parts.append(f"{timezone.localtime(when):%d %b %Y, %H:%M}")
+        parts.append(date_format(timezone.localtime(when), "d M Y, H:i"))
     details = f" ({', '.join(parts)})" if parts else ""
-    return DealConflict(f"{what}{details}. Reload the page to see it.")
+    return DealConflict(
+        gettext("%(what)s%(details)s. Reload the page to see it.")
+        % {"what": what, "details": details}
+    )
 
 
 def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
@@ -1122,8 +1127,8 @@ def objection_resolve(
         raise DealError(gettext("Say how the objection was resolved."))
     if objection.status != Objection.Status.OPEN:
         raise conflict_already(
-            f"This objection is no longer open: it was marked "
-            f"“{objection.get_status_display().lower()}”",
+            gettext("This objection is no longer open: it was marked “%(status)s”")
+            % {"status": in_sentence(objection.get_status_display())},
             when=objection.resolved_at,
         )
     objection.status = (
@@ -1235,7 +1240,7 @@ def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Co
                 "This concession was already %(status)s by someone else meanwhile. "
                 "Reload the page to see the decision."
             )
-            % {"status": locked.get_status_display().lower()}
+            % {"status": in_sentence(locked.get_status_display())}
         )
     deal = Deal.objects.select_for_update().get(pk=locked.deal_id)
     if accepted and deal.state not in OPEN_STATES:
@@ -1288,7 +1293,7 @@ def stakeholder_add(
     if not created:
         raise DealError(
             gettext("%(contact)s is already the %(role)s.")
-            % {"contact": contact, "role": stakeholder.get_role_display().lower()}
+            % {"contact": contact, "role": in_sentence(stakeholder.get_role_display())}
         )
     _record(
         deal,
@@ -1377,7 +1382,8 @@ def onboarding_step_complete(*, step: OnboardingStep, by: User) -> OnboardingSte
         )
     if step.done_at:
         raise conflict_already(
-            f"Onboarding step “{step.get_kind_display()}” is already done",
+            gettext("Onboarding step “%(kind)s” is already done")
+            % {"kind": step.get_kind_display()},
             by=step.done_by,
             when=step.done_at,
         )
@@ -1429,7 +1435,7 @@ def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     row_lock(deal)
     _require_workable(deal, by)
     if deal.archived_at is not None:
-        raise conflict_already("This deal is already archived", when=deal.archived_at)
+        raise conflict_already(gettext("This deal is already archived"), when=deal.archived_at)
     deal.archived_at = timezone.now()
     Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
     _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
@@ -1475,7 +1481,7 @@ def deal_reassign(
             .first()
         )
         raise conflict_already(
-            f"This deal was handed to {deal.owner} meanwhile",
+            gettext("This deal was handed to %(owner)s meanwhile") % {"owner": deal.owner},
             by=last.actor if last else None,
             when=last.created_at if last else None,
         )
@@ -1575,7 +1581,10 @@ def account_archive(*, account: Account, by: User) -> Account:
         )
     row_lock(account)
     if account.archived_at is not None:
-        raise conflict_already(f"{account} is already archived", when=account.archived_at)
+        raise conflict_already(
+            gettext("%(account)s is already archived") % {"account": account},
+            when=account.archived_at,
+        )
     if account.deals.active().filter(state__in=OPEN_STATES).exists():
         raise DealError(gettext("This account still has open deals: close or archive them first."))
     account.archived_at = timezone.now()
@@ -1591,7 +1600,10 @@ def contact_archive(*, contact: Contact, by: User) -> Contact:
         raise NotPermitted(gettext("Only the account's team can archive its contacts."))
     row_lock(contact)
     if contact.archived_at is not None:
-        raise conflict_already(f"{contact} is already archived", when=contact.archived_at)
+        raise conflict_already(
+            gettext("%(contact)s is already archived") % {"contact": contact},
+            when=contact.archived_at,
+        )
     contact.archived_at = timezone.now()
     contact.save(update_fields=["archived_at"])
     return contact

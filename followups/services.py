@@ -46,6 +46,7 @@ from deals.models import (
     DealState,
     Stakeholder,
     User,
+    in_sentence,
 )
 from deals.services import (
     DealConflict,
@@ -458,7 +459,7 @@ def _locked_reminder(reminder: Reminder, by: User) -> Reminder:
 
 
 def _reminder_label(reminder: Reminder) -> str:
-    return f"Follow-up #{reminder.sequence} ({reminder.get_channel_display().lower()})"
+    return f"Follow-up #{reminder.sequence} ({in_sentence(reminder.get_channel_display())})"
 
 
 @transaction.atomic
@@ -471,7 +472,7 @@ def reminder_pause(*, reminder: Reminder, by: User) -> Reminder:
                 "Only a scheduled follow-up can be paused (this one is %(status)s). "
                 "Reload to see it."
             )
-            % {"status": reminder.get_status_display().lower()}
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     reminder.status = Reminder.Status.PAUSED
     reminder.save(update_fields=["status", "updated_at"])
@@ -494,7 +495,7 @@ def reminder_resume(*, reminder: Reminder, by: User) -> Reminder:
             gettext(
                 "Only a paused follow-up can be resumed (this one is %(status)s). Reload to see it."
             )
-            % {"status": reminder.get_status_display().lower()}
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     when = max(reminder.due_at, timezone.now())
     reminder.due_at = working_time_next(when=when, user=reminder.deal.owner)
@@ -520,7 +521,7 @@ def reminder_skip(*, reminder: Reminder, by: User) -> Reminder:
                 "Only a planned follow-up can be skipped (this one is %(status)s). "
                 "Reload to see it."
             )
-            % {"status": reminder.get_status_display().lower()}
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     reminder.status = Reminder.Status.SKIPPED
     reminder.closed_reason = f"Skipped by {by}"
@@ -545,7 +546,7 @@ def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Remi
                 "Only a planned follow-up can be snoozed (this one is %(status)s). "
                 "Reload to see it."
             )
-            % {"status": reminder.get_status_display().lower()}
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     if timezone.is_naive(until):
         raise DealError(gettext("Give the snooze date with a time zone."))
@@ -578,7 +579,7 @@ def reminder_retry(*, reminder: Reminder, by: User) -> Reminder:
     if reminder.status != Reminder.Status.FAILED:
         raise DealConflict(
             gettext("Only a failed follow-up can be retried (this one is %(status)s).")
-            % {"status": reminder.get_status_display().lower()}
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     if reminder.deal.state in CLOSED_STATES:
         raise DealError(gettext("The deal is closed; nothing more goes out."))
@@ -1066,7 +1067,7 @@ def rep_task_complete(*, task: RepTask, by: User, outcome: str = "") -> RepTask:
         )
     if task.completed_at:
         raise conflict_already(
-            "This task is already done", by=task.completed_by, when=task.completed_at
+            gettext("This task is already done"), by=task.completed_by, when=task.completed_at
         )
     task.completed_at = timezone.now()
     task.completed_by = by

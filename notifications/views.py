@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -89,8 +89,12 @@ def notifications_read_all(request):
     count = services.notifications_mark_all_read(user=request.user)
     messages.success(
         request,
-        gettext("%(count)s notification%(count2)s marked as read.")
-        % {"count": count, "count2": "s" if count != 1 else ""},
+        ngettext(
+            "%(count)s notification marked as read.",
+            "%(count)s notifications marked as read.",
+            count,
+        )
+        % {"count": count},
     )
     return redirect("notifications:list")
 

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import BadHeaderError, EmailMessage
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext
 
 from deals import addressing
+from deals.models import language_of
 
 from .base import ESignProvider, ProviderError, SendResult
 
@@ -117,18 +119,37 @@ class BuiltinProvider(ESignProvider):
         url = signing_url(version)
         deal = version.deal
         owner = deal.owner
-        body = (
-            f"Hello {version.signer_name},\n\n"
-            f"{owner} at {deal.team} sent you the contract “{deal.title}” "
-            f"(version {version.number}) to review and sign.\n\n"
-            f"Open it here (no account needed):\n{url}\n\n"
-            "The link is personal and works as long as this version is out for signature. "
-            "You can sign it or decline with a reason; simply reply to this email with any "
-            "question.\n\n"
-            f"{owner}\n"
-        )
+        # The buyer's language is not known: the email speaks the rep's.
+        with translation.override(language_of(owner)):
+            values = {
+                "name": version.signer_name,
+                "owner": owner,
+                "team": deal.team,
+                "deal": deal.title,
+                "number": version.number,
+                "url": url,
+            }
+            body = (
+                gettext("Hello %(name)s,") % values
+                + "\n\n"
+                + gettext(
+                    "%(owner)s at %(team)s sent you the contract “%(deal)s” (version %(number)s) "
+                    "to review and sign."
+                )
+                % values
+                + "\n\n"
+                + gettext("Open it here (no account needed):")
+                + f"\n{url}\n\n"
+                + gettext(
+                    "The link is personal and works as long as this version is out for "
+                    "signature. You can sign it or decline with a reason; simply reply to this "
+                    "email with any question."
+                )
+                + f"\n\n{owner}\n"
+            )
+            subject = gettext("Please review and sign: %(deal)s") % values
         message = EmailMessage(
-            subject=f"Please review and sign: {deal.title}",
+            subject=subject,
             body=body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[version.signer_email],

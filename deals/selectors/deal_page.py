@@ -19,7 +19,8 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 
 from ..models import (
     OPEN_STATES,
@@ -34,6 +35,8 @@ from ..models import (
     DealEvent,
     DealState,
     Objection,
+    in_sentence,
+    ordinal_text,
 )
 
 __all__ = [
@@ -105,25 +108,28 @@ def deal_next_best_action(
     if asks is None:
         asks = list(deal.asks.all())
     score, total = deal.readiness_score, deal.readiness_total
-    readiness = f"Readiness {score}/{total}"
+    readiness = gettext("Readiness %(score)s/%(total)s") % {"score": score, "total": total}
     missing = [label for name, label in READINESS_ITEMS if not getattr(deal, name)]
     hints = []
     today = timezone.localdate()
     if deal.is_open and deal.next_step_due and deal.next_step_due < today:
-        step = deal.next_step or "no step named"
+        step = deal.next_step or gettext("no step named")
         hints.append(
             gettext("Next step overdue since %(next_step_due)s: %(step)s.")
-            % {"next_step_due": format(deal.next_step_due, "%d %b"), "step": step}
+            % {"next_step_due": date_format(deal.next_step_due, "d M"), "step": step}
         )
 
     if deal.state == DealState.CLOSED_WON:
         if onboarding_open is None:
             onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
         if onboarding_open:
-            steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                gettext("Won. Hand over: %(onboarding_open)s onboarding %(steps)s still open.")
-                % {"onboarding_open": onboarding_open, "steps": steps},
+                ngettext(
+                    "Won. Hand over: %(count)s onboarding step still open.",
+                    "Won. Hand over: %(count)s onboarding steps still open.",
+                    onboarding_open,
+                )
+                % {"count": onboarding_open},
                 gettext(
                     "Introduce the account manager, then look for needs to turn into follow-on "
                     "deals."
@@ -138,7 +144,7 @@ def deal_next_best_action(
     if deal.state == DealState.CLOSED_LOST:
         return NextBestAction(
             gettext("Closed as lost (%(reason)s).")
-            % {"reason": deal.get_loss_reason_display() or "no reason"},
+            % {"reason": deal.get_loss_reason_display() or gettext("no reason")},
             gettext(
                 "Thank the buyer and keep the door open; a manager can reopen the deal if "
                 "they return."
@@ -156,7 +162,7 @@ def deal_next_best_action(
         more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
         return NextBestAction(
             gettext("Resolve the %(category)s objection, then ask again.")
-            % {"category": first.get_category_display().lower()},
+            % {"category": in_sentence(first.get_category_display())},
             gettext("%(more)s Once settled, make the %(ordinal)s ask straight away.")
             % {"more": _quoted(first.detail, more), "ordinal": ordinal},
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
@@ -265,8 +271,7 @@ def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
 
 
 def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    return ordinal_text(n)
 
 
 #: Readiness ticks by one person within this many minutes read as one timeline entry.

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import services
@@ -193,13 +193,12 @@ def deals_reassign(request: HttpRequest) -> HttpResponse:
     if moved:
         messages.success(
             request,
-            gettext("%(moved)s deal%(moved2)s now owned by %(new_owner)s (notified): %(moved3)s.")
-            % {
-                "moved": len(moved),
-                "moved2": "s" if len(moved) != 1 else "",
-                "new_owner": data["new_owner"],
-                "moved3": ", ".join(moved),
-            },
+            ngettext(
+                "%(count)s deal now owned by %(new_owner)s (notified): %(titles)s.",
+                "%(count)s deals now owned by %(new_owner)s (notified): %(titles)s.",
+                len(moved),
+            )
+            % {"count": len(moved), "new_owner": data["new_owner"], "titles": ", ".join(moved)},
         )
     for result in results:
         if not result.moved:
