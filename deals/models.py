@@ -284,12 +284,12 @@ class BillingFrequency(models.TextChoices):
 
 # The readiness checklist: (field name, label). Order is the order shown to reps.
 READINESS_ITEMS = [
-    ("ready_needs_understood", "Needs understood"),
-    ("ready_solution_fits", "Solution fits"),
-    ("ready_value_established", "Value established"),
-    ("ready_objections_resolved", "Objections resolved"),
-    ("ready_signer_known", "Decision maker and signer known"),
-    ("ready_budget_timing", "Budget and timing confirmed"),
+    ("ready_needs_understood", gettext_lazy("Needs understood")),
+    ("ready_solution_fits", gettext_lazy("Solution fits")),
+    ("ready_value_established", gettext_lazy("Value established")),
+    ("ready_objections_resolved", gettext_lazy("Objections resolved")),
+    ("ready_signer_known", gettext_lazy("Decision maker and signer known")),
+    ("ready_budget_timing", gettext_lazy("Budget and timing confirmed")),
 ]
 
 #: Readiness items the product derives from what the rep records elsewhere, with where they
@@ -629,7 +629,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.ASKED,
         permission=can_work_deal,
         custom={
-            "label": "Ask for the sale",
+            "label": gettext_lazy("Ask for the sale"),
             "verb": "ask",
             "made_by": "deal_ask_record",
             "how": (
@@ -651,7 +651,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         conditions=[has_contract_to_send],
         permission=can_work_deal,
         custom={
-            "label": "Send the agreement",
+            "label": gettext_lazy("Send the agreement"),
             "made_by": "contract_send",
             "how": (
                 "The agreement is sent by sending a contract version: generate one and press "
@@ -670,7 +670,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         source=[DealState.ASKED, DealState.AGREEMENT_SENT, DealState.FOLLOW_UP],
         target=DealState.NEGOTIATING,
         permission=can_work_deal,
-        custom={"label": "Negotiate"},
+        custom={"label": gettext_lazy("Negotiate")},
     )
     def negotiate(self):
         """Objections, a review meeting or give-get concessions are being worked."""
@@ -680,7 +680,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         source=DealState.AGREEMENT_SENT,
         target=DealState.FOLLOW_UP,
         permission=can_work_deal,
-        custom={"label": "Follow up"},
+        custom={"label": gettext_lazy("Follow up")},
     )
     def follow_up(self):
         """The contract is with the buyer; friendly reminders until it is signed."""
@@ -691,7 +691,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_WON,
         conditions=[has_completed_signature],
         permission=can_work_deal,
-        custom={"label": "Mark won (signed)"},
+        custom={"label": gettext_lazy("Mark won (signed)")},
     )
     def mark_won(self):
         """The signature is complete: the deal is won."""
@@ -703,7 +703,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_WON,
         conditions=[has_override_reason],
         permission=can_manage_deal,
-        custom={"label": "Override to won", "needs_reason": True},
+        custom={"label": gettext_lazy("Override to won"), "needs_reason": True},
     )
     def override_won(self):
         """A manager marks the deal won without a completed signature, with a reason."""
@@ -715,7 +715,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_LOST,
         conditions=[has_loss_reason],
         permission=can_work_deal,
-        custom={"label": "Close as lost", "needs_reason": True},
+        custom={"label": gettext_lazy("Close as lost"), "needs_reason": True},
     )
     def mark_lost(self):
         """No agreement: the deal ends amicably with a recorded reason."""
@@ -727,7 +727,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.INTENT_SPOTTED,
         conditions=[has_reopen_reason],
         permission=can_manage_deal,
-        custom={"label": "Reopen", "needs_reason": True},
+        custom={"label": gettext_lazy("Reopen"), "needs_reason": True},
     )
     def reopen(self):
         """A manager reopens a lost deal; it starts again at intent spotted."""
@@ -741,7 +741,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         conditions=[has_late_signature, has_decision_reason],
         permission=can_manage_deal,
         custom={
-            "label": "Win with the late signature",
+            "label": gettext_lazy("Win with the late signature"),
             "needs_reason": True,
             "made_by": "contract_late_signature_accept",
             "how": (

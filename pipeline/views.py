@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from closing_crm.replica import reads_from_replica
@@ -146,7 +147,7 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
             )
             for state in [*OPEN_STATES, DealState.CLOSED_WON]
         ],
-        title="Deals per state (count, all currencies)",
+        title=gettext("Deals per state (count, all currencies)"),
     )
     categories = [label for _k, label, _s in sel.FORECAST_CATEGORIES]
     label_of = {key: label for key, label, _s in sel.FORECAST_CATEGORIES}
@@ -166,7 +167,8 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
     forecast = charts.stacked_bar_chart(
         [months[key] for key in sorted(months, key=lambda k: (k[0], k[1] or 0))][-12:],
         series=categories,
-        title=f"Forecast by expected close month ({cur}), stacked by category",
+        title=gettext("Forecast by expected close month (%(cur)s), stacked by category")
+        % {"cur": cur},
         value_text=lambda v: _money(v),
     )
     reps = charts.stacked_bar_chart(
@@ -182,15 +184,15 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
             for row in figures["reps"][:20]
         ],
         series=["Won", "Lost", "Open"],
-        title="Deals per rep: won and lost in the period, open now",
+        title=gettext("Deals per rep: won and lost in the period, open now"),
     )
     losses = charts.bar_chart(
         [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["losses"]],
-        title="Loss reasons (deals lost in the period)",
+        title=gettext("Loss reasons (deals lost in the period)"),
     )
     contracts = charts.bar_chart(
         [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["contracts"]],
-        title="Contracts out for signature by age",
+        title=gettext("Contracts out for signature by age"),
     )
     return {
         "funnel": funnel,
