@@ -1805,7 +1805,6 @@ def user_language_set(*, user: User, language: str) -> User:
         raise DealError(
             _("“%(language)s” is not a language of this product.") % {"language": language}
         )
-    user = row_lock(user)
+    User.objects.filter(pk=user.pk).update(language=language)
     user.language = language
-    user.save(update_fields=["language"])
     return user

@@ -230,7 +230,7 @@ def dashboard(request):
             f=figures,
             charts=_charts(filters, figures),
             categories=[
-                (key, label, ", ".join(DealState(state).label for state in states))
+                (key, label, ", ".join(str(DealState(state).label) for state in states))
                 for key, label, states in sel.FORECAST_CATEGORIES
             ],
             csv_names=list(CSV_FIGURES),
