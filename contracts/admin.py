@@ -75,14 +75,18 @@ class ContractVersionAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="void_versions",
-            description="Void the selected contract versions (withdraw them from signature)",
+            description=gettext_lazy(
+                "Void the selected contract versions (withdraw them from signature)"
+            ),
             call=lambda v, user, reason: services.contract_void(version=v, by=user, reason=reason),
             done="voided.",
             form_class=VoidForm,
         ),
         service_action(
             name="resend_versions",
-            description="Retry sending the selected versions (or email the signing link again)",
+            description=gettext_lazy(
+                "Retry sending the selected versions (or email the signing link again)"
+            ),
             call=lambda v, user: services.contract_resend(version=v, by=user),
             done="sending again.",
         ),

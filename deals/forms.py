@@ -47,7 +47,7 @@ class TransitionForm(PanelForm):
     expected_state = forms.ChoiceField(choices=DealState.choices, widget=forms.HiddenInput)
     loss_reason = forms.ChoiceField(
         label=gettext_lazy("Loss reason"),
-        choices=[("", "Choose a reason…"), *LossReason.choices],
+        choices=[("", gettext_lazy("Choose a reason…")), *LossReason.choices],
         required=False,
     )
     reason = forms.CharField(
@@ -121,7 +121,7 @@ class TechniqueForm(PanelForm):
 
     technique = forms.ChoiceField(
         label=gettext_lazy("Closing technique"),
-        choices=[("", "No technique chosen"), *ClosingTechnique.choices],
+        choices=[("", gettext_lazy("No technique chosen")), *ClosingTechnique.choices],
         required=False,
     )
 
@@ -134,7 +134,7 @@ class AskForm(PanelForm):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
     technique = forms.ChoiceField(
         label=gettext_lazy("Technique used"),
-        choices=[("", "The deal's technique"), *ClosingTechnique.choices],
+        choices=[("", gettext_lazy("The deal's technique")), *ClosingTechnique.choices],
         required=False,
     )
     statement = forms.CharField(
@@ -151,7 +151,7 @@ class AskForm(PanelForm):
     )
     objection_category = forms.ChoiceField(
         label=gettext_lazy("Objection"),
-        choices=[("", "Choose a category…"), *Objection.Category.choices],
+        choices=[("", gettext_lazy("Choose a category…")), *Objection.Category.choices],
         required=False,
     )
     objection_detail = forms.CharField(
@@ -213,7 +213,10 @@ class ObjectionForm(PanelForm):
 class ObjectionResolveForm(PanelForm):
     id_prefix = "resolve"
 
-    OUTCOMES = [("resolved", "Resolved"), ("accepted_loss", "Accepted loss (we cannot meet it)")]
+    OUTCOMES = [
+        ("resolved", gettext_lazy("Resolved")),
+        ("accepted_loss", gettext_lazy("Accepted loss (we cannot meet it)")),
+    ]
 
     outcome = forms.ChoiceField(choices=OUTCOMES, initial="resolved")
     resolution = forms.CharField(
@@ -251,7 +254,7 @@ class ConcessionForm(PanelForm):
     new_billing = forms.ChoiceField(
         label=gettext_lazy("New billing period"),
         required=False,
-        choices=[("", "Unchanged"), *BillingFrequency.choices],
+        choices=[("", gettext_lazy("Unchanged")), *BillingFrequency.choices],
     )
     new_start_date = forms.DateField(
         label=gettext_lazy("New start date"),
@@ -279,7 +282,9 @@ class ConcessionForm(PanelForm):
 class ConcessionDecideForm(PanelForm):
     id_prefix = "decide"
 
-    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("accept", gettext_lazy("Accept")), ("reject", gettext_lazy("Reject"))]
+    )
 
 
 class StakeholderForm(PanelForm):

@@ -73,12 +73,12 @@ class DealForm(forms.ModelForm):
             "decision_process": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {
-            "title": "Deal name",
-            "expected_close_date": "Expected close",
-            "next_step_due": "Next step due",
-            "term_months": "Term (months)",
+            "title": gettext_lazy("Deal name"),
+            "expected_close_date": gettext_lazy("Expected close"),
+            "next_step_due": gettext_lazy("Next step due"),
+            "term_months": gettext_lazy("Term (months)"),
         }
-        help_texts = {"next_step": "The one thing that moves this deal forward."}
+        help_texts = {"next_step": gettext_lazy("The one thing that moves this deal forward.")}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,8 +153,8 @@ class DealForm(forms.ModelForm):
         """For an edit: the planning dates that lie in the past (allowed, but said)."""
         today = timezone.localdate()
         labels = {
-            "expected_close_date": "The expected close",
-            "next_step_due": "The next step's due date",
+            "expected_close_date": gettext("The expected close"),
+            "next_step_due": gettext("The next step's due date"),
         }
         return [
             f"{label} ({day_text(self.cleaned_data[field])}) is in the past."

@@ -248,17 +248,33 @@ class ClosingTechnique(models.TextChoices):
 
 
 TECHNIQUE_GUIDES = {
-    ClosingTechnique.ASSUMPTIVE: "Talk as if the decision is made: “Shall we start on the 1st?”",
-    ClosingTechnique.SOFT: "A low-pressure question: “Would this solve what you described?”",
-    ClosingTechnique.SUMMARY: "Recap the value you have agreed on, then ask for the yes.",
-    ClosingTechnique.QUESTION: "Ask what is left to decide, and settle it together.",
-    ClosingTechnique.OPTION: "Offer two acceptable choices (annual or quarterly billing?).",
-    ClosingTechnique.SHARP_ANGLE: "Agree to their request in exchange for a commitment now.",
-    ClosingTechnique.NOW_OR_NEVER: "A genuine, time-bound incentive. Never invent one.",
-    ClosingTechnique.TAKE_AWAY: "Remove an option to refocus the buyer on what matters.",
-    ClosingTechnique.PUPPY_DOG: "Let them try it: a trial or a pilot that proves the value.",
-    ClosingTechnique.OBJECTION: "Resolve the last objection, then ask straight away.",
-    ClosingTechnique.INOFFENSIVE: (
+    ClosingTechnique.ASSUMPTIVE: gettext_lazy(
+        "Talk as if the decision is made: “Shall we start on the 1st?”"
+    ),
+    ClosingTechnique.SOFT: gettext_lazy(
+        "A low-pressure question: “Would this solve what you described?”"
+    ),
+    ClosingTechnique.SUMMARY: gettext_lazy(
+        "Recap the value you have agreed on, then ask for the yes."
+    ),
+    ClosingTechnique.QUESTION: gettext_lazy("Ask what is left to decide, and settle it together."),
+    ClosingTechnique.OPTION: gettext_lazy(
+        "Offer two acceptable choices (annual or quarterly billing?)."
+    ),
+    ClosingTechnique.SHARP_ANGLE: gettext_lazy(
+        "Agree to their request in exchange for a commitment now."
+    ),
+    ClosingTechnique.NOW_OR_NEVER: gettext_lazy(
+        "A genuine, time-bound incentive. Never invent one."
+    ),
+    ClosingTechnique.TAKE_AWAY: gettext_lazy(
+        "Remove an option to refocus the buyer on what matters."
+    ),
+    ClosingTechnique.PUPPY_DOG: gettext_lazy(
+        "Let them try it: a trial or a pilot that proves the value."
+    ),
+    ClosingTechnique.OBJECTION: gettext_lazy("Resolve the last objection, then ask straight away."),
+    ClosingTechnique.INOFFENSIVE: gettext_lazy(
         "No urgency, no assumed deal, no threats to walk away: "
         "best with aggressive or pressure-averse buyers."
     ),
@@ -322,7 +338,7 @@ def has_contract_to_send(deal: Deal) -> bool:
     return deal_has_sendable_contract(deal)
 
 
-has_contract_to_send.blocked_message = (
+has_contract_to_send.blocked_message = gettext_lazy(
     "Generate a contract first: nothing can go out for signature."
 )
 
@@ -334,7 +350,7 @@ def has_completed_signature(deal: Deal) -> bool:
     return deal_has_completed_signature(deal)
 
 
-has_completed_signature.blocked_message = (
+has_completed_signature.blocked_message = gettext_lazy(
     "No completed signature yet. A manager can override with a reason."
 )
 
@@ -346,7 +362,7 @@ def has_late_signature(deal: Deal) -> bool:
     return deal_late_signature(deal) is not None
 
 
-has_late_signature.blocked_message = "No signature arrived after the deal closed."
+has_late_signature.blocked_message = gettext_lazy("No signature arrived after the deal closed.")
 
 
 def has_loss_reason(deal: Deal) -> bool:
@@ -354,7 +370,9 @@ def has_loss_reason(deal: Deal) -> bool:
 
 
 has_loss_reason.input_required = True
-has_loss_reason.blocked_message = "Choose a loss reason before closing the deal as lost."
+has_loss_reason.blocked_message = gettext_lazy(
+    "Choose a loss reason before closing the deal as lost."
+)
 
 
 def has_override_reason(deal: Deal) -> bool:
@@ -362,7 +380,7 @@ def has_override_reason(deal: Deal) -> bool:
 
 
 has_override_reason.input_required = True
-has_override_reason.blocked_message = "An override to won needs a written reason."
+has_override_reason.blocked_message = gettext_lazy("An override to won needs a written reason.")
 
 
 def has_reopen_reason(deal: Deal) -> bool:
@@ -370,7 +388,7 @@ def has_reopen_reason(deal: Deal) -> bool:
 
 
 has_reopen_reason.input_required = True
-has_reopen_reason.blocked_message = "Say why the deal is reopened."
+has_reopen_reason.blocked_message = gettext_lazy("Say why the deal is reopened.")
 
 
 def has_decision_reason(deal: Deal) -> bool:
@@ -378,7 +396,9 @@ def has_decision_reason(deal: Deal) -> bool:
 
 
 has_decision_reason.input_required = True
-has_decision_reason.blocked_message = "Write down why: the reason goes in the audit log."
+has_decision_reason.blocked_message = gettext_lazy(
+    "Write down why: the reason goes in the audit log."
+)
 
 
 # --- permissions -----------------------------------------------------------

@@ -10,7 +10,12 @@ from django.utils.translation import gettext, gettext_lazy
 
 from deals.models import Contact, Deal
 
-SNOOZE_CHOICES = [("1", "1 day"), ("3", "3 days"), ("7", "1 week"), ("14", "2 weeks")]
+SNOOZE_CHOICES = [
+    ("1", gettext_lazy("1 day")),
+    ("3", gettext_lazy("3 days")),
+    ("7", gettext_lazy("1 week")),
+    ("14", gettext_lazy("2 weeks")),
+]
 
 
 class SnoozeForm(forms.Form):
@@ -31,7 +36,12 @@ class ReviewMeetingForm(forms.Form):
         label=gettext_lazy("Length"),
         coerce=int,
         initial=45,
-        choices=[(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")],
+        choices=[
+            (30, gettext_lazy("30 minutes")),
+            (45, gettext_lazy("45 minutes")),
+            (60, gettext_lazy("1 hour")),
+            (90, gettext_lazy("1½ hours")),
+        ],
     )
     attendees = forms.ModelMultipleChoiceField(
         queryset=Contact.objects.none(),

@@ -326,7 +326,8 @@ def rep_task_send_revision(*, version, by: User | None = None) -> RepTask:
         owner=deal.owner,
         deal=deal,
         kind=RepTask.Kind.SEND_CONTRACT,
-        title=f"Send the revised contract today (version {version.number})",
+        title=gettext("Send the revised contract today (version %(number)s)")
+        % {"number": version.number},
         note="The buyer's link now says a revised contract is coming: send it the same day.",
         due_at=now,
     )
@@ -361,8 +362,12 @@ def rep_tasks_late_signature(*, version) -> list[RepTask]:
             owner=deal.owner,
             deal=deal,
             kind=RepTask.Kind.LATE_SIGNATURE,
-            title=f"{version.signer_name or 'The buyer'} signed version {version.number} "
-            f"after the deal {state}: call them",
+            title=gettext("%(buyer)s signed version %(number)s after the deal %(state)s: call them")
+            % {
+                "buyer": version.signer_name or "The buyer",
+                "number": version.number,
+                "state": state,
+            },
             note="A manager can turn the signature into a win from the deal page.",
             due_at=now,
         )
@@ -375,8 +380,11 @@ def rep_tasks_late_signature(*, version) -> list[RepTask]:
                 owner=manager,
                 deal=deal,
                 kind=RepTask.Kind.LATE_SIGNATURE,
-                title=f"Decide on a late signature: version {version.number} was signed "
-                f"after the deal {state}",
+                title=gettext(
+                    "Decide on a late signature: version %(number)s was signed after the "
+                    "deal %(state)s"
+                )
+                % {"number": version.number, "state": state},
                 note="Turn it into a win (with a reason) from the banner on the deal page.",
                 due_at=now,
             )

@@ -90,7 +90,7 @@ def version_for_token(token: str):
                     "contract; you will get a new link by email."
                 )
                 % {"owner": owner},
-                title="A revised contract is coming",
+                title=gettext("A revised contract is coming"),
             )
         raise LinkRefused(
             gettext(
@@ -99,7 +99,7 @@ def version_for_token(token: str):
                 "current one if you have questions."
             )
             % {"owner": owner},
-            title="This contract was withdrawn",
+            title=gettext("This contract was withdrawn"),
         )
     try:
         signer.unsign_object(token, max_age=link_max_age())

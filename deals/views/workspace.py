@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import services
@@ -42,12 +42,12 @@ from ..selectors import (
 DEAL_LIST_PAGE_SIZE = 25
 #: Sortable columns of the deal list: (sort key, heading, CSS class).
 DEAL_LIST_COLUMNS = [
-    ("title", "Deal", ""),
-    ("account", "Account", ""),
-    ("state", "State", ""),
-    ("amount", "Amount", "num"),
-    ("close", "Expected close", ""),
-    ("activity", "Last activity", ""),
+    ("title", gettext_lazy("Deal"), ""),
+    ("account", gettext_lazy("Account"), ""),
+    ("state", gettext_lazy("State"), ""),
+    ("amount", gettext_lazy("Amount"), "num"),
+    ("close", gettext_lazy("Expected close"), ""),
+    ("activity", gettext_lazy("Last activity"), ""),
 ]
 
 

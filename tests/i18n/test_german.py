@@ -63,6 +63,7 @@ SAME_IN_GERMAN = {
     "Coaching",
     "M Y",
     "Median",
+    "Deal (Z–A)",
 }
 
 PLACEHOLDER = re.compile(r"%\([A-Za-z_0-9]+\)s|%%|\{\{[^}]*\}\}")
@@ -166,11 +167,20 @@ def _fragments(msgid: str) -> list[str]:
     return [p.strip(" .,:;()“”") for p in PLACEHOLDER.split(msgid) if p.strip(" .,:;()“”")]
 
 
+def stored_texts() -> list[str]:
+    """Texts stored when they happened (the audit log's reasons), in the writer's language:
+    they are records, not UI, and stay as written."""
+    from deals.models import DealEvent
+
+    return [r for r in DealEvent.objects.values_list("reason", flat=True) if r]
+
+
 def english_leftovers(html: str) -> list[str]:
     """Every catalogue string that shows in English on a page that should be German: a whole
     text node equal to a msgid (buttons, labels, headings), or a msgid's literal piece of two
     or more words inside the text (sentences with values in them)."""
-    nodes = visible_nodes(html)
+    stored = stored_texts()
+    nodes = [n for n in visible_nodes(html) if not any(n in s or s in n for s in stored)]
     text = " ¦ ".join(nodes)
     node_set = set(nodes)
     german = " ".join(
@@ -204,7 +214,7 @@ def contract_deal(deal, signer, rep, run_on_commit):
         kind=Kind.CONTRACT_VIEWED,
         deal=deal,
         key="i18n-test",
-        text=lambda: translation.gettext("The buyer"),
+        text="Ann Buyer opened the contract.",
     )
     return deal, version
 
@@ -247,7 +257,9 @@ def test_the_main_pages_are_entirely_german(client, rep, contract_deal, how):
         leftovers = english_leftovers(html)
         if leftovers:
             problems[url] = leftovers
-    import json, os
+    import json
+    import os
+
     if os.environ.get("I18N_DUMP"):
         Path(os.environ["I18N_DUMP"]).write_text(json.dumps(problems, indent=1, ensure_ascii=False))
     assert not problems, problems
