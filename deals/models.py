@@ -415,7 +415,9 @@ def can_work_deal(deal: Deal, user) -> bool:
     return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
 
 
-can_work_deal.denied_message = "Only the deal's owner or the team's manager can move this deal."
+can_work_deal.denied_message = gettext_lazy(
+    "Only the deal's owner or the team's manager can move this deal."
+)
 
 
 def can_manage_deal(deal: Deal, user) -> bool:
@@ -427,7 +429,7 @@ def can_manage_deal(deal: Deal, user) -> bool:
     return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
 
 
-can_manage_deal.denied_message = "Only the team's manager can do this."
+can_manage_deal.denied_message = gettext_lazy("Only the team's manager can do this.")
 
 
 class DealQuerySet(ArchivableQuerySet):

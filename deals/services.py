@@ -210,9 +210,9 @@ def transition_blockers(
         if not check_inputs and getattr(condition, "input_required", False):
             continue
         if not condition(deal):
-            blockers.append(condition.blocked_message)
+            blockers.append(str(condition.blocked_message))
     if user is not None and not fsm.has_perm(deal, user):
-        blockers.append(fsm.permission.denied_message)
+        blockers.append(str(fsm.permission.denied_message))
     return blockers
 
 

@@ -489,7 +489,7 @@ def state_machine_rows() -> list[dict]:
     conditions = {}
     for t in field_.get_all_transitions(Deal):
         permissions[t.name] = getattr(t.permission, "__name__", "")
-        conditions[t.name] = [getattr(c, "blocked_message", c.__name__) for c in t.conditions]
+        conditions[t.name] = [str(getattr(c, "blocked_message", c.__name__)) for c in t.conditions]
     rows = []
     for state in DealState:
         moves = [
