@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from contracts.models import WITH_BUYER_STATUSES
 
@@ -236,9 +236,9 @@ def _mark_stall(deal: Deal, thresholds: dict[str, int], now: dt.datetime) -> Non
     deal.silent_days = silent
     deal.stall_limit = limit
     if limit and silent >= 2 * limit:
-        deal.stall_level, deal.stall_label = "bad", "Stalled badly"
+        deal.stall_level, deal.stall_label = "bad", gettext("Stalled badly")
     else:
-        deal.stall_level, deal.stall_label = "warn", "Stalled"
+        deal.stall_level, deal.stall_label = "warn", gettext("Stalled")
 
 
 # --- the board ----------------------------------------------------------------

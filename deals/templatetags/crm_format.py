@@ -90,3 +90,11 @@ def when(value) -> str:
         return ""
     local = timezone.localtime(value) if timezone.is_aware(value) else value
     return f"{day_text(local.date())}, {date_format(local, 'H:i T')}"
+
+
+@register.filter
+def in_sentence(label) -> str:
+    """A choice label inside a sentence: lower case in English, German keeps its capitals."""
+    from deals.models import in_sentence as _in_sentence
+
+    return _in_sentence(label)
