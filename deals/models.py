@@ -313,8 +313,10 @@ READINESS_ITEMS = [
 #: follows the buying group; "Objections resolved" follows the objections once one was noted
 #: (before that the rep ticks it).
 READINESS_DERIVED = {
-    "ready_objections_resolved": "from the objections: ticked when none is open",
-    "ready_signer_known": "from the buying group: ticked when it has a decision maker and a signer",
+    "ready_objections_resolved": gettext_lazy("from the objections: ticked when none is open"),
+    "ready_signer_known": gettext_lazy(
+        "from the buying group: ticked when it has a decision maker and a signer"
+    ),
 }
 
 

@@ -20,7 +20,7 @@ from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
@@ -955,9 +955,9 @@ _ASK_MOVES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 _ASK_AFTERWARDS = {
-    Ask.Answer.YES: "next, send the agreement",
-    Ask.Answer.NOT_YET: "the objection is noted for you to work",
-    Ask.Answer.NO: "one no is not the end: find the concern behind it",
+    Ask.Answer.YES: gettext_lazy("next, send the agreement"),
+    Ask.Answer.NOT_YET: gettext_lazy("the objection is noted for you to work"),
+    Ask.Answer.NO: gettext_lazy("one no is not the end: find the concern behind it"),
 }
 
 
@@ -973,9 +973,11 @@ def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
         if names:
             target = getattr(type(deal), names[-1])._django_fsm.transitions
             target_state = next(iter(target.values())).target
-            where = f"the deal moves to “{DealState(target_state).label}”"
+            where = gettext("the deal moves to “%(state)s”") % {
+                "state": DealState(target_state).label
+            }
         else:
-            where = f"the deal stays in “{deal.get_state_display()}”"
+            where = gettext("the deal stays in “%(state)s”") % {"state": deal.get_state_display()}
         outcomes[answer] = f"{where}; {_ASK_AFTERWARDS[answer]}."
     return outcomes
 

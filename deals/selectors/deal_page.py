@@ -159,7 +159,11 @@ def deal_next_best_action(
     ordinal = _ordinal(next_ask)
     if real:
         first = real[0]
-        more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
+        more = (
+            " " + gettext("(%(count)s more open)") % {"count": len(real) - 1}
+            if len(real) > 1
+            else ""
+        )
         return NextBestAction(
             gettext("Resolve the %(category)s objection, then ask again.")
             % {"category": in_sentence(first.get_category_display())},
@@ -186,15 +190,16 @@ def deal_next_best_action(
     technique = _suggested_technique(deal, resolved)
     if deal.state == DealState.INTENT_SPOTTED:
         if score >= total - 1:
-            headline = f"{readiness}: ask for the sale"
-            detail = "The buyer shows intent and the checklist is (almost) complete."
+            headline = gettext("%(readiness)s: ask for the sale") % {"readiness": readiness}
+            detail = gettext("The buyer shows intent and the checklist is (almost) complete.")
         else:
-            headline = f"{readiness}: confirm {missing[0].lower()}, or ask early"
-            detail = (
-                "Asking early is fine: a “no” reveals the concerns. Still open: "
-                + ", ".join(m.lower() for m in missing)
-                + "."
-            )
+            headline = gettext("%(readiness)s: confirm %(item)s, or ask early") % {
+                "readiness": readiness,
+                "item": in_sentence(missing[0]),
+            }
+            detail = gettext(
+                "Asking early is fine: a “no” reveals the concerns. Still open: %(items)s."
+            ) % {"items": ", ".join(in_sentence(m) for m in missing)}
         return NextBestAction(headline, detail, technique=technique, hints=tuple(hints))
     if deal.state == DealState.ASKED:
         last = asks[-1] if asks else None
