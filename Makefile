@@ -24,6 +24,7 @@ translations: $(STAMP)
 ## lines, which only make merge conflicts). Then translate the new entries and `make test`.
 messages: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py makemessages -l de --no-location --no-wrap --ignore=.venv --ignore=var --ignore=bench
+	DEBUG=1 $(BIN)/python manage.py makemessages -d djangojs -l de --no-location --no-wrap --ignore=.venv --ignore=var --ignore=bench --ignore=node_modules
 
 ## Run web + Celery worker + beat on SQLite with demo data (Ctrl-C stops all).
 run: $(STAMP) translations

@@ -106,6 +106,13 @@ def test_every_entry_has_a_german_translation():
     assert not problems, "\n".join(problems)
 
 
+def test_the_javascript_catalogue_is_german_too(client):
+    po = polib.pofile(str(PO_PATH.with_name("djangojs.po")))
+    assert po and all(e.msgstr and "fuzzy" not in e.flags for e in po)
+    catalogue_js = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Der Server war nicht erreichbar." in catalogue_js
+
+
 def test_the_header_is_german_with_two_plural_forms():
     po = catalogue()
     assert po.metadata["Language"] == "de"
