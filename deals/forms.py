@@ -308,7 +308,7 @@ class StakeholderForm(PanelForm):
         if contacts is not None:
             # Reuse the list the page already loaded (no extra query to render the choices).
             self.fields["contact"].choices = [
-                ("", "New contact…"),
+                ("", gettext("New contact…")),
                 *(
                     (c.pk, f"{c.full_name}{f' · {c.job_title}' if c.job_title else ''}")
                     for c in contacts

@@ -231,15 +231,15 @@ class DealFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["state"].choices = [
-            ("", "Any state"),
-            ("open", "All open"),
-            ("closed", "All closed"),
+            ("", gettext("Any state")),
+            ("open", gettext("All open")),
+            ("closed", gettext("All closed")),
             *[(s, DealState(s).label) for s in DealState.values],
         ]
         owners = deal_filter_owners(user)
         self.fields["owner"].choices = [
-            ("", "Anyone"),
-            ("me", "Only mine"),
+            ("", gettext("Anyone")),
+            ("me", gettext("Only mine")),
             *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
         ]
 
@@ -253,12 +253,15 @@ class BoardFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         owners = deal_filter_owners(user)
         self.fields["owner"].choices = [
-            ("", "Everyone I can see"),
-            ("me", "Only mine"),
+            ("", gettext("Everyone I can see")),
+            ("me", gettext("Only mine")),
             *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
         ]
         if user.is_superuser:
-            self.fields["team"].choices = [("", "All teams"), *[(str(t.pk), t.name) for t in teams]]
+            self.fields["team"].choices = [
+                ("", gettext("All teams")),
+                *[(str(t.pk), t.name) for t in teams],
+            ]
         else:
             del self.fields["team"]
 
