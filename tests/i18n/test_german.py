@@ -264,11 +264,6 @@ def test_the_main_pages_are_entirely_german(client, rep, contract_deal, how):
         leftovers = english_leftovers(html)
         if leftovers:
             problems[url] = leftovers
-    import json
-    import os
-
-    if os.environ.get("I18N_DUMP"):
-        Path(os.environ["I18N_DUMP"]).write_text(json.dumps(problems, indent=1, ensure_ascii=False))
     assert not problems, problems
 
 
