@@ -4,7 +4,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
+RUN SECRET_KEY=build-only python manage.py collectstatic --noinput \
+    && SECRET_KEY=build-only python manage.py compile_translations
 RUN useradd --create-home app && mkdir -p var/media && chown -R app var
 USER app
 EXPOSE 8000

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from deals.views.workspace import home
 
@@ -18,6 +19,8 @@ handler404 = "api.exceptions.page_not_found"
 handler500 = "api.exceptions.server_error"
 
 urlpatterns = [
+    # The JavaScript half of the catalogue (static/js/app.js's few messages).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     # Browsers ask for /favicon.ico on pages without an icon link (admin, API docs).
     path("favicon.ico", lambda request: HttpResponsePermanentRedirect(static("favicon.svg"))),
     path("admin/", admin.site.urls),

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
@@ -58,7 +59,7 @@ class ContractTemplateAdmin(admin.ModelAdmin):
 class VoidForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Why the contract is withdrawn. The signer sees it.",
+        help_text=gettext_lazy("Why the contract is withdrawn. The signer sees it."),
     )
 
 
@@ -74,14 +75,18 @@ class ContractVersionAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="void_versions",
-            description="Void the selected contract versions (withdraw them from signature)",
+            description=gettext_lazy(
+                "Void the selected contract versions (withdraw them from signature)"
+            ),
             call=lambda v, user, reason: services.contract_void(version=v, by=user, reason=reason),
             done="voided.",
             form_class=VoidForm,
         ),
         service_action(
             name="resend_versions",
-            description="Retry sending the selected versions (or email the signing link again)",
+            description=gettext_lazy(
+                "Retry sending the selected versions (or email the signing link again)"
+            ),
             call=lambda v, user: services.contract_resend(version=v, by=user),
             done="sending again.",
         ),

@@ -21,6 +21,7 @@ from django import template
 from django.template import Context, Engine, defaultfilters, defaulttags
 from django.template.base import Lexer, TokenType
 from django.utils import timezone
+from django.utils.translation import gettext
 
 #: Anchor strings DocuSign places tabs on (white, tiny text in the PDF).
 SIGN_ANCHOR = "/sn1/"
@@ -465,9 +466,15 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     sheet.setFont("Helvetica-Oblique", 12)
     sheet.drawString(x + 2.5 * mm, y + 7.8 * mm, audit["name"][:40])
     sheet.setFont("Helvetica", 6.5)
-    sheet.drawString(x + 2.5 * mm, y + 4.4 * mm, f"Signed electronically {audit['signed_at']}")
     sheet.drawString(
-        x + 2.5 * mm, y + 1.6 * mm, f"Document SHA-256 {audit['document_sha256'][:32]}…"
+        x + 2.5 * mm,
+        y + 4.4 * mm,
+        gettext("Signed electronically %(when)s") % {"when": audit["signed_at"]},
+    )
+    sheet.drawString(
+        x + 2.5 * mm,
+        y + 1.6 * mm,
+        gettext("Document SHA-256 %(hash)s…") % {"hash": audit["document_sha256"][:32]},
     )
     # The "Date:" line gets the signing date where the template put the date anchor.
     date_position = _anchor_position(target, DATE_ANCHOR)
@@ -483,19 +490,19 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     page_buf = io.BytesIO()
     sheet = canvas.Canvas(page_buf, pagesize=A4)
     sheet.setFont("Helvetica-Bold", 16)
-    sheet.drawString(20 * mm, 270 * mm, "Signature audit trail")
+    sheet.drawString(20 * mm, 270 * mm, gettext("Signature audit trail"))
     sheet.setFont("Helvetica", 10)
     rows = [
-        ("Contract", audit.get("contract", "")),
-        ("Signed by", audit["name"]),
-        ("Email", audit["email"]),
-        ("Consent", audit.get("consent", "")),
-        ("Link sent", audit.get("sent_at", "")),
-        ("First opened", audit.get("viewed_at", "")),
-        ("Signed at", audit["signed_at"]),
-        ("IP address", audit["ip"]),
-        ("User agent", audit["user_agent"]),
-        ("Document SHA-256", audit["document_sha256"]),
+        (gettext("Contract"), audit.get("contract", "")),
+        (gettext("Signed by"), audit["name"]),
+        (gettext("Email"), audit["email"]),
+        (gettext("Consent"), audit.get("consent", "")),
+        (gettext("Link sent"), audit.get("sent_at", "")),
+        (gettext("First opened"), audit.get("viewed_at", "")),
+        (gettext("Signed at"), audit["signed_at"]),
+        (gettext("IP address"), audit["ip"]),
+        (gettext("User agent"), audit["user_agent"]),
+        (gettext("Document SHA-256"), audit["document_sha256"]),
     ]
     y = 255 * mm
     for label, value in rows:
@@ -512,11 +519,11 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     sheet.drawString(
         20 * mm,
         y - 6 * mm,
-        "The SHA-256 above is the hash of the unsigned contract the signer reviewed.",
+        gettext("The SHA-256 above is the hash of the unsigned contract the signer reviewed."),
     )
     sheet.save()
     writer.add_page(PdfReader(io.BytesIO(page_buf.getvalue())).pages[0])
-    writer.add_metadata({"/Title": audit.get("contract", "Signed contract")})
+    writer.add_metadata({"/Title": audit.get("contract", gettext("Signed contract"))})
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

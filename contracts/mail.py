@@ -10,10 +10,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from deals import addressing
-from deals.models import DealEvent
+from deals.models import DealEvent, language_of
 from deals.services import deal_activity_record, deal_lock
 
 from .models import ContractVersion
@@ -41,15 +42,31 @@ def signed_copy_send(*, version_id: int) -> bool:
         return False
     with version.signed_pdf.open("rb") as handle:
         pdf = handle.read()
+    # The buyer's language is not known: the email speaks the rep's (who speaks to the buyer).
+    with translation.override(language_of(rep)):
+        values = {"deal": deal.title, "number": version.number, "rep": rep}
+        subject = gettext("Signed: %(deal)s (contract version %(number)s)") % values
+        body = (
+            (
+                gettext("Hello %(name)s,") % {"name": version.signer_name}
+                if version.signer_name
+                else gettext("Hello,")
+            )
+            + "\n\n"
+            + gettext(
+                "Thank you for signing “%(deal)s”. The signed contract is attached, with its "
+                "audit page (who signed, when, from where, and the document's fingerprint)."
+            )
+            % values
+            + "\n\n"
+            + gettext("SHA-256 of the signed PDF: %(sha)s") % {"sha": version.signed_sha256}
+            + "\n\n"
+            + gettext("%(rep)s will be in touch about the next steps.") % values
+            + "\n"
+        )
     message = EmailMessage(
-        subject=f"Signed: {deal.title} (contract version {version.number})",
-        body=(
-            f"Hello {version.signer_name or ''},\n\n".replace(" ,", ",")
-            + f"Thank you for signing “{deal.title}”. The signed contract is attached, with "
-            "its audit page (who signed, when, from where, and the document's fingerprint).\n\n"
-            f"SHA-256 of the signed PDF: {version.signed_sha256}\n\n"
-            f"{rep} will be in touch about the next steps.\n"
-        ),
+        subject=subject,
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
         reply_to=addressing.reply_to(deal.pk, rep.email),

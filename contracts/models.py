@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class ContractTemplate(models.Model):
@@ -13,13 +14,14 @@ class ContractTemplate(models.Model):
     """
 
     name = models.CharField(max_length=120)
-    body = models.TextField(help_text="Django template syntax over the deal's terms.")
+    body = models.TextField(help_text=gettext_lazy("Django template syntax over the deal's terms."))
     version = models.PositiveIntegerField(default=1)
     is_default = models.BooleanField(
-        default=False, help_text="Used when a rep generates a contract."
+        default=False, help_text=gettext_lazy("Used when a rep generates a contract.")
     )
     is_active = models.BooleanField(
-        default=True, help_text="Older versions are kept for the contracts rendered from them."
+        default=True,
+        help_text=gettext_lazy("Older versions are kept for the contracts rendered from them."),
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -39,16 +41,16 @@ class ImmutableContract(Exception):
 
 class ContractVersion(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        VIEWED = "viewed", "Viewed"
-        COMPLETED = "completed", "Signed"
-        DECLINED = "declined", "Declined"
-        VOIDED = "voided", "Voided"
-        EXPIRED = "expired", "Expired"
-        FAILED = "failed", "Sending failed"
+        DRAFT = "draft", gettext_lazy("Draft")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        DELIVERED = "delivered", gettext_lazy("Delivered")
+        VIEWED = "viewed", gettext_lazy("Viewed")
+        COMPLETED = "completed", gettext_lazy("Signed")
+        DECLINED = "declined", gettext_lazy("Declined")
+        VOIDED = "voided", gettext_lazy("Voided")
+        EXPIRED = "expired", gettext_lazy("Expired")
+        FAILED = "failed", gettext_lazy("Sending failed")
 
     deal = models.ForeignKey(
         "deals.Deal", on_delete=models.PROTECT, related_name="contract_versions"
@@ -56,7 +58,9 @@ class ContractVersion(models.Model):
     number = models.PositiveIntegerField()
     template = models.ForeignKey(ContractTemplate, on_delete=models.PROTECT, null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
-    terms = models.JSONField(default=dict, blank=True, help_text="The terms it was rendered from.")
+    terms = models.JSONField(
+        default=dict, blank=True, help_text=gettext_lazy("The terms it was rendered from.")
+    )
     html = models.TextField(blank=True)
     pdf = models.FileField(upload_to="contracts/%Y/%m/", blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -76,17 +80,17 @@ class ContractVersion(models.Model):
     declined_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     status_reason = models.TextField(
-        blank=True, help_text="Why it was declined, voided or failed, in plain words."
+        blank=True, help_text=gettext_lazy("Why it was declined, voided or failed, in plain words.")
     )
 
     class Withdrawal(models.TextChoices):
         """Why a version stopped being signable, for the buyer's page."""
 
-        NONE = "", "Not withdrawn"
-        REPLACED = "replaced", "Replaced by a newer version"
-        REVISED = "revised", "Terms revised: a new version is coming"
-        DEAL_CLOSED = "deal_closed", "The deal was closed"
-        BY_REP = "by_rep", "Withdrawn by the seller"
+        NONE = "", gettext_lazy("Not withdrawn")
+        REPLACED = "replaced", gettext_lazy("Replaced by a newer version")
+        REVISED = "revised", gettext_lazy("Terms revised: a new version is coming")
+        DEAL_CLOSED = "deal_closed", gettext_lazy("The deal was closed")
+        BY_REP = "by_rep", gettext_lazy("Withdrawn by the seller")
 
     withdrawal = models.CharField(
         max_length=12, choices=Withdrawal.choices, blank=True, default=Withdrawal.NONE
@@ -94,18 +98,24 @@ class ContractVersion(models.Model):
     signed_late = models.BooleanField(
         default=False,
         help_text=(
-            "Signed after the deal closed or after this version was withdrawn: "
-            "it did not win the deal by itself."
+            gettext_lazy(
+                "Signed after the deal closed or after this version was withdrawn: "
+                "it did not win the deal by itself."
+            )
         ),
     )
     late_signature_accepted_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a manager turned the late signature into a win."
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("When a manager turned the late signature into a win."),
     )
     send_attempts = models.PositiveSmallIntegerField(default=0)
     signed_pdf = models.FileField(upload_to="signed/%Y/%m/", blank=True)
     signed_sha256 = models.CharField(max_length=64, blank=True)
     signature = models.JSONField(
-        default=dict, blank=True, help_text="Audit trail of the signature (built-in provider)."
+        default=dict,
+        blank=True,
+        help_text=gettext_lazy("Audit trail of the signature (built-in provider)."),
     )
 
     class Meta:
@@ -191,12 +201,12 @@ class WebhookDelivery(models.Model):
     """The inbox: every verified webhook delivery is stored before anything else happens."""
 
     class Outcome(models.TextChoices):
-        PENDING = "pending", "Pending"
-        APPLIED = "applied", "Applied"
-        DUPLICATE = "duplicate", "Duplicate (already applied)"
-        UNKNOWN_ENVELOPE = "unknown", "Unknown envelope (ignored)"
-        IGNORED = "ignored", "Ignored event"
-        ERROR = "error", "Error (will retry)"
+        PENDING = "pending", gettext_lazy("Pending")
+        APPLIED = "applied", gettext_lazy("Applied")
+        DUPLICATE = "duplicate", gettext_lazy("Duplicate (already applied)")
+        UNKNOWN_ENVELOPE = "unknown", gettext_lazy("Unknown envelope (ignored)")
+        IGNORED = "ignored", gettext_lazy("Ignored event")
+        ERROR = "error", gettext_lazy("Error (will retry)")
 
     provider = models.CharField(max_length=20)
     event = models.CharField(max_length=60)

@@ -18,9 +18,18 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from deals import services as deal_services
-from deals.models import OPEN_STATES, Concession, Deal, DealEvent, DealState, can_work_deal
+from deals.models import (
+    OPEN_STATES,
+    Concession,
+    Deal,
+    DealEvent,
+    DealState,
+    can_work_deal,
+    in_sentence,
+)
 from deals.services import DealConflict, DealError, NotPermitted
 from deals.templatetags.crm_format import money_text
 
@@ -222,24 +231,31 @@ def contract_generate(
     _require_workable(deal, by)
     deal_services.row_lock(deal)  # the stored state checked below, and the numbering
     if not deal.is_live:
-        raise ContractError("This deal is closed or archived: no new contract can be generated.")
+        raise ContractError(
+            gettext("This deal is closed or archived: no new contract can be generated.")
+        )
     if signer is not None:
         _signer_choose(deal=deal, by=by, contact=signer)
     elif documents.deal_signer(deal) is None:
         raise ContractError(
-            "Choose who signs the contract: the signer is not always the decision maker "
-            "(often procurement, legal or finance signs), so it is never guessed."
+            gettext(
+                "Choose who signs the contract: the signer is not always the decision maker "
+                "(often procurement, legal or finance signs), so it is never guessed."
+            )
         )
     template = template or default_template() or _shipped_default()
     if template is None:
-        raise ContractError("There is no contract template yet. An admin can add one.")
+        raise ContractError(gettext("There is no contract template yet. An admin can add one."))
     number = (ContractVersion.objects.filter(deal=deal).aggregate(n=Max("number"))["n"] or 0) + 1
     terms = documents.deal_terms(deal, number=number)
     try:
         html = documents.render_template(template.body, terms)
         pdf = documents.html_to_pdf(html)
     except documents.TemplateProblem as exc:
-        raise ContractError(f"{exc} An admin needs to fix template “{template}”.") from None
+        raise ContractError(
+            gettext("%(exc)s An admin needs to fix template “%(template)s”.")
+            % {"exc": exc, "template": template}
+        ) from None
     for draft in ContractVersion.objects.select_for_update().filter(deal=deal, status=Status.DRAFT):
         _withdraw(
             draft,
@@ -276,15 +292,21 @@ def _signer_choose(*, deal: Deal, by, contact) -> None:
     from deals.models import Stakeholder
 
     if contact.account_id != deal.account_id:
-        raise ContractError("The signer must be a contact of the deal's account.")
+        raise ContractError(gettext("The signer must be a contact of the deal's account."))
     if not contact.email:
-        raise ContractError(f"{contact} has no email address: add one to send them the contract.")
+        raise ContractError(
+            gettext("%(contact)s has no email address: add one to send them the contract.")
+            % {"contact": contact}
+        )
     signers = deal.stakeholders.filter(role=Stakeholder.Role.SIGNER).select_related("contact")
     other = signers.exclude(contact=contact).first()
     if other is not None:
         raise ContractError(
-            f"{other.contact} is already the signer. To choose someone else, remove them "
-            "as signer from the buying group first."
+            gettext(
+                "%(contact)s is already the signer. To choose someone else, remove them "
+                "as signer from the buying group first."
+            )
+            % {"contact": other.contact}
         )
     if not signers.exists():
         deal_services.stakeholder_add(
@@ -389,16 +411,23 @@ def contract_send(
     _require_workable(deal, by)
     _locked(version)
     if not Deal.objects.get(pk=deal.pk).is_live:  # the stored state (locked by _locked)
-        raise ContractError("This deal is closed or archived: the contract cannot be sent.")
+        raise ContractError(
+            gettext("This deal is closed or archived: the contract cannot be sent.")
+        )
     if version.status != Status.DRAFT:
         raise ContractConflict(
-            f"Version {version.number} is “{version.get_status_display()}”: only a draft "
-            "can be sent. Generate a new version to change it."
+            gettext(
+                "Version %(number)s is “%(status)s”: only a draft can be sent. Generate "
+                "a new version to change it."
+            )
+            % {"number": version.number, "status": version.get_status_display()}
         )
     if not version.signer_email:
         raise ContractError(
-            "The contract names no signer with an email. Add the signer to the buying group, "
-            "then generate the contract again."
+            gettext(
+                "The contract names no signer with an email. Add the signer to the buying group, "
+                "then generate the contract again."
+            )
         )
     provider = provider or settings.ESIGN_PROVIDER
     for older in ContractVersion.objects.select_for_update().filter(
@@ -469,7 +498,9 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
     _locked(version)
     if version.status == Status.FAILED:
         if not Deal.objects.get(pk=version.deal_id).is_live:
-            raise ContractError("This deal is closed or archived: the contract cannot be sent.")
+            raise ContractError(
+                gettext("This deal is closed or archived: the contract cannot be sent.")
+            )
         version.status = Status.SENDING
         version.send_attempts = 0
         version.status_reason = ""
@@ -487,8 +518,12 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
         _enqueue("send_version", version.pk)
         return version
     raise ContractConflict(
-        f"Version {version.number} is “{version.get_status_display()}”: there is nothing to "
-        "resend. DocuSign reminds the signer itself; void and send a new version to restart."
+        gettext(
+            "Version %(number)s is “%(status)s”: there is nothing to resend. "
+            "DocuSign reminds the signer itself; void and send a new version to "
+            "restart."
+        )
+        % {"number": version.number, "status": version.get_status_display()}
     )
 
 
@@ -498,11 +533,14 @@ def contract_void(*, version: ContractVersion, by, reason: str) -> ContractVersi
     _locked(version)
     reason = (reason or "").strip()
     if not reason:
-        raise ContractError("Say why the contract is voided (the signer sees it).")
+        raise ContractError(gettext("Say why the contract is voided (the signer sees it)."))
     if version.status not in (*OUT_STATUSES, Status.FAILED):
         raise ContractConflict(
-            f"Version {version.number} is “{version.get_status_display()}”: only a contract "
-            "out for signature can be voided."
+            gettext(
+                "Version %(number)s is “%(status)s”: only a contract out for signature "
+                "can be voided."
+            )
+            % {"number": version.number, "status": version.get_status_display()}
         )
     _withdraw(version, status=Status.VOIDED, reason=reason, withdrawal=Withdrawal.BY_REP)
     _timeline(version, by, f"Version {version.number} voided: {reason}", action="voided")
@@ -745,13 +783,17 @@ def contract_late_signature_accept(*, version: ContractVersion, by, reason: str)
     from deals.models import can_manage_deal
 
     if not can_manage_deal(version.deal, by):
-        raise NotPermitted("Only the team's manager can turn a late signature into a win.")
+        raise NotPermitted(gettext("Only the team's manager can turn a late signature into a win."))
     _locked(version)
     if not (version.status == Status.COMPLETED and version.signed_late):
-        raise ContractError(f"Version {version.number} has no late signature to accept.")
+        raise ContractError(
+            gettext("Version %(number)s has no late signature to accept.")
+            % {"number": version.number}
+        )
     if version.late_signature_accepted_at is not None:
         raise deal_services.DealConflict(
-            f"The late signature of version {version.number} was already accepted."
+            gettext("The late signature of version %(number)s was already accepted.")
+            % {"number": version.number}
         )
     deal = Deal.objects.select_for_update().get(pk=version.deal_id)
     signed_terms = documents.agreed_terms_values(version.terms)
@@ -784,7 +826,8 @@ def _decline(version: ContractVersion, *, reason: str) -> None:
     deal_services.objection_raise_system(
         deal=deal,
         category="terms",
-        detail=f"Declined to sign contract version {version.number}: {reason}",
+        detail=gettext("Declined to sign contract version %(number)s: %(reason)s")
+        % {"number": version.number, "reason": reason},
     )
     if deal.state in (DealState.AGREEMENT_SENT, DealState.FOLLOW_UP):
         deal_services.deal_transition(
@@ -830,8 +873,8 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
 def _signable(version: ContractVersion) -> None:
     if version.status not in OUT_STATUSES:
         raise ContractConflict(
-            f"This contract is “{version.get_status_display().lower()}” and can no longer "
-            "be signed or declined."
+            gettext("This contract is “%(status)s” and can no longer be signed or declined.")
+            % {"status": in_sentence(version.get_status_display())}
         )
 
 
@@ -853,17 +896,18 @@ def contract_sign_builtin(
     _signable(version)
     full_name = " ".join((full_name or "").split())
     if not full_name:
-        raise ContractError("Type your full name to sign.")
+        raise ContractError(gettext("Type your full name to sign."))
     if version.signer_name and not _same_name(full_name, version.signer_name):
         raise ContractError(
-            f"Type your full name as it appears on the contract: {version.signer_name}."
+            gettext("Type your full name as it appears on the contract: %(signer_name)s.")
+            % {"signer_name": version.signer_name}
         )
     if not consent:
-        raise ContractError("Tick the box to agree to sign electronically.")
+        raise ContractError(gettext("Tick the box to agree to sign electronically."))
     with version.pdf.open("rb") as handle:
         pdf = handle.read()
     if documents.sha256_hex(pdf) != version.sha256:
-        raise ContractError("The document changed since it was sent; it cannot be signed.")
+        raise ContractError(gettext("The document changed since it was sent; it cannot be signed."))
     audit = {
         "name": full_name,
         "email": version.signer_email,
@@ -889,7 +933,7 @@ def contract_decline_builtin(
     _signable(version)
     reason = (reason or "").strip()
     if not reason:
-        raise ContractError("Tell us why you decline, so we can fix it.")
+        raise ContractError(gettext("Tell us why you decline, so we can fix it."))
     version.signature = {
         **version.signature,
         "declined_at": _now_text(),
@@ -1191,8 +1235,11 @@ def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
     out = [v for v in versions if v.status in OUT_STATUSES]
     if out:
         raise ContractError(
-            f"{contact} is the signer of contract version {out[0].number} of “{out[0].deal}”, "
-            "which is out for signature: void it first, then erase."
+            gettext(
+                "%(contact)s is the signer of contract version %(number)s of “%(deal)s”, "
+                "which is out for signature: void it first, then erase."
+            )
+            % {"contact": contact, "number": out[0].number, "deal": out[0].deal}
         )
     drafts = [v for v in versions if v.status == Status.DRAFT]
     files = [v.pdf.name for v in drafts if v.pdf]

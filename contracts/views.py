@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -72,7 +73,7 @@ def generate(request, deal_pk: int):
 
     def action():
         if signer_pk and signer is None:
-            raise DealError("Choose the signer from the account's contacts.")
+            raise DealError(gettext("Choose the signer from the account's contacts."))
         version = services.contract_generate(deal=deal, by=request.user, signer=signer)
         return (
             f"Contract version {version.number} generated for {version.signer_name} to sign. "
@@ -143,7 +144,9 @@ def late_signature_accept(request, deal_pk: int, pk: int):
         messages.error(request, exc.message)
     else:
         messages.success(
-            request, f"“{deal}” is won with the signature on version {version.number}."
+            request,
+            gettext("“%(deal)s” is won with the signature on version %(number)s.")
+            % {"deal": deal, "number": version.number},
         )
     return redirect(deal.get_absolute_url())
 
@@ -156,10 +159,12 @@ def signing_view(request, pk: int):
     if not can_work_deal(version.deal, request.user):
         return _forbidden(request, can_work_deal.denied_message)
     if not (version.provider == "docusign" and version.embedded_signing and version.is_out):
-        messages.error(request, "This contract is not set up for signing in person.")
+        messages.error(request, gettext("This contract is not set up for signing in person."))
         return redirect(_deal_url(version.deal))
     if not version.envelope_id:
-        messages.error(request, "DocuSign has not accepted the envelope yet. Try again shortly.")
+        messages.error(
+            request, gettext("DocuSign has not accepted the envelope yet. Try again shortly.")
+        )
         return redirect(_deal_url(version.deal))
     # DocuSign appends `?event=…` to the return URL: it must have no `#fragment`, or the
     # query would land after it and never reach the server.
@@ -198,11 +203,17 @@ def signing_return(request, pk: int):
             services.contract_envelope_sync(version=version)
         except ProviderError as exc:
             messages.warning(
-                request, f"{words} {exc.message} The status will update when DocuSign reports."
+                request,
+                gettext("%(words)s %(message)s The status will update when DocuSign reports.")
+                % {"words": words, "message": exc.message},
             )
             return redirect(_deal_url(version.deal))
     version.refresh_from_db()
-    messages.info(request, f"{words} Version {version.number}: {version.get_status_display()}.")
+    messages.info(
+        request,
+        gettext("%(words)s Version %(number)s: %(status)s.")
+        % {"words": words, "number": version.number, "status": version.get_status_display()},
+    )
     return redirect(_deal_url(version.deal))
 
 

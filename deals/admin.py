@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, gettext_lazy
 
 from . import services
 from .admin_actions import ServiceOnlyAdmin, ServiceOnlyInline, run_each, service_action
@@ -52,6 +53,7 @@ class UserAdmin(BaseUserAdmin):
                     "working_days",
                     "workday_start",
                     "workday_end",
+                    "language",
                 ]
             },
         ),
@@ -103,7 +105,7 @@ class AccountAdmin(admin.ModelAdmin):
         # Accounts are archived, never deleted (see deals.services.account_archive).
         return False
 
-    @admin.action(description="Archive selected accounts (nothing is deleted)")
+    @admin.action(description=gettext("Archive selected accounts (nothing is deleted)"))
     def archive_accounts(self, request, queryset):
         _archive_each(
             self, request, queryset, lambda a: services.account_archive(account=a, by=request.user)
@@ -146,7 +148,7 @@ class ContactAdmin(admin.ModelAdmin):
         # Contacts are archived, never deleted (see deals.services.contact_archive).
         return False
 
-    @admin.action(description="Archive selected contacts (nothing is deleted)")
+    @admin.action(description=gettext("Archive selected contacts (nothing is deleted)"))
     def archive_contacts(self, request, queryset):
         _archive_each(
             self, request, queryset, lambda c: services.contact_archive(contact=c, by=request.user)
@@ -160,7 +162,7 @@ class ContactAdmin(admin.ModelAdmin):
             return None
         return queryset.get()
 
-    @admin.action(description="GDPR: export the contact's personal data (JSON)")
+    @admin.action(description=gettext("GDPR: export the contact's personal data (JSON)"))
     def export_personal_data(self, request, queryset):
         contact = self._one(request, queryset)
         if contact is None:
@@ -179,7 +181,7 @@ class ContactAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="GDPR: erase the contact's personal data…")
+    @admin.action(description=gettext("GDPR: erase the contact's personal data…"))
     def erase_personal_data(self, request, queryset):
         contact = self._one(request, queryset)
         if contact is None:
@@ -216,11 +218,13 @@ class ContactAdmin(admin.ModelAdmin):
 
 class ErasureForm(forms.Form):
     reason = forms.CharField(
-        label="Whose request is this? (kept in the audit log)",
+        label=gettext_lazy("Whose request is this? (kept in the audit log)"),
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     confirm = forms.BooleanField(
-        label="I understand that the name, email, phone and job title cannot be restored."
+        label=gettext_lazy(
+            "I understand that the name, email, phone and job title cannot be restored."
+        )
     )
 
 
@@ -247,10 +251,12 @@ class ReasonForm(forms.Form):
 class ReassignAdminForm(forms.Form):
     new_owner = forms.ModelChoiceField(
         queryset=User.objects.filter(is_active=True, team__isnull=False).select_related("team"),
-        help_text="An active member of each deal's team (other deals are refused).",
+        help_text=gettext_lazy("An active member of each deal's team (other deals are refused)."),
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-    move_account = forms.BooleanField(required=False, label="Hand over the accounts too")
+    move_account = forms.BooleanField(
+        required=False, label=gettext_lazy("Hand over the accounts too")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -384,7 +390,7 @@ class DealAdmin(admin.ModelAdmin):
         "archive_deals",
         service_action(
             name="reassign_deals",
-            description="Change the owner of the selected deals",
+            description=gettext_lazy("Change the owner of the selected deals"),
             call=lambda deal, user, **data: services.deal_reassign(deal=deal, by=user, **data),
             done="handed over; the new owner is notified.",
             form_class=ReassignAdminForm,
@@ -454,19 +460,19 @@ class DealAdmin(admin.ModelAdmin):
         return [path("import-csv/", view, name="deals_deal_import"), *super().get_urls()]
 
     # Short columns, so the list fits a laptop screen without a side scroll.
-    @admin.display(description="Amount", ordering="amount")
+    @admin.display(description=gettext("Amount"), ordering="amount")
     def amount_display(self, deal) -> str:
         return money_text(deal.amount, deal.currency)
 
-    @admin.display(description="Expected close", ordering="expected_close_date")
+    @admin.display(description=gettext("Expected close"), ordering="expected_close_date")
     def expected_close_display(self, deal) -> str:
         return day_text(deal.expected_close_date) or "—"
 
-    @admin.display(description="Last activity", ordering="last_activity_at")
+    @admin.display(description=gettext("Last activity"), ordering="last_activity_at")
     def last_activity_display(self, deal) -> str:
         return day_text(deal.last_activity_at)
 
-    @admin.action(description="Archive selected deals (nothing is deleted)")
+    @admin.action(description=gettext("Archive selected deals (nothing is deleted)"))
     def archive_deals(self, request, queryset):
         _archive_each(
             self, request, queryset, lambda d: services.deal_archive(deal=d, by=request.user)
@@ -485,15 +491,15 @@ class DealEventAdmin(ServiceOnlyAdmin):
     list_select_related = ["deal", "actor"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="What")
+    @admin.display(description=gettext("What"))
     def what(self, event) -> str:
         return str(event)
 
-    @admin.display(description="By")
+    @admin.display(description=gettext("By"))
     def actor_label(self, event) -> str:
         return event.actor_label
 
-    @admin.display(description="Reason")
+    @admin.display(description=gettext("Reason"))
     def reason_short(self, event) -> str:
         return event.reason if len(event.reason) <= 80 else event.reason[:79] + "…"
 
@@ -538,7 +544,7 @@ class AskAdmin(ServiceOnlyAdmin):
 class ResolveObjectionForm(forms.Form):
     resolution = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="How it was resolved, in a sentence (kept on the deal's timeline).",
+        help_text=gettext_lazy("How it was resolved, in a sentence (kept on the deal's timeline)."),
     )
 
 
@@ -557,14 +563,14 @@ class ObjectionAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="resolve_objections",
-            description="Resolve the selected objections",
+            description=gettext_lazy("Resolve the selected objections"),
             call=_resolve,
             done="resolved.",
             form_class=ResolveObjectionForm,
         ),
         service_action(
             name="accept_objections_as_loss",
-            description="Close the selected objections as an accepted loss",
+            description=gettext_lazy("Close the selected objections as an accepted loss"),
             call=lambda o, user, **data: _resolve(o, user, accepted_loss=True, **data),
             done="closed as an accepted loss.",
             form_class=ResolveObjectionForm,
@@ -583,13 +589,13 @@ class ConcessionAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="accept_concessions",
-            description="Accept the selected concessions",
+            description=gettext_lazy("Accept the selected concessions"),
             call=lambda c, user: services.concession_decide(concession=c, by=user, accepted=True),
             done="accepted.",
         ),
         service_action(
             name="reject_concessions",
-            description="Reject the selected concessions",
+            description=gettext_lazy("Reject the selected concessions"),
             call=lambda c, user: services.concession_decide(concession=c, by=user, accepted=False),
             done="rejected.",
         ),
@@ -607,7 +613,7 @@ class StakeholderAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="remove_stakeholders",
-            description="Remove the selected people from their buying group",
+            description=gettext_lazy("Remove the selected people from their buying group"),
             call=lambda s, user: services.stakeholder_remove(stakeholder=s, by=user),
             done="removed from the buying group.",
         )
@@ -623,7 +629,7 @@ class OnboardingStepAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="complete_onboarding_steps",
-            description="Mark the selected onboarding steps done",
+            description=gettext_lazy("Mark the selected onboarding steps done"),
             call=lambda step, user: services.onboarding_step_complete(step=step, by=user),
             done="done.",
         )

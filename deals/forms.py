@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext, gettext_lazy
 
 from .models import (
     READINESS_ITEMS,
@@ -45,12 +46,12 @@ class TransitionForm(PanelForm):
     id_prefix = "move"
     expected_state = forms.ChoiceField(choices=DealState.choices, widget=forms.HiddenInput)
     loss_reason = forms.ChoiceField(
-        label="Loss reason",
-        choices=[("", "Choose a reason…"), *LossReason.choices],
+        label=gettext_lazy("Loss reason"),
+        choices=[("", gettext_lazy("Choose a reason…")), *LossReason.choices],
         required=False,
     )
     reason = forms.CharField(
-        label="Note (optional)",
+        label=gettext_lazy("Note (optional)"),
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -83,17 +84,21 @@ class TransitionForm(PanelForm):
     def clean_reason(self) -> str:
         reason = self.cleaned_data.get("reason", "").strip()
         if self.fields["reason"].required and not reason:
-            raise forms.ValidationError("Write the reason: it is kept in the deal's history.")
+            raise forms.ValidationError(
+                gettext("Write the reason: it is kept in the deal's history.")
+            )
         return reason
 
 
 class BuyingSignalForm(PanelForm):
     id_prefix = "signal"
 
-    kind = forms.ChoiceField(label="What did you notice?", choices=BuyingSignal.Kind.choices)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("What did you notice?"), choices=BuyingSignal.Kind.choices
+    )
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
     note = forms.CharField(
-        label="The buyer's words",
+        label=gettext_lazy("The buyer's words"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "“How fast could we start?”"}),
         error_messages={"required": "Write down what the buyer said or did."},
@@ -115,8 +120,8 @@ class TechniqueForm(PanelForm):
     id_prefix = "technique"
 
     technique = forms.ChoiceField(
-        label="Closing technique",
-        choices=[("", "No technique chosen"), *ClosingTechnique.choices],
+        label=gettext_lazy("Closing technique"),
+        choices=[("", gettext_lazy("No technique chosen")), *ClosingTechnique.choices],
         required=False,
     )
 
@@ -128,35 +133,36 @@ class AskForm(PanelForm):
 
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.CALL)
     technique = forms.ChoiceField(
-        label="Technique used",
-        choices=[("", "The deal's technique"), *ClosingTechnique.choices],
+        label=gettext_lazy("Technique used"),
+        choices=[("", gettext_lazy("The deal's technique")), *ClosingTechnique.choices],
         required=False,
     )
     statement = forms.CharField(
-        label="How you asked",
+        label=gettext_lazy("How you asked"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "“Shall we start on the 1st?”"}),
         error_messages={"required": "Write down how you asked."},
     )
     answer = forms.ChoiceField(
-        label="The buyer's answer",
+        label=gettext_lazy("The buyer's answer"),
         choices=Ask.Answer.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Record the buyer's answer: yes, not yet or no."},
     )
     objection_category = forms.ChoiceField(
-        label="Objection",
-        choices=[("", "Choose a category…"), *Objection.Category.choices],
+        label=gettext_lazy("Objection"),
+        choices=[("", gettext_lazy("Choose a category…")), *Objection.Category.choices],
         required=False,
     )
     objection_detail = forms.CharField(
-        label="What is holding them back?",
+        label=gettext_lazy("What is holding them back?"),
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     objection_is_stall = forms.BooleanField(
-        label="It is a stall (delays the decision), not a real objection", required=False
+        label=gettext_lazy("It is a stall (delays the decision), not a real objection"),
+        required=False,
     )
     expected_state = forms.ChoiceField(
         choices=DealState.choices, widget=forms.HiddenInput, required=False
@@ -166,11 +172,15 @@ class AskForm(PanelForm):
         data = super().clean()
         if data.get("answer") == Ask.Answer.NOT_YET:
             if not data.get("objection_category"):
-                self.add_error("objection_category", "A “not yet” needs the objection's category.")
+                self.add_error(
+                    "objection_category", gettext("A “not yet” needs the objection's category.")
+                )
             if not data.get("objection_detail", "").strip():
                 self.add_error(
                     "objection_detail",
-                    "A “not yet” comes with an objection: write down what is holding them back.",
+                    gettext(
+                        "A “not yet” comes with an objection: write down what is holding them back."
+                    ),
                 )
         return data
 
@@ -190,22 +200,27 @@ class ObjectionForm(PanelForm):
 
     category = forms.ChoiceField(choices=Objection.Category.choices)
     detail = forms.CharField(
-        label="In the buyer's words",
+        label=gettext_lazy("In the buyer's words"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Describe the objection in the buyer's words."},
     )
-    is_stall = forms.BooleanField(label="It is a stall, not a real objection", required=False)
+    is_stall = forms.BooleanField(
+        label=gettext_lazy("It is a stall, not a real objection"), required=False
+    )
 
 
 class ObjectionResolveForm(PanelForm):
     id_prefix = "resolve"
 
-    OUTCOMES = [("resolved", "Resolved"), ("accepted_loss", "Accepted loss (we cannot meet it)")]
+    OUTCOMES = [
+        ("resolved", gettext_lazy("Resolved")),
+        ("accepted_loss", gettext_lazy("Accepted loss (we cannot meet it)")),
+    ]
 
     outcome = forms.ChoiceField(choices=OUTCOMES, initial="resolved")
     resolution = forms.CharField(
-        label="How was it settled?",
+        label=gettext_lazy("How was it settled?"),
         max_length=2000,
         error_messages={"required": "Say how the objection was resolved."},
     )
@@ -214,23 +229,37 @@ class ObjectionResolveForm(PanelForm):
 class ConcessionForm(PanelForm):
     id_prefix = "concession"
 
-    give = forms.CharField(label="We give", max_length=200, validators=[single_line])
-    get = forms.CharField(label="We get in return", max_length=200, validators=[single_line])
+    give = forms.CharField(label=gettext_lazy("We give"), max_length=200, validators=[single_line])
+    get = forms.CharField(
+        label=gettext_lazy("We get in return"), max_length=200, validators=[single_line]
+    )
     # How the deal's terms change if the buyer accepts (blank: unchanged).
     new_amount = forms.DecimalField(
-        label="New amount", required=False, min_value=0, max_digits=14, decimal_places=2
+        label=gettext_lazy("New amount"),
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=2,
     )
     new_discount_percent = forms.DecimalField(
-        label="New discount (%)", required=False, min_value=0, max_value=100, decimal_places=2
-    )
-    new_term_months = forms.IntegerField(label="New term (months)", required=False, min_value=1)
-    new_billing = forms.ChoiceField(
-        label="New billing period",
+        label=gettext_lazy("New discount (%)"),
         required=False,
-        choices=[("", "Unchanged"), *BillingFrequency.choices],
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+    )
+    new_term_months = forms.IntegerField(
+        label=gettext_lazy("New term (months)"), required=False, min_value=1
+    )
+    new_billing = forms.ChoiceField(
+        label=gettext_lazy("New billing period"),
+        required=False,
+        choices=[("", gettext_lazy("Unchanged")), *BillingFrequency.choices],
     )
     new_start_date = forms.DateField(
-        label="New start date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("New start date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     TERM_FIELDS = (
@@ -245,7 +274,7 @@ class ConcessionForm(PanelForm):
         data = super().clean()
         if not data.get("give", "").strip() or not data.get("get", "").strip():
             raise forms.ValidationError(
-                "A concession is a give-get pair: say what you give and what you get."
+                gettext("A concession is a give-get pair: say what you give and what you get.")
             )
         return data
 
@@ -253,7 +282,9 @@ class ConcessionForm(PanelForm):
 class ConcessionDecideForm(PanelForm):
     id_prefix = "decide"
 
-    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+    decision = forms.ChoiceField(
+        choices=[("accept", gettext_lazy("Accept")), ("reject", gettext_lazy("Reject"))]
+    )
 
 
 class StakeholderForm(PanelForm):
@@ -262,7 +293,7 @@ class StakeholderForm(PanelForm):
     id_prefix = "stakeholder"
 
     contact = forms.ModelChoiceField(
-        queryset=Contact.objects.none(), required=False, empty_label="New contact…"
+        queryset=Contact.objects.none(), required=False, empty_label=gettext_lazy("New contact…")
     )
     first_name = forms.CharField(required=False, max_length=100, validators=[single_line])
     last_name = forms.CharField(required=False, max_length=100, validators=[single_line])
@@ -277,7 +308,7 @@ class StakeholderForm(PanelForm):
         if contacts is not None:
             # Reuse the list the page already loaded (no extra query to render the choices).
             self.fields["contact"].choices = [
-                ("", "New contact…"),
+                ("", gettext("New contact…")),
                 *(
                     (c.pk, f"{c.full_name}{f' · {c.job_title}' if c.job_title else ''}")
                     for c in contacts
@@ -289,7 +320,9 @@ class StakeholderForm(PanelForm):
         if not data.get("contact") and not (
             data.get("first_name", "").strip() or data.get("last_name", "").strip()
         ):
-            raise forms.ValidationError("Pick a contact of the account, or name a new one.")
+            raise forms.ValidationError(
+                gettext("Pick a contact of the account, or name a new one.")
+            )
         return data
 
 
@@ -297,19 +330,23 @@ class NextStepForm(PanelForm):
     id_prefix = "nextstep"
 
     next_step = forms.CharField(
-        label="Next step", max_length=200, required=False, validators=[single_line]
+        label=gettext_lazy("Next step"), max_length=200, required=False, validators=[single_line]
     )
     next_step_due = forms.DateField(
-        label="Due", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Due"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     expected_close_date = forms.DateField(
-        label="Expected close", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Expected close"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     def clean(self):
         data = super().clean()
         if data.get("next_step_due") and not data.get("next_step", "").strip():
-            self.add_error("next_step", "Say what the next step is before giving it a date.")
+            self.add_error(
+                "next_step", gettext("Say what the next step is before giving it a date.")
+            )
         return data
 
 
@@ -317,7 +354,7 @@ class NoteForm(PanelForm):
     id_prefix = "note"
 
     text = forms.CharField(
-        label="Note",
+        label=gettext_lazy("Note"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "The note is empty."},
@@ -330,22 +367,24 @@ class ReassignForm(PanelForm):
     id_prefix = "owner"
 
     new_owner = forms.ModelChoiceField(
-        label="New owner",
+        label=gettext_lazy("New owner"),
         queryset=User.objects.none(),
-        empty_label="Choose a teammate…",
+        empty_label=gettext_lazy("Choose a teammate…"),
         error_messages={
             "required": "Choose who takes the deal over.",
             "invalid_choice": "Choose an active member of the deal's team.",
         },
     )
     reason = forms.CharField(
-        label="Reason",
+        label=gettext_lazy("Reason"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Kept in the deal's timeline.",
+        help_text=gettext_lazy("Kept in the deal's timeline."),
         error_messages={"required": "Say why the deal changes hands."},
     )
-    move_account = forms.BooleanField(label="Hand over the account too", required=False)
+    move_account = forms.BooleanField(
+        label=gettext_lazy("Hand over the account too"), required=False
+    )
     expected_owner = forms.IntegerField(widget=forms.HiddenInput)
 
     def __init__(self, *args, deal, **kwargs):
@@ -360,14 +399,16 @@ class ReassignForm(PanelForm):
 class FollowOnForm(PanelForm):
     id_prefix = "followon"
 
-    title = forms.CharField(label="Follow-on deal", max_length=200, validators=[single_line])
+    title = forms.CharField(
+        label=gettext_lazy("Follow-on deal"), max_length=200, validators=[single_line]
+    )
     need = forms.CharField(
-        label="Need found during the sale",
+        label=gettext_lazy("Need found during the sale"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     amount = forms.DecimalField(
-        label="Estimated amount",
+        label=gettext_lazy("Estimated amount"),
         min_value=0,
         max_digits=14,
         decimal_places=2,

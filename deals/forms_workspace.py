@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from .models import (
     Account,
@@ -37,7 +38,9 @@ class DealForm(forms.ModelForm):
     books the rep's meeting task: one way to set it.
     """
 
-    account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.none(), empty_label=gettext_lazy("Choose…")
+    )
     owner = UserChoiceField(queryset=Deal.owner.field.related_model.objects.none(), required=False)
 
     class Meta:
@@ -70,12 +73,12 @@ class DealForm(forms.ModelForm):
             "decision_process": forms.Textarea(attrs={"rows": 2}),
         }
         labels = {
-            "title": "Deal name",
-            "expected_close_date": "Expected close",
-            "next_step_due": "Next step due",
-            "term_months": "Term (months)",
+            "title": gettext_lazy("Deal name"),
+            "expected_close_date": gettext_lazy("Expected close"),
+            "next_step_due": gettext_lazy("Next step due"),
+            "term_months": gettext_lazy("Term (months)"),
         }
-        help_texts = {"next_step": "The one thing that moves this deal forward."}
+        help_texts = {"next_step": gettext_lazy("The one thing that moves this deal forward.")}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,11 +116,13 @@ class DealForm(forms.ModelForm):
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")
         if amount is not None and amount < 0:
-            raise forms.ValidationError("The amount cannot be negative.")
+            raise forms.ValidationError(gettext("The amount cannot be negative."))
         if amount is not None and not self.instance.pk and amount == 0:
             raise forms.ValidationError(
-                "Enter the amount you expect this deal to bring (more than 0); "
-                "you can change it as the deal takes shape."
+                gettext(
+                    "Enter the amount you expect this deal to bring (more than 0); "
+                    "you can change it as the deal takes shape."
+                )
             )
         return amount
 
@@ -125,10 +130,12 @@ class DealForm(forms.ModelForm):
         data = super().clean()
         account, owner = data.get("account"), data.get("owner")
         if account and owner and owner.team_id != account.team_id:
-            self.add_error("owner", "The owner must be in the account's team.")
+            self.add_error("owner", gettext("The owner must be in the account's team."))
         due, step = data.get("next_step_due"), data.get("next_step")
         if due and not step:
-            self.add_error("next_step", "Say what the next step is, since it has a due date.")
+            self.add_error(
+                "next_step", gettext("Say what the next step is, since it has a due date.")
+            )
         if not self.instance.pk:
             # A new deal plans forward; a past date is almost always a typo (2019 for 2029).
             today = timezone.localdate()
@@ -137,8 +144,8 @@ class DealForm(forms.ModelForm):
                 if value and value < today:
                     self.add_error(
                         field,
-                        f"{day_text(value)} is in the past: a new deal needs today or a later "
-                        "date.",
+                        gettext("%(value)s is in the past: a new deal needs today or a later date.")
+                        % {"value": day_text(value)},
                     )
         return data
 
@@ -146,8 +153,8 @@ class DealForm(forms.ModelForm):
         """For an edit: the planning dates that lie in the past (allowed, but said)."""
         today = timezone.localdate()
         labels = {
-            "expected_close_date": "The expected close",
-            "next_step_due": "The next step's due date",
+            "expected_close_date": gettext("The expected close"),
+            "next_step_due": gettext("The next step's due date"),
         }
         return [
             f"{label} ({day_text(self.cleaned_data[field])}) is in the past."
@@ -161,7 +168,9 @@ class DealForm(forms.ModelForm):
 
 
 class AccountForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Account name", validators=[single_line])
+    name = forms.CharField(
+        max_length=200, label=gettext_lazy("Account name"), validators=[single_line]
+    )
     website = forms.CharField(max_length=200, required=False)
     industry = forms.CharField(max_length=100, required=False)
 
@@ -172,19 +181,21 @@ class AccountForm(forms.Form):
             self.fields["account_manager"] = UserChoiceField(
                 queryset=account.team.members.filter(is_active=True),
                 required=False,
-                empty_label="Not assigned",
-                help_text="Who looks after the customer once a deal is won.",
+                empty_label=gettext("Not assigned"),
+                help_text=gettext("Who looks after the customer once a deal is won."),
             )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
-            raise forms.ValidationError("An account needs a name.")
+            raise forms.ValidationError(gettext("An account needs a name."))
         return name
 
 
 class ContactForm(forms.Form):
-    account = forms.ModelChoiceField(queryset=Account.objects.none(), empty_label="Choose…")
+    account = forms.ModelChoiceField(
+        queryset=Account.objects.none(), empty_label=gettext_lazy("Choose…")
+    )
     first_name = forms.CharField(max_length=100, required=False, validators=[single_line])
     last_name = forms.CharField(max_length=100, required=False, validators=[single_line])
     email = forms.EmailField(required=False)
@@ -202,17 +213,17 @@ class ContactForm(forms.Form):
     def clean(self):
         data = super().clean()
         if not (data.get("first_name", "").strip() or data.get("last_name", "").strip()):
-            raise forms.ValidationError("A contact needs a first or a last name.")
+            raise forms.ValidationError(gettext("A contact needs a first or a last name."))
         return data
 
 
 class DealFilterForm(forms.Form):
     """The deal list's filters; invalid values are simply ignored by the selector."""
 
-    q = forms.CharField(required=False, label="Search deals")
+    q = forms.CharField(required=False, label=gettext_lazy("Search deals"))
     state = forms.ChoiceField(required=False)
     owner = forms.ChoiceField(required=False)
-    close = forms.CharField(required=False, label="Closing in", widget=MONTH)
+    close = forms.CharField(required=False, label=gettext_lazy("Closing in"), widget=MONTH)
     sort = forms.ChoiceField(
         required=False, choices=[(k, v[0]) for k, v in DEAL_LIST_SORTS.items()]
     )
@@ -220,15 +231,15 @@ class DealFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["state"].choices = [
-            ("", "Any state"),
-            ("open", "All open"),
-            ("closed", "All closed"),
+            ("", gettext("Any state")),
+            ("open", gettext("All open")),
+            ("closed", gettext("All closed")),
             *[(s, DealState(s).label) for s in DealState.values],
         ]
         owners = deal_filter_owners(user)
         self.fields["owner"].choices = [
-            ("", "Anyone"),
-            ("me", "Only mine"),
+            ("", gettext("Anyone")),
+            ("me", gettext("Only mine")),
             *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
         ]
 
@@ -236,18 +247,21 @@ class DealFilterForm(forms.Form):
 class BoardFilterForm(forms.Form):
     owner = forms.ChoiceField(required=False)
     team = forms.ChoiceField(required=False)
-    close = forms.CharField(required=False, label="Closing in", widget=MONTH)
+    close = forms.CharField(required=False, label=gettext_lazy("Closing in"), widget=MONTH)
 
     def __init__(self, *args, user, teams=(), **kwargs):
         super().__init__(*args, **kwargs)
         owners = deal_filter_owners(user)
         self.fields["owner"].choices = [
-            ("", "Everyone I can see"),
-            ("me", "Only mine"),
+            ("", gettext("Everyone I can see")),
+            ("me", gettext("Only mine")),
             *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
         ]
         if user.is_superuser:
-            self.fields["team"].choices = [("", "All teams"), *[(str(t.pk), t.name) for t in teams]]
+            self.fields["team"].choices = [
+                ("", gettext("All teams")),
+                *[(str(t.pk), t.name) for t in teams],
+            ]
         else:
             del self.fields["team"]
 
@@ -261,20 +275,20 @@ class BulkReassignForm(forms.Form):
         error_messages={"required": "Tick the deals to reassign first."},
     )
     new_owner = forms.ModelChoiceField(
-        label="New owner",
+        label=gettext_lazy("New owner"),
         queryset=User.objects.none(),
-        empty_label="Reassign selected to…",
+        empty_label=gettext_lazy("Reassign selected to…"),
         error_messages={
             "required": "Choose who takes the selected deals over.",
             "invalid_choice": "Choose an active member of your team.",
         },
     )
     reason = forms.CharField(
-        label="Reason",
+        label=gettext_lazy("Reason"),
         max_length=2000,
         error_messages={"required": "Say why the deals change hands."},
     )
-    move_account = forms.BooleanField(label="Accounts too", required=False)
+    move_account = forms.BooleanField(label=gettext_lazy("Accounts too"), required=False)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

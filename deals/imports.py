@@ -32,6 +32,7 @@ from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from . import services
 from .models import Account, BillingFrequency, Contact, Currency, Deal, Team, User
@@ -146,7 +147,8 @@ class _ByteBudget(io.RawIOBase):
         self.consumed += len(chunk)
         if self.consumed > self.limit:
             raise ImportFileError(
-                f"The file is larger than {_megabytes(self.limit)}. Split it into smaller files."
+                gettext("The file is larger than %(limit)s. Split it into smaller files.")
+                % {"limit": _megabytes(self.limit)}
             )
         buffer[: len(chunk)] = chunk
         return len(chunk)
@@ -160,20 +162,25 @@ def check_upload(*, name: str, size: int | None, content_type: str) -> None:
     """Refuse an upload by its name, declared type and size, before reading any of it."""
     limit = settings.IMPORT_MAX_BYTES
     if not name.lower().endswith(".csv"):
-        raise ImportFileError("Upload a .csv file (comma-separated values, UTF-8).")
+        raise ImportFileError(gettext("Upload a .csv file (comma-separated values, UTF-8)."))
     if content_type.split(";")[0].strip().lower() not in ALLOWED_CONTENT_TYPES:
-        raise ImportFileError(f"“{content_type}” is not a CSV file. Upload a .csv file.")
+        raise ImportFileError(
+            gettext("“%(content_type)s” is not a CSV file. Upload a .csv file.")
+            % {"content_type": content_type}
+        )
     if size is not None and size > limit:
         raise ImportFileError(
-            f"The file is {size / (1024 * 1024):.1f} MB; the limit is {_megabytes(limit)}. "
-            "Split it into smaller files."
+            gettext("The file is %(size)s MB; the limit is %(limit)s. Split it into smaller files.")
+            % {"size": format(size / (1024 * 1024), ".1f"), "limit": _megabytes(limit)}
         )
 
 
 def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row, streamed; file-level problems raise ImportFileError."""
     if kind not in COLUMNS:
-        raise ImportFileError("Choose what the file contains: accounts, contacts or deals.")
+        raise ImportFileError(
+            gettext("Choose what the file contains: accounts, contacts or deals.")
+        )
     budget = _ByteBudget(raw, settings.IMPORT_MAX_BYTES)
     text = io.TextIOWrapper(
         io.BufferedReader(budget), encoding="utf-8-sig", errors="strict", newline=""
@@ -183,21 +190,27 @@ def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
         try:
             header = next(reader)
         except StopIteration:
-            raise ImportFileError("The file is empty.") from None
+            raise ImportFileError(gettext("The file is empty.")) from None
         names = [h.strip().lower().replace(" ", "_") for h in header]
         repeated = sorted({n for n in names if n and names.count(n) > 1}, key=names.index)
         if repeated:
             # Which of two "title" columns is meant? Guessing would import the wrong one.
             raise ImportFileError(
-                f"The column {', '.join(f'“{n}”' for n in repeated)} appears more than once "
-                "in the first row. Keep one column of each name and upload the file again."
+                gettext(
+                    "The column %(repeated)s appears more than once in the first row. Keep "
+                    "one column of each name and upload the file again."
+                )
+                % {"repeated": ", ".join(f"“{n}”" for n in repeated)}
             )
         required, optional = COLUMNS[kind]
         missing = [c for c in required if c not in names]
         if missing:
             raise ImportFileError(
-                f"Missing column(s): {', '.join(missing)}. Expected: "
-                f"{', '.join(required + optional)} (the first row names the columns)."
+                gettext(
+                    "Missing column(s): %(missing)s. Expected: %(optional)s (the first row "
+                    "names the columns)."
+                )
+                % {"missing": ", ".join(missing), "optional": ", ".join(required + optional)}
             )
         known = set(required + optional)
         max_rows = settings.IMPORT_MAX_ROWS
@@ -208,11 +221,15 @@ def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
             count += 1
             if count > max_rows:
                 raise ImportFileError(
-                    f"The file has more than {max_rows:,} rows. Split it into smaller files."
+                    gettext(
+                        "The file has more than %(max_rows)s rows. Split it into smaller files."
+                    )
+                    % {"max_rows": format(max_rows, ",")}
                 )
             if "\x00" in "".join(row):
                 raise ImportFileError(
-                    f"Line {reader.line_num} contains a NUL byte: not a text file."
+                    gettext("Line %(line_num)s contains a NUL byte: not a text file.")
+                    % {"line_num": reader.line_num}
                 )
             values = {
                 name: cell.strip() for name, cell in zip(names, row, strict=False) if name in known
@@ -220,10 +237,13 @@ def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
             yield reader.line_num, values
     except UnicodeDecodeError:
         raise ImportFileError(
-            "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+            gettext("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again.")
         ) from None
     except csv.Error as error:
-        raise ImportFileError(f"Line {reader.line_num}: not valid CSV ({error}).") from None
+        raise ImportFileError(
+            gettext("Line %(line_num)s: not valid CSV (%(error)s).")
+            % {"line_num": reader.line_num, "error": error}
+        ) from None
 
 
 # --- checking and writing rows -----------------------------------------------------------------
@@ -272,16 +292,22 @@ class _Plan:
     def owner(self, username: str) -> User:
         if not username:
             if self.default_owner is None:
-                raise DealError("Name an owner (a username in the team).")
+                raise DealError(gettext("Name an owner (a username in the team)."))
             return self.default_owner
         user = self.users.get(username.casefold())
         if user is None:
-            raise DealError(f"No active user “{username}” in {self.team}.")
+            raise DealError(
+                gettext("No active user “%(username)s” in %(team)s.")
+                % {"username": username, "team": self.team}
+            )
         return user
 
     def once(self, key: tuple, line: int, what: str) -> None:
         if key in self.seen:
-            raise DealError(f"Repeats line {self.seen[key]} (same {what}).")
+            raise DealError(
+                gettext("Repeats line %(key)s (same %(what)s).")
+                % {"key": self.seen[key], "what": what}
+            )
         self.seen[key] = line
 
     def account(self, name: str, *, owner: User) -> Account | None:
@@ -299,7 +325,10 @@ class _Plan:
 def _text(row: dict, name: str, max_length: int) -> str:
     value = row.get(name, "")
     if len(value) > max_length:
-        raise DealError(f"{name} is longer than {max_length} characters.")
+        raise DealError(
+            gettext("%(name)s is longer than %(max_length)s characters.")
+            % {"name": name, "max_length": max_length}
+        )
     return value
 
 
@@ -310,7 +339,10 @@ def _date(row: dict, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise DealError(f"{name} “{value}” is not a date (YYYY-MM-DD).") from None
+        raise DealError(
+            gettext("%(name)s “%(value)s” is not a date (YYYY-MM-DD).")
+            % {"name": name, "value": value}
+        ) from None
 
 
 def _amount(value: str) -> Decimal:
@@ -319,16 +351,18 @@ def _amount(value: str) -> Decimal:
     try:
         amount = Decimal(value.replace(",", "").replace(" ", ""))
     except InvalidOperation:
-        raise DealError(f"amount “{value}” is not a number.") from None
+        raise DealError(gettext("amount “%(value)s” is not a number.") % {"value": value}) from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        raise DealError(f"amount “{value}” must be between 0 and 999,999,999,999.")
+        raise DealError(
+            gettext("amount “%(value)s” must be between 0 and 999,999,999,999.") % {"value": value}
+        )
     return amount.quantize(Decimal("0.01"))
 
 
 def _account_row(plan: _Plan, line: int, row: dict) -> str:
     name = _text(row, "name", 200)
     if not name:
-        raise DealError("name is empty.")
+        raise DealError(gettext("name is empty."))
     plan.once(_key(name), line, "account name")
     owner = plan.owner(row.get("owner", ""))
     fields = {"website": _text(row, "website", 200), "industry": _text(row, "industry", 100)}
@@ -348,21 +382,26 @@ def _contact_row(plan: _Plan, line: int, row: dict) -> str:
     first, last = _text(row, "first_name", 100), _text(row, "last_name", 100)
     email = _text(row, "email", 254)
     if not account_name:
-        raise DealError("account is empty.")
+        raise DealError(gettext("account is empty."))
     if not (first or last):
-        raise DealError("A contact needs a first or last name.")
+        raise DealError(gettext("A contact needs a first or last name."))
     if email:
         try:
             validate_email(email)
         except Exception:
-            raise DealError(f"email “{email}” is not an email address.") from None
+            raise DealError(
+                gettext("email “%(email)s” is not an email address.") % {"email": email}
+            ) from None
     key = plan._contact_key(account_name, email, first, last)
     plan.once(key, line, "email" if email else "account and name")
     fields = {"phone": _text(row, "phone", 50), "job_title": _text(row, "job_title", 120)}
     if key in plan.contacts:
         return "existing"
     if _key(account_name) not in plan.accounts:
-        raise DealError(f"No account “{account_name}” in {plan.team}; import accounts first.")
+        raise DealError(
+            gettext("No account “%(account_name)s” in %(team)s; import accounts first.")
+            % {"account_name": account_name, "team": plan.team}
+        )
     if plan.write:
         services.contact_create(
             by=plan.by,
@@ -379,21 +418,29 @@ def _contact_row(plan: _Plan, line: int, row: dict) -> str:
 def _deal_row(plan: _Plan, line: int, row: dict) -> str:
     account_name, title = _text(row, "account", 200), _text(row, "title", 200)
     if not account_name:
-        raise DealError("account is empty.")
+        raise DealError(gettext("account is empty."))
     if not title:
-        raise DealError("title is empty.")
+        raise DealError(gettext("title is empty."))
     key = _key(account_name, title)
     plan.once(key, line, "account and title")
     owner = plan.owner(row.get("owner", ""))
     currency = row.get("currency", "").upper()
     if currency and currency not in Currency.values:
-        raise DealError(f"currency “{currency}” is not one of {', '.join(Currency.values)}.")
+        raise DealError(
+            gettext("currency “%(currency)s” is not one of %(values)s.")
+            % {"currency": currency, "values": ", ".join(Currency.values)}
+        )
     billing = row.get("billing", "").lower()
     if billing and billing not in BillingFrequency.values:
-        raise DealError(f"billing “{billing}” is not one of {', '.join(BillingFrequency.values)}.")
+        raise DealError(
+            gettext("billing “%(billing)s” is not one of %(values)s.")
+            % {"billing": billing, "values": ", ".join(BillingFrequency.values)}
+        )
     term = row.get("term_months", "")
     if term and not (term.isdigit() and 1 <= int(term) <= 600):
-        raise DealError(f"term_months “{term}” must be a whole number from 1 to 600.")
+        raise DealError(
+            gettext("term_months “%(term)s” must be a whole number from 1 to 600.") % {"term": term}
+        )
     fields: dict[str, Any] = {
         "amount": _amount(row.get("amount", "")),
         "currency": currency,
@@ -451,13 +498,13 @@ def _process(
         if progress and result.total % PROGRESS_EVERY == 0:
             progress(result.total)
     if result.total == 0:
-        raise ImportFileError("The file has a header row but no data rows.")
+        raise ImportFileError(gettext("The file has a header row but no data rows."))
     return result
 
 
 def _require_importer(by: User, team: Team) -> None:
     if not (by.is_superuser or (by.is_manager and by.team_id == team.pk)):
-        raise services.NotPermitted("Only the team's manager or an admin can import.")
+        raise services.NotPermitted(gettext("Only the team's manager or an admin can import."))
 
 
 def import_preview(*, raw: BinaryIO, kind: str, team: Team, by: User) -> ImportResult:
@@ -521,7 +568,9 @@ def import_job_create(*, upload, kind: str, team: Team, by: User) -> dict[str, A
     _require_importer(by, team)
     check_upload(name=upload.name, size=upload.size, content_type=upload.content_type or "")
     if kind not in KINDS:
-        raise ImportFileError("Choose what the file contains: accounts, contacts or deals.")
+        raise ImportFileError(
+            gettext("Choose what the file contains: accounts, contacts or deals.")
+        )
     job_id = str(uuid.uuid4())
     path = default_storage.save(f"imports/{job_id}.csv", upload)
     try:
@@ -551,11 +600,11 @@ def import_job_start(*, job_id: str, by: User) -> dict[str, Any]:
     """Queue the import of a previewed, error-free file."""
     job = import_job_get(job_id)
     if job is None or job["by_id"] != by.pk:
-        raise DealError("This import is unknown or has expired. Upload the file again.")
+        raise DealError(gettext("This import is unknown or has expired. Upload the file again."))
     if job["status"] != "previewed":
         return job
     if job["preview"]["error_count"]:
-        raise DealError("Fix the rows with errors and upload the file again.")
+        raise DealError(gettext("Fix the rows with errors and upload the file again."))
     job["status"] = "queued"
     _job_save(job)
     transaction.on_commit(lambda: import_job_run.delay(job_id))
@@ -585,7 +634,9 @@ def import_job_run(job_id: str) -> None:
     except DealError as error:
         job.update(status="failed", message=error.message)
     except Exception:
-        job.update(status="failed", message="The import failed unexpectedly; nothing was written.")
+        job.update(
+            status="failed", message=gettext("The import failed unexpectedly; nothing was written.")
+        )
         _job_save(job)
         raise
     else:

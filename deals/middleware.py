@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 
-from django.utils import timezone
+from django.utils import timezone, translation
 
 
 class UserTimeZoneMiddleware:
@@ -31,3 +31,22 @@ class UserTimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class UserLanguageMiddleware:
+    """Activate the signed-in user's language (User.language) for the whole request.
+
+    Runs after LocaleMiddleware (which picked the language from the cookie or Accept-Language)
+    and after authentication. An empty User.language means "follow the browser", so
+    LocaleMiddleware's choice stays.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = getattr(getattr(request, "user", None), "language", "") or ""
+        if language and translation.check_for_language(language):
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)

@@ -13,20 +13,24 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language, gettext, gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 
 def single_line(value: str) -> None:
     """Titles and names are one line: a newline breaks email headers and lists."""
     if value and ("\n" in value or "\r" in value):
-        raise ValidationError("Use a single line here (no line breaks).", code="single_line")
+        raise ValidationError(
+            gettext("Use a single line here (no line breaks)."), code="single_line"
+        )
 
 
 class Currency(models.TextChoices):
-    EUR = "EUR", "EUR (€)"
-    USD = "USD", "USD ($)"
-    GBP = "GBP", "GBP (£)"
-    CHF = "CHF", "CHF"
+    EUR = "EUR", gettext_lazy("EUR (€)")
+    USD = "USD", gettext_lazy("USD ($)")
+    GBP = "GBP", gettext_lazy("GBP (£)")
+    CHF = "CHF", gettext_lazy("CHF")
 
 
 class Team(models.Model):
@@ -35,11 +39,11 @@ class Team(models.Model):
         max_length=3,
         choices=Currency.choices,
         default=Currency.EUR,
-        help_text="Currency the team reports in.",
+        help_text=gettext_lazy("Currency the team reports in."),
     )
     reps_see_team_deals = models.BooleanField(
         default=True,
-        help_text="Reps may read (not change) the deals of their teammates.",
+        help_text=gettext_lazy("Reps may read (not change) the deals of their teammates."),
     )
     account_manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -47,7 +51,9 @@ class Team(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Who takes over won customers for onboarding. Defaults to the team's manager.",
+        help_text=gettext_lazy(
+            "Who takes over won customers for onboarding. Defaults to the team's manager."
+        ),
     )
 
     class Meta:
@@ -59,8 +65,8 @@ class Team(models.Model):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        REP = "rep", "Sales rep"
-        MANAGER = "manager", "Sales manager"
+        REP = "rep", gettext_lazy("Sales rep")
+        MANAGER = "manager", gettext_lazy("Sales manager")
 
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.REP)
     team = models.ForeignKey(
@@ -69,15 +75,25 @@ class User(AbstractUser):
     time_zone = models.CharField(
         max_length=64,
         default="Europe/Berlin",
-        help_text="IANA time zone; follow-ups are sent in the rep's working hours.",
+        help_text=gettext_lazy("IANA time zone; follow-ups are sent in the rep's working hours."),
     )
     working_days = models.CharField(
         max_length=7,
         default="01234",
-        help_text="Weekdays the rep works, Monday=0 … Sunday=6 (e.g. 01234 for Mon–Fri).",
+        help_text=gettext_lazy(
+            "Weekdays the rep works, Monday=0 … Sunday=6 (e.g. 01234 for Mon–Fri)."
+        ),
     )
     workday_start = models.TimeField(default="09:00")
     workday_end = models.TimeField(default="17:30")
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        default="",
+        choices=settings.LANGUAGES,
+        help_text=_("The language of your pages and emails; empty follows your browser."),
+    )
 
     class Meta:
         ordering = ["username"]
@@ -94,6 +110,31 @@ class User(AbstractUser):
         return self.is_superuser or self.is_staff
 
 
+def language_of(user: User | None) -> str:
+    """The language `user` reads in (emails, stored notifications): theirs, else the site's."""
+    return (
+        (getattr(user, "language", "") or settings.LANGUAGE_CODE)
+        if user
+        else settings.LANGUAGE_CODE
+    )
+
+
+def in_sentence(label: str) -> str:
+    """A choice label inside a sentence: lower case in English ("is now negotiating"); German
+    keeps its capitals (nouns are capitalised)."""
+    label = str(label)
+    return label.lower() if (get_language() or "en").startswith("en") else label
+
+
+def ordinal_text(n: int) -> str:
+    """`n` as an ordinal in the active language: 1st, 2nd… in English, 1., 2.… in German."""
+    if (get_language() or "en").startswith("en"):
+        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}"
+    # Translators: an ordinal number, as in "the 2nd ask" (German: "2.").
+    return pgettext("ordinal number", "%(n)sth") % {"n": n}
+
+
 class ArchivableQuerySet(models.QuerySet):
     def active(self):
         return self.filter(archived_at__isnull=True)
@@ -101,8 +142,8 @@ class ArchivableQuerySet(models.QuerySet):
 
 class Account(models.Model):
     class Status(models.TextChoices):
-        PROSPECT = "prospect", "Prospect"
-        CUSTOMER = "customer", "Customer"
+        PROSPECT = "prospect", gettext_lazy("Prospect")
+        CUSTOMER = "customer", gettext_lazy("Customer")
 
     name = models.CharField(max_length=200, validators=[single_line])
     website = models.CharField(max_length=200, blank=True)
@@ -151,7 +192,9 @@ class Contact(models.Model):
     erased_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When the contact's personal data was erased on request (GDPR Art. 17).",
+        help_text=gettext_lazy(
+            "When the contact's personal data was erased on request (GDPR Art. 17)."
+        ),
     )
 
     objects = ArchivableQuerySet.as_manager()
@@ -171,13 +214,13 @@ class Contact(models.Model):
 
 
 class DealState(models.TextChoices):
-    INTENT_SPOTTED = "intent_spotted", "Intent spotted"
-    ASKED = "asked", "Asked"
-    AGREEMENT_SENT = "agreement_sent", "Agreement sent"
-    NEGOTIATING = "negotiating", "Negotiating"
-    FOLLOW_UP = "follow_up", "Follow-up"
-    CLOSED_WON = "closed_won", "Closed / won"
-    CLOSED_LOST = "closed_lost", "Closed / lost"
+    INTENT_SPOTTED = "intent_spotted", gettext_lazy("Intent spotted")
+    ASKED = "asked", gettext_lazy("Asked")
+    AGREEMENT_SENT = "agreement_sent", gettext_lazy("Agreement sent")
+    NEGOTIATING = "negotiating", gettext_lazy("Negotiating")
+    FOLLOW_UP = "follow_up", gettext_lazy("Follow-up")
+    CLOSED_WON = "closed_won", gettext_lazy("Closed / won")
+    CLOSED_LOST = "closed_lost", gettext_lazy("Closed / lost")
 
 
 OPEN_STATES = [
@@ -191,31 +234,47 @@ CLOSED_STATES = [DealState.CLOSED_WON, DealState.CLOSED_LOST]
 
 
 class ClosingTechnique(models.TextChoices):
-    ASSUMPTIVE = "assumptive", "Assumptive close"
-    SOFT = "soft", "Soft close"
-    SUMMARY = "summary", "Summary close"
-    QUESTION = "question", "Question close"
-    OPTION = "option", "Option close"
-    SHARP_ANGLE = "sharp_angle", "Sharp-angle close"
-    NOW_OR_NEVER = "now_or_never", "Now-or-never close"
-    TAKE_AWAY = "take_away", "Take-away close"
-    PUPPY_DOG = "puppy_dog", "Puppy-dog close"
-    OBJECTION = "objection", "Objection close"
-    INOFFENSIVE = "inoffensive", "Inoffensive close"
+    ASSUMPTIVE = "assumptive", gettext_lazy("Assumptive close")
+    SOFT = "soft", gettext_lazy("Soft close")
+    SUMMARY = "summary", gettext_lazy("Summary close")
+    QUESTION = "question", gettext_lazy("Question close")
+    OPTION = "option", gettext_lazy("Option close")
+    SHARP_ANGLE = "sharp_angle", gettext_lazy("Sharp-angle close")
+    NOW_OR_NEVER = "now_or_never", gettext_lazy("Now-or-never close")
+    TAKE_AWAY = "take_away", gettext_lazy("Take-away close")
+    PUPPY_DOG = "puppy_dog", gettext_lazy("Puppy-dog close")
+    OBJECTION = "objection", gettext_lazy("Objection close")
+    INOFFENSIVE = "inoffensive", gettext_lazy("Inoffensive close")
 
 
 TECHNIQUE_GUIDES = {
-    ClosingTechnique.ASSUMPTIVE: "Talk as if the decision is made: “Shall we start on the 1st?”",
-    ClosingTechnique.SOFT: "A low-pressure question: “Would this solve what you described?”",
-    ClosingTechnique.SUMMARY: "Recap the value you have agreed on, then ask for the yes.",
-    ClosingTechnique.QUESTION: "Ask what is left to decide, and settle it together.",
-    ClosingTechnique.OPTION: "Offer two acceptable choices (annual or quarterly billing?).",
-    ClosingTechnique.SHARP_ANGLE: "Agree to their request in exchange for a commitment now.",
-    ClosingTechnique.NOW_OR_NEVER: "A genuine, time-bound incentive. Never invent one.",
-    ClosingTechnique.TAKE_AWAY: "Remove an option to refocus the buyer on what matters.",
-    ClosingTechnique.PUPPY_DOG: "Let them try it: a trial or a pilot that proves the value.",
-    ClosingTechnique.OBJECTION: "Resolve the last objection, then ask straight away.",
-    ClosingTechnique.INOFFENSIVE: (
+    ClosingTechnique.ASSUMPTIVE: gettext_lazy(
+        "Talk as if the decision is made: “Shall we start on the 1st?”"
+    ),
+    ClosingTechnique.SOFT: gettext_lazy(
+        "A low-pressure question: “Would this solve what you described?”"
+    ),
+    ClosingTechnique.SUMMARY: gettext_lazy(
+        "Recap the value you have agreed on, then ask for the yes."
+    ),
+    ClosingTechnique.QUESTION: gettext_lazy("Ask what is left to decide, and settle it together."),
+    ClosingTechnique.OPTION: gettext_lazy(
+        "Offer two acceptable choices (annual or quarterly billing?)."
+    ),
+    ClosingTechnique.SHARP_ANGLE: gettext_lazy(
+        "Agree to their request in exchange for a commitment now."
+    ),
+    ClosingTechnique.NOW_OR_NEVER: gettext_lazy(
+        "A genuine, time-bound incentive. Never invent one."
+    ),
+    ClosingTechnique.TAKE_AWAY: gettext_lazy(
+        "Remove an option to refocus the buyer on what matters."
+    ),
+    ClosingTechnique.PUPPY_DOG: gettext_lazy(
+        "Let them try it: a trial or a pilot that proves the value."
+    ),
+    ClosingTechnique.OBJECTION: gettext_lazy("Resolve the last objection, then ask straight away."),
+    ClosingTechnique.INOFFENSIVE: gettext_lazy(
         "No urgency, no assumed deal, no threats to walk away: "
         "best with aggressive or pressure-averse buyers."
     ),
@@ -223,30 +282,30 @@ TECHNIQUE_GUIDES = {
 
 
 class LossReason(models.TextChoices):
-    PRICE = "price", "Price"
-    TIMING = "timing", "Timing"
-    COMPETITOR = "competitor", "Lost to a competitor"
-    NO_DECISION = "no_decision", "No decision"
-    NO_BUDGET = "no_budget", "No budget"
-    FIT = "fit", "Poor fit"
-    OTHER = "other", "Other"
+    PRICE = "price", gettext_lazy("Price")
+    TIMING = "timing", gettext_lazy("Timing")
+    COMPETITOR = "competitor", gettext_lazy("Lost to a competitor")
+    NO_DECISION = "no_decision", gettext_lazy("No decision")
+    NO_BUDGET = "no_budget", gettext_lazy("No budget")
+    FIT = "fit", gettext_lazy("Poor fit")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class BillingFrequency(models.TextChoices):
-    MONTHLY = "monthly", "Monthly"
-    QUARTERLY = "quarterly", "Quarterly"
-    ANNUALLY = "annually", "Annually"
-    UPFRONT = "upfront", "Up front"
+    MONTHLY = "monthly", gettext_lazy("Monthly")
+    QUARTERLY = "quarterly", gettext_lazy("Quarterly")
+    ANNUALLY = "annually", gettext_lazy("Annually")
+    UPFRONT = "upfront", gettext_lazy("Up front")
 
 
 # The readiness checklist: (field name, label). Order is the order shown to reps.
 READINESS_ITEMS = [
-    ("ready_needs_understood", "Needs understood"),
-    ("ready_solution_fits", "Solution fits"),
-    ("ready_value_established", "Value established"),
-    ("ready_objections_resolved", "Objections resolved"),
-    ("ready_signer_known", "Decision maker and signer known"),
-    ("ready_budget_timing", "Budget and timing confirmed"),
+    ("ready_needs_understood", gettext_lazy("Needs understood")),
+    ("ready_solution_fits", gettext_lazy("Solution fits")),
+    ("ready_value_established", gettext_lazy("Value established")),
+    ("ready_objections_resolved", gettext_lazy("Objections resolved")),
+    ("ready_signer_known", gettext_lazy("Decision maker and signer known")),
+    ("ready_budget_timing", gettext_lazy("Budget and timing confirmed")),
 ]
 
 #: Readiness items the product derives from what the rep records elsewhere, with where they
@@ -254,8 +313,10 @@ READINESS_ITEMS = [
 #: follows the buying group; "Objections resolved" follows the objections once one was noted
 #: (before that the rep ticks it).
 READINESS_DERIVED = {
-    "ready_objections_resolved": "from the objections: ticked when none is open",
-    "ready_signer_known": "from the buying group: ticked when it has a decision maker and a signer",
+    "ready_objections_resolved": gettext_lazy("from the objections: ticked when none is open"),
+    "ready_signer_known": gettext_lazy(
+        "from the buying group: ticked when it has a decision maker and a signer"
+    ),
 }
 
 
@@ -279,7 +340,7 @@ def has_contract_to_send(deal: Deal) -> bool:
     return deal_has_sendable_contract(deal)
 
 
-has_contract_to_send.blocked_message = (
+has_contract_to_send.blocked_message = gettext_lazy(
     "Generate a contract first: nothing can go out for signature."
 )
 
@@ -291,7 +352,7 @@ def has_completed_signature(deal: Deal) -> bool:
     return deal_has_completed_signature(deal)
 
 
-has_completed_signature.blocked_message = (
+has_completed_signature.blocked_message = gettext_lazy(
     "No completed signature yet. A manager can override with a reason."
 )
 
@@ -303,7 +364,7 @@ def has_late_signature(deal: Deal) -> bool:
     return deal_late_signature(deal) is not None
 
 
-has_late_signature.blocked_message = "No signature arrived after the deal closed."
+has_late_signature.blocked_message = gettext_lazy("No signature arrived after the deal closed.")
 
 
 def has_loss_reason(deal: Deal) -> bool:
@@ -311,7 +372,9 @@ def has_loss_reason(deal: Deal) -> bool:
 
 
 has_loss_reason.input_required = True
-has_loss_reason.blocked_message = "Choose a loss reason before closing the deal as lost."
+has_loss_reason.blocked_message = gettext_lazy(
+    "Choose a loss reason before closing the deal as lost."
+)
 
 
 def has_override_reason(deal: Deal) -> bool:
@@ -319,7 +382,7 @@ def has_override_reason(deal: Deal) -> bool:
 
 
 has_override_reason.input_required = True
-has_override_reason.blocked_message = "An override to won needs a written reason."
+has_override_reason.blocked_message = gettext_lazy("An override to won needs a written reason.")
 
 
 def has_reopen_reason(deal: Deal) -> bool:
@@ -327,7 +390,7 @@ def has_reopen_reason(deal: Deal) -> bool:
 
 
 has_reopen_reason.input_required = True
-has_reopen_reason.blocked_message = "Say why the deal is reopened."
+has_reopen_reason.blocked_message = gettext_lazy("Say why the deal is reopened.")
 
 
 def has_decision_reason(deal: Deal) -> bool:
@@ -335,7 +398,9 @@ def has_decision_reason(deal: Deal) -> bool:
 
 
 has_decision_reason.input_required = True
-has_decision_reason.blocked_message = "Write down why: the reason goes in the audit log."
+has_decision_reason.blocked_message = gettext_lazy(
+    "Write down why: the reason goes in the audit log."
+)
 
 
 # --- permissions -----------------------------------------------------------
@@ -352,7 +417,9 @@ def can_work_deal(deal: Deal, user) -> bool:
     return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
 
 
-can_work_deal.denied_message = "Only the deal's owner or the team's manager can move this deal."
+can_work_deal.denied_message = gettext_lazy(
+    "Only the deal's owner or the team's manager can move this deal."
+)
 
 
 def can_manage_deal(deal: Deal, user) -> bool:
@@ -364,7 +431,7 @@ def can_manage_deal(deal: Deal, user) -> bool:
     return user.is_manager and user.team_id is not None and user.team_id == deal.team_id
 
 
-can_manage_deal.denied_message = "Only the team's manager can do this."
+can_manage_deal.denied_message = gettext_lazy("Only the team's manager can do this.")
 
 
 class DealQuerySet(ArchivableQuerySet):
@@ -432,7 +499,9 @@ class Deal(ConcurrentTransitionMixin, models.Model):
     ready_budget_timing = models.BooleanField("Budget and timing confirmed", default=False)
 
     # MEDDIC-style qualification notes for complex, group sales.
-    metrics = models.TextField(blank=True, help_text="The measurable value the buyer expects.")
+    metrics = models.TextField(
+        blank=True, help_text=gettext_lazy("The measurable value the buyer expects.")
+    )
     identified_pain = models.TextField(blank=True)
     decision_criteria = models.TextField(blank=True)
     decision_process = models.TextField(blank=True)
@@ -450,14 +519,18 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         decimal_places=2,
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
-        help_text="Discount agreed on the list price, in percent (shown on the contract).",
+        help_text=gettext_lazy(
+            "Discount agreed on the list price, in percent (shown on the contract)."
+        ),
     )
 
     loss_reason = models.CharField(max_length=20, choices=LossReason.choices, blank=True)
     loss_note = models.TextField(blank=True)
     won_override_reason = models.TextField(blank=True)
     review_meeting_at = models.DateTimeField(
-        null=True, blank=True, help_text="Contract review meeting; acts as the deal's deadline."
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Contract review meeting; acts as the deal's deadline."),
     )
     parent_deal = models.ForeignKey(
         "self",
@@ -465,7 +538,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         null=True,
         blank=True,
         related_name="follow_on_deals",
-        help_text="The won deal during which this need was found.",
+        help_text=gettext_lazy("The won deal during which this need was found."),
     )
 
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -580,7 +653,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.ASKED,
         permission=can_work_deal,
         custom={
-            "label": "Ask for the sale",
+            "label": gettext_lazy("Ask for the sale"),
             "verb": "ask",
             "made_by": "deal_ask_record",
             "how": (
@@ -602,7 +675,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         conditions=[has_contract_to_send],
         permission=can_work_deal,
         custom={
-            "label": "Send the agreement",
+            "label": gettext_lazy("Send the agreement"),
             "made_by": "contract_send",
             "how": (
                 "The agreement is sent by sending a contract version: generate one and press "
@@ -621,7 +694,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         source=[DealState.ASKED, DealState.AGREEMENT_SENT, DealState.FOLLOW_UP],
         target=DealState.NEGOTIATING,
         permission=can_work_deal,
-        custom={"label": "Negotiate"},
+        custom={"label": gettext_lazy("Negotiate")},
     )
     def negotiate(self):
         """Objections, a review meeting or give-get concessions are being worked."""
@@ -631,7 +704,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         source=DealState.AGREEMENT_SENT,
         target=DealState.FOLLOW_UP,
         permission=can_work_deal,
-        custom={"label": "Follow up"},
+        custom={"label": gettext_lazy("Follow up")},
     )
     def follow_up(self):
         """The contract is with the buyer; friendly reminders until it is signed."""
@@ -642,7 +715,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_WON,
         conditions=[has_completed_signature],
         permission=can_work_deal,
-        custom={"label": "Mark won (signed)"},
+        custom={"label": gettext_lazy("Mark won (signed)")},
     )
     def mark_won(self):
         """The signature is complete: the deal is won."""
@@ -654,7 +727,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_WON,
         conditions=[has_override_reason],
         permission=can_manage_deal,
-        custom={"label": "Override to won", "needs_reason": True},
+        custom={"label": gettext_lazy("Override to won"), "needs_reason": True},
     )
     def override_won(self):
         """A manager marks the deal won without a completed signature, with a reason."""
@@ -666,7 +739,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.CLOSED_LOST,
         conditions=[has_loss_reason],
         permission=can_work_deal,
-        custom={"label": "Close as lost", "needs_reason": True},
+        custom={"label": gettext_lazy("Close as lost"), "needs_reason": True},
     )
     def mark_lost(self):
         """No agreement: the deal ends amicably with a recorded reason."""
@@ -678,7 +751,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         target=DealState.INTENT_SPOTTED,
         conditions=[has_reopen_reason],
         permission=can_manage_deal,
-        custom={"label": "Reopen", "needs_reason": True},
+        custom={"label": gettext_lazy("Reopen"), "needs_reason": True},
     )
     def reopen(self):
         """A manager reopens a lost deal; it starts again at intent spotted."""
@@ -692,7 +765,7 @@ class Deal(ConcurrentTransitionMixin, models.Model):
         conditions=[has_late_signature, has_decision_reason],
         permission=can_manage_deal,
         custom={
-            "label": "Win with the late signature",
+            "label": gettext_lazy("Win with the late signature"),
             "needs_reason": True,
             "made_by": "contract_late_signature_accept",
             "how": (
@@ -734,10 +807,11 @@ class StageSetting(models.Model):
 
     state = models.CharField(max_length=20, choices=DealState.choices, unique=True)
     probability = models.PositiveSmallIntegerField(
-        help_text="Win probability in percent, used for the weighted pipeline."
+        help_text=gettext_lazy("Win probability in percent, used for the weighted pipeline.")
     )
     stall_after_days = models.PositiveSmallIntegerField(
-        default=7, help_text="A deal with no activity for this many days counts as stalled."
+        default=7,
+        help_text=gettext_lazy("A deal with no activity for this many days counts as stalled."),
     )
 
     class Meta:
@@ -753,12 +827,12 @@ class StageSetting(models.Model):
 
 class Stakeholder(models.Model):
     class Role(models.TextChoices):
-        DECISION_MAKER = "decision_maker", "Decision maker"
-        SIGNER = "signer", "Signer"
-        CHAMPION = "champion", "Champion"
-        ECONOMIC_BUYER = "economic_buyer", "Economic buyer"
-        USER = "user", "User"
-        INFLUENCER = "influencer", "Influencer"
+        DECISION_MAKER = "decision_maker", gettext_lazy("Decision maker")
+        SIGNER = "signer", gettext_lazy("Signer")
+        CHAMPION = "champion", gettext_lazy("Champion")
+        ECONOMIC_BUYER = "economic_buyer", gettext_lazy("Economic buyer")
+        USER = "user", gettext_lazy("User")
+        INFLUENCER = "influencer", gettext_lazy("Influencer")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stakeholders")
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="stakeholder_roles")
@@ -778,28 +852,28 @@ class Stakeholder(models.Model):
 
 
 class Channel(models.TextChoices):
-    CALL = "call", "Call"
-    MEETING = "meeting", "Meeting"
-    EMAIL = "email", "Email"
-    VIDEO = "video", "Video call"
-    CHAT = "chat", "Chat"
-    OTHER = "other", "Other"
+    CALL = "call", gettext_lazy("Call")
+    MEETING = "meeting", gettext_lazy("Meeting")
+    EMAIL = "email", gettext_lazy("Email")
+    VIDEO = "video", gettext_lazy("Video call")
+    CHAT = "chat", gettext_lazy("Chat")
+    OTHER = "other", gettext_lazy("Other")
 
 
 class BuyingSignal(models.Model):
     class Kind(models.TextChoices):
-        EXPLICIT = "explicit", "Explicit statement"
-        CASE_STUDY = "case_study", "Case-study interest"
-        IMPLEMENTATION = "implementation", "Implementation question"
-        PRICING = "pricing", "Pricing / terms question"
-        TIMELINE = "timeline", "Timeline question"
-        STAKEHOLDER = "stakeholder", "Stakeholder introduced"
-        CONTRACT_VIEWED = "contract_viewed", "Contract viewed"
-        OTHER = "other", "Other"
+        EXPLICIT = "explicit", gettext_lazy("Explicit statement")
+        CASE_STUDY = "case_study", gettext_lazy("Case-study interest")
+        IMPLEMENTATION = "implementation", gettext_lazy("Implementation question")
+        PRICING = "pricing", gettext_lazy("Pricing / terms question")
+        TIMELINE = "timeline", gettext_lazy("Timeline question")
+        STAKEHOLDER = "stakeholder", gettext_lazy("Stakeholder introduced")
+        CONTRACT_VIEWED = "contract_viewed", gettext_lazy("Contract viewed")
+        OTHER = "other", gettext_lazy("Other")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="signals")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    note = models.TextField(help_text="The buyer's words, or what you noticed.")
+    note = models.TextField(help_text=gettext_lazy("The buyer's words, or what you noticed."))
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CALL)
     observed_at = models.DateTimeField(default=timezone.now)
     recorded_by = models.ForeignKey(
@@ -815,15 +889,15 @@ class BuyingSignal(models.Model):
 
 class Ask(models.Model):
     class Answer(models.TextChoices):
-        YES = "yes", "Yes"
-        NOT_YET = "not_yet", "Not yet (objection)"
-        NO = "no", "No"
+        YES = "yes", gettext_lazy("Yes")
+        NOT_YET = "not_yet", gettext_lazy("Not yet (objection)")
+        NO = "no", gettext_lazy("No")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="asks")
     number = models.PositiveSmallIntegerField()
     channel = models.CharField(max_length=10, choices=Channel.choices)
     technique = models.CharField(max_length=20, choices=ClosingTechnique.choices, blank=True)
-    statement = models.TextField(help_text="What you said when you asked.")
+    statement = models.TextField(help_text=gettext_lazy("What you said when you asked."))
     answer = models.CharField(max_length=10, choices=Answer.choices)
     asked_at = models.DateTimeField(default=timezone.now)
     asked_by = models.ForeignKey(
@@ -840,26 +914,24 @@ class Ask(models.Model):
 
     @property
     def ordinal(self) -> str:
-        n = self.number
-        suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-        return f"{n}{suffix}"
+        return ordinal_text(self.number)
 
 
 class Objection(models.Model):
     class Category(models.TextChoices):
-        PRICE = "price", "Price"
-        TERMS = "terms", "Terms"
-        TIMELINE = "timeline", "Timeline"
-        AUTHORITY = "authority", "Authority"
-        NEED = "need", "Need"
-        COMPETITOR = "competitor", "Competitor"
-        RISK = "risk", "Risk"
-        OTHER = "other", "Other"
+        PRICE = "price", gettext_lazy("Price")
+        TERMS = "terms", gettext_lazy("Terms")
+        TIMELINE = "timeline", gettext_lazy("Timeline")
+        AUTHORITY = "authority", gettext_lazy("Authority")
+        NEED = "need", gettext_lazy("Need")
+        COMPETITOR = "competitor", gettext_lazy("Competitor")
+        RISK = "risk", gettext_lazy("Risk")
+        OTHER = "other", gettext_lazy("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
-        ACCEPTED_LOSS = "accepted_loss", "Accepted loss"
+        OPEN = "open", gettext_lazy("Open")
+        RESOLVED = "resolved", gettext_lazy("Resolved")
+        ACCEPTED_LOSS = "accepted_loss", gettext_lazy("Accepted loss")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="objections")
     ask = models.ForeignKey(
@@ -867,7 +939,8 @@ class Objection(models.Model):
     )
     category = models.CharField(max_length=20, choices=Category.choices)
     is_stall = models.BooleanField(
-        default=False, help_text="A stall delays the decision; a real objection blocks it."
+        default=False,
+        help_text=gettext_lazy("A stall delays the decision; a real objection blocks it."),
     )
     detail = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
@@ -884,14 +957,16 @@ class Objection(models.Model):
 
 class Concession(models.Model):
     class Status(models.TextChoices):
-        PROPOSED = "proposed", "Proposed"
-        ACCEPTED = "accepted", "Accepted"
-        REJECTED = "rejected", "Rejected"
+        PROPOSED = "proposed", gettext_lazy("Proposed")
+        ACCEPTED = "accepted", gettext_lazy("Accepted")
+        REJECTED = "rejected", gettext_lazy("Rejected")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="concessions")
-    give = models.CharField(max_length=200, help_text="What we give.", validators=[single_line])
+    give = models.CharField(
+        max_length=200, help_text=gettext_lazy("What we give."), validators=[single_line]
+    )
     get = models.CharField(
-        max_length=200, help_text="What we get in return.", validators=[single_line]
+        max_length=200, help_text=gettext_lazy("What we get in return."), validators=[single_line]
     )
     # The structured change of the deal's terms the give-get brings (blank: unchanged).
     new_amount = models.DecimalField(
@@ -950,10 +1025,13 @@ class OnboardingStep(models.Model):
     """The handoff checklist a won deal starts for its account manager."""
 
     class Kind(models.TextChoices):
-        INTRO = "intro", "Introduce the account manager"
-        KICKOFF = "kickoff", "Kickoff meeting"
-        FIRST_DELIVERY = "first_delivery", "First delivery"
-        VALUE_VERIFICATION = "value_verification", "Verify the value the buyer expected"
+        INTRO = "intro", gettext_lazy("Introduce the account manager")
+        KICKOFF = "kickoff", gettext_lazy("Kickoff meeting")
+        FIRST_DELIVERY = "first_delivery", gettext_lazy("First delivery")
+        VALUE_VERIFICATION = (
+            "value_verification",
+            gettext_lazy("Verify the value the buyer expected"),
+        )
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="onboarding_steps")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -986,10 +1064,10 @@ class AppendOnlyError(Exception):
 
 class DealEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Deal events are append-only and cannot be updated.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be updated."))
 
     def delete(self):
-        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be deleted."))
 
     def erase_personal_text(self, *, replacements: dict[str, str]) -> int:
         """The one exception to append-only, for GDPR erasure only (deals.services.
@@ -1014,24 +1092,24 @@ class DealEvent(models.Model):
     """One immutable line of a deal's history: who did what, when and why."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Deal created"
-        TRANSITION = "transition", "State changed"
-        EDITED = "edited", "Details edited"
-        SIGNAL = "signal", "Buying signal"
-        READINESS = "readiness", "Readiness updated"
-        TECHNIQUE = "technique", "Closing technique chosen"
-        ASK = "ask", "Asked for the sale"
-        OBJECTION = "objection", "Objection"
-        CONCESSION = "concession", "Concession"
-        STAKEHOLDER = "stakeholder", "Buying group"
-        CONTRACT = "contract", "Contract"
-        REMINDER = "reminder", "Follow-up"
-        TASK = "task", "Task"
-        MEETING = "meeting", "Meeting"
-        HANDOFF = "handoff", "Customer handoff"
-        OWNER = "owner", "Owner changed"
-        NOTE = "note", "Note"
-        EMAIL = "email", "Email"
+        CREATED = "created", gettext_lazy("Deal created")
+        TRANSITION = "transition", gettext_lazy("State changed")
+        EDITED = "edited", gettext_lazy("Details edited")
+        SIGNAL = "signal", gettext_lazy("Buying signal")
+        READINESS = "readiness", gettext_lazy("Readiness updated")
+        TECHNIQUE = "technique", gettext_lazy("Closing technique chosen")
+        ASK = "ask", gettext_lazy("Asked for the sale")
+        OBJECTION = "objection", gettext_lazy("Objection")
+        CONCESSION = "concession", gettext_lazy("Concession")
+        STAKEHOLDER = "stakeholder", gettext_lazy("Buying group")
+        CONTRACT = "contract", gettext_lazy("Contract")
+        REMINDER = "reminder", gettext_lazy("Follow-up")
+        TASK = "task", gettext_lazy("Task")
+        MEETING = "meeting", gettext_lazy("Meeting")
+        HANDOFF = "handoff", gettext_lazy("Customer handoff")
+        OWNER = "owner", gettext_lazy("Owner changed")
+        NOTE = "note", gettext_lazy("Note")
+        EMAIL = "email", gettext_lazy("Email")
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(
@@ -1062,11 +1140,11 @@ class DealEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise AppendOnlyError("Deal events are append-only and cannot be changed.")
+            raise AppendOnlyError(gettext("Deal events are append-only and cannot be changed."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Deal events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Deal events are append-only and cannot be deleted."))
 
     @property
     def actor_label(self) -> str:
@@ -1132,10 +1210,10 @@ class DealStay(models.Model):
 
 class PrivacyEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise AppendOnlyError("Privacy events are append-only and cannot be updated.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be updated."))
 
     def delete(self):
-        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be deleted."))
 
 
 class PrivacyEvent(models.Model):
@@ -1143,14 +1221,18 @@ class PrivacyEvent(models.Model):
     (append-only, like the deal timeline)."""
 
     class Kind(models.TextChoices):
-        EXPORTED = "exported", "Personal data exported"
-        ERASED = "erased", "Personal data erased"
+        EXPORTED = "exported", gettext_lazy("Personal data exported")
+        ERASED = "erased", gettext_lazy("Personal data erased")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="privacy_events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    reason = models.TextField(blank=True, help_text="The request it answers (who, when, how).")
-    data = models.JSONField(default=dict, blank=True, help_text="What was exported or erased.")
+    reason = models.TextField(
+        blank=True, help_text=gettext_lazy("The request it answers (who, when, how).")
+    )
+    data = models.JSONField(
+        default=dict, blank=True, help_text=gettext_lazy("What was exported or erased.")
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = PrivacyEventQuerySet.as_manager()
@@ -1163,8 +1245,8 @@ class PrivacyEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise AppendOnlyError("Privacy events are append-only and cannot be changed.")
+            raise AppendOnlyError(gettext("Privacy events are append-only and cannot be changed."))
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+        raise AppendOnlyError(gettext("Privacy events are append-only and cannot be deleted."))

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
 from .models import (
@@ -40,6 +44,7 @@ from .models import (
     Stakeholder,
     Team,
     User,
+    in_sentence,
     readiness_derivation,
 )
 from .signals import (
@@ -87,7 +92,9 @@ def _single_line(value: str, what: str) -> str:
     """Titles and names are one line (a newline breaks email headers); stripped."""
     value = (value or "").strip()
     if "\n" in value or "\r" in value:
-        raise DealError(f"{what} must be a single line (no line breaks).")
+        raise DealError(
+            gettext("%(what)s must be a single line (no line breaks).") % {"what": what}
+        )
     return value
 
 
@@ -142,7 +149,7 @@ def _fsm_transition(deal: Deal, name: str):
     method = getattr(type(deal), name, None)
     meta = getattr(method, "_django_fsm", None)
     if name not in TRANSITION_NAMES or meta is None:
-        raise TransitionBlocked(f"“{name}” is not a deal transition.")
+        raise TransitionBlocked(gettext("“%(name)s” is not a deal transition.") % {"name": name})
     return meta.get_transition(deal.state)
 
 
@@ -203,9 +210,9 @@ def transition_blockers(
         if not check_inputs and getattr(condition, "input_required", False):
             continue
         if not condition(deal):
-            blockers.append(condition.blocked_message)
+            blockers.append(str(condition.blocked_message))
     if user is not None and not fsm.has_perm(deal, user):
-        blockers.append(fsm.permission.denied_message)
+        blockers.append(str(fsm.permission.denied_message))
     return blockers
 
 
@@ -254,10 +261,12 @@ def deal_transition(
     refused with RecordRequired unless that use case passes its name as `use_case`.
     """
     if by is None and not as_system:
-        raise NotPermitted("A transition needs the user who makes it.")
+        raise NotPermitted(gettext("A transition needs the user who makes it."))
     reason = (reason or "").strip()
     if loss_reason and loss_reason not in LossReason.values:
-        raise TransitionBlocked(f"“{loss_reason}” is not a loss reason.")
+        raise TransitionBlocked(
+            gettext("“%(loss_reason)s” is not a loss reason.") % {"loss_reason": loss_reason}
+        )
     snapshot = {f: getattr(deal, f) for f in ("loss_reason", "loss_note", "won_override_reason")}
     try:
         with transaction.atomic():
@@ -349,16 +358,16 @@ def _money(value: Any) -> Decimal:
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
     except (ArithmeticError, ValueError, TypeError):
-        raise DealError(f"“{value}” is not an amount.") from None
+        raise DealError(gettext("“%(value)s” is not an amount.") % {"value": value}) from None
     if amount < 0 or not amount.is_finite():
-        raise DealError("The amount cannot be negative.")
+        raise DealError(gettext("The amount cannot be negative."))
     return amount
 
 
 def _conflict_message(deal: Deal, by: User | None = None) -> str:
     """Why a write based on an old view of the deal was refused, naming who changed it."""
     current = Deal.objects.filter(pk=deal.pk).values_list("state", flat=True).first()
-    label = DealState(current).label if current else "deleted"
+    label = DealState(current).label if current else gettext("deleted")
     last = (
         DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.TRANSITION)
         .select_related("actor")
@@ -366,15 +375,15 @@ def _conflict_message(deal: Deal, by: User | None = None) -> str:
         .first()
     )
     if by is not None and last is not None and last.actor_id == by.pk:
-        who = "You already changed this deal, in another tab or window"
+        who = gettext("You already changed this deal, in another tab or window")
     elif last is not None and last.actor is not None:
-        who = f"{last.actor} changed this deal meanwhile"
+        who = gettext("%(actor)s changed this deal meanwhile") % {"actor": last.actor}
     else:
-        who = "This deal changed since you opened this page"
-    return (
-        f"{who}: it is now “{label}”. Nothing was changed by this click; "
+        who = gettext("This deal changed since you opened this page")
+    return gettext(
+        "%(who)s: it is now “%(state)s”. Nothing was changed by this click; "
         "open the deal as it is now to see what still makes sense."
-    )
+    ) % {"who": who, "state": label}
 
 
 def _deal_start_handoff(*, deal: Deal, by: User | None) -> None:
@@ -456,7 +465,7 @@ def deal_activity_record(
     deal nobody works on still shows as stalled.
     """
     if kind not in DealEvent.Kind.values:
-        raise DealError(f"“{kind}” is not a timeline event kind.")
+        raise DealError(gettext("“%(kind)s” is not a timeline event kind.") % {"kind": kind})
     return _record(deal, by, kind, reason, counts_as_activity=counts_as_activity, **data)
 
 
@@ -473,7 +482,9 @@ def deal_activity_record_many(
         return 0
     bad = {e["kind"] for e in entries} - set(DealEvent.Kind.values)
     if bad:
-        raise DealError(f"Not timeline event kinds: {', '.join(sorted(bad))}.")
+        raise DealError(
+            gettext("Not timeline event kinds: %(bad)s.") % {"bad": ", ".join(sorted(bad))}
+        )
     now = timezone.now()
     if mark_active:
         deals_mark_active(deal_ids={e["deal"].pk for e in entries}, at=now)
@@ -507,8 +518,8 @@ def row_lock(instance: Any) -> Any:
         instance.refresh_from_db(from_queryset=model._base_manager.select_for_update())
     except model.DoesNotExist:
         raise DealConflict(
-            f"This {model._meta.verbose_name} was removed by someone else meanwhile. "
-            "Reload the page."
+            gettext("This %(verbose_name)s was removed by someone else meanwhile. Reload the page.")
+            % {"verbose_name": model._meta.verbose_name}
         ) from None
     return instance
 
@@ -518,16 +529,19 @@ def deal_lock(deal_id: int) -> Deal:
     try:
         return Deal.objects.select_for_update().get(pk=deal_id)
     except Deal.DoesNotExist:
-        raise DealConflict("This deal was removed meanwhile. Reload the page.") from None
+        raise DealConflict(gettext("This deal was removed meanwhile. Reload the page.")) from None
 
 
 def conflict_already(what: str, *, by: Any = None, when: dt.datetime | None = None):
     """The refusal a stale second writer gets: what was decided, by whom and when."""
-    parts = [f"by {by}"] if by else []
+    parts = [gettext("by %(user)s") % {"user": by}] if by else []
     if when:
-        parts.append(f"{timezone.localtime(when):%d %b %Y, %H:%M}")
+        parts.append(date_format(timezone.localtime(when), "d M Y, H:i"))
     details = f" ({', '.join(parts)})" if parts else ""
-    return DealConflict(f"{what}{details}. Reload the page to see it.")
+    return DealConflict(
+        gettext("%(what)s%(details)s. Reload the page to see it.")
+        % {"what": what, "details": details}
+    )
 
 
 def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
@@ -539,7 +553,7 @@ def deals_mark_active(*, deal_ids, at: dt.datetime | None = None) -> int:
 
 def _require_open(deal: Deal) -> None:
     if deal.state not in OPEN_STATES:
-        raise DealError("This deal is closed. A manager can reopen a lost deal.")
+        raise DealError(gettext("This deal is closed. A manager can reopen a lost deal."))
 
 
 # --- accounts and contacts -------------------------------------------------
@@ -549,9 +563,11 @@ def _require_open(deal: Deal) -> None:
 def account_create(*, by: User, team: Team, name: str, **fields: Any) -> Account:
     name = _single_line(name, "The account's name")
     if not name:
-        raise DealError("An account needs a name.")
+        raise DealError(gettext("An account needs a name."))
     if Account.objects.filter(team=team, name__iexact=name).exists():
-        raise DealError(f"Your team already has an account named “{name}”.")
+        raise DealError(
+            gettext("Your team already has an account named “%(name)s”.") % {"name": name}
+        )
     return Account.objects.create(team=team, owner=by, name=name, **fields)
 
 
@@ -560,7 +576,7 @@ def contact_create(*, by: User, account: Account, first_name: str, last_name: st
     first_name = _single_line(first_name, "The first name")
     last_name = _single_line(last_name, "The last name")
     if not (first_name or last_name):
-        raise DealError("A contact needs a name.")
+        raise DealError(gettext("A contact needs a name."))
     if "job_title" in fields:
         fields["job_title"] = _single_line(fields["job_title"], "The job title")
     return Contact.objects.create(
@@ -574,7 +590,9 @@ def _require_account_editor(account: Account, by: User) -> None:
         return
     if by.is_manager and by.team_id is not None and by.team_id == account.team_id:
         return
-    raise NotPermitted("Only the account's owner or the team's manager can change this account.")
+    raise NotPermitted(
+        gettext("Only the account's owner or the team's manager can change this account.")
+    )
 
 
 #: Account fields editable through account_update.
@@ -587,17 +605,23 @@ def account_update(*, account: Account, by: User, **changes: Any) -> Account:
     _require_account_editor(account, by)
     unknown = set(changes) - ACCOUNT_EDITABLE_FIELDS
     if unknown:
-        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("These fields cannot be edited here: %(unknown)s.")
+            % {"unknown": ", ".join(sorted(unknown))}
+        )
     if "name" in changes:
         changes["name"] = _single_line(changes["name"], "The account's name")
         if not changes["name"]:
-            raise DealError("An account needs a name.")
+            raise DealError(gettext("An account needs a name."))
         clash = Account.objects.filter(team_id=account.team_id, name__iexact=changes["name"])
         if clash.exclude(pk=account.pk).exists():
-            raise DealError(f"Your team already has an account named “{changes['name']}”.")
+            raise DealError(
+                gettext("Your team already has an account named “%(name)s”.")
+                % {"name": changes["name"]}
+            )
     manager = changes.get("account_manager")
     if manager is not None and manager.team_id != account.team_id:
-        raise DealError("The account manager must be in the account's team.")
+        raise DealError(gettext("The account manager must be in the account's team."))
     changed = [f for f, v in changes.items() if getattr(account, f) != v]
     for field in changed:
         setattr(account, field, changes[field])
@@ -616,7 +640,10 @@ def contact_update(*, contact: Contact, by: User, **changes: Any) -> Contact:
     _require_account_editor(contact.account, by)
     unknown = set(changes) - CONTACT_EDITABLE_FIELDS
     if unknown:
-        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("These fields cannot be edited here: %(unknown)s.")
+            % {"unknown": ", ".join(sorted(unknown))}
+        )
     for name_field, what in (
         ("first_name", "The first name"),
         ("last_name", "The last name"),
@@ -627,7 +654,7 @@ def contact_update(*, contact: Contact, by: User, **changes: Any) -> Contact:
     first = changes.get("first_name", contact.first_name)
     last = changes.get("last_name", contact.last_name)
     if not (first or last):
-        raise DealError("A contact needs a name.")
+        raise DealError(gettext("A contact needs a name."))
     changed = [f for f, v in changes.items() if getattr(contact, f) != v]
     for field in changed:
         setattr(contact, field, changes[field])
@@ -654,13 +681,16 @@ def deal_create(
     """Open a deal at `intent_spotted` for `owner` (default: the creator)."""
     owner = owner or by
     if owner.team_id is None:
-        raise DealError(f"{owner} is not in a team yet; an admin must add them to one.")
+        raise DealError(
+            gettext("%(owner)s is not in a team yet; an admin must add them to one.")
+            % {"owner": owner}
+        )
     if account.team_id != owner.team_id:
-        raise DealError("The account belongs to another team.")
+        raise DealError(gettext("The account belongs to another team."))
     amount = _money(amount)
     title = _single_line(title, "The deal's title")
     if not title:
-        raise DealError("A deal needs a title.")
+        raise DealError(gettext("A deal needs a title."))
     deal = Deal.objects.create(
         title=title,
         account=account,
@@ -721,7 +751,10 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
     _require_workable(deal, by)
     unknown = set(changes) - DEAL_EDITABLE_FIELDS
     if unknown:
-        raise DealError(f"These fields cannot be edited here: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("These fields cannot be edited here: %(unknown)s.")
+            % {"unknown": ", ".join(sorted(unknown))}
+        )
     return _deal_apply_changes(deal=deal, by=by, changes=changes)
 
 
@@ -733,11 +766,11 @@ def _deal_apply_changes(
     if "discount_percent" in changes:
         changes["discount_percent"] = _money(changes["discount_percent"])
         if changes["discount_percent"] > 100:
-            raise DealError("A discount is at most 100%.")
+            raise DealError(gettext("A discount is at most 100%."))
     if "title" in changes:
         changes["title"] = _single_line(changes["title"], "The deal's title")
         if not changes["title"]:
-            raise DealError("A deal needs a title.")
+            raise DealError(gettext("A deal needs a title."))
     if "next_step" in changes:
         changes["next_step"] = _single_line(changes["next_step"], "The next step")
     if not amend_reason:
@@ -775,15 +808,22 @@ def deal_terms_amend(*, deal: Deal, by: User, reason: str, **changes: Any) -> De
     from .models import can_manage_deal
 
     if not can_manage_deal(deal, by):
-        raise NotPermitted("Only the team's manager can amend the signed terms of a won deal.")
+        raise NotPermitted(
+            gettext("Only the team's manager can amend the signed terms of a won deal.")
+        )
     reason = (reason or "").strip()
     if not reason:
-        raise DealError("Say why the signed terms are amended (it goes in the audit log).")
+        raise DealError(gettext("Say why the signed terms are amended (it goes in the audit log)."))
     if deal.state != DealState.CLOSED_WON:
-        raise DealError("Only a won deal's signed terms are amended; edit an open deal directly.")
+        raise DealError(
+            gettext("Only a won deal's signed terms are amended; edit an open deal directly.")
+        )
     unknown = set(changes) - FROZEN_WHEN_WON
     if unknown:
-        raise DealError(f"These fields are not signed terms: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("These fields are not signed terms: %(unknown)s.")
+            % {"unknown": ", ".join(sorted(unknown))}
+        )
     return _deal_apply_changes(deal=deal, by=by, changes=changes, amend_reason=reason)
 
 
@@ -805,7 +845,7 @@ def buying_signal_record(
 ) -> BuyingSignal:
     _require_workable(deal, by)
     if not note.strip():
-        raise DealError("Write down what the buyer said or did.")
+        raise DealError(gettext("Write down what the buyer said or did."))
     signal = BuyingSignal.objects.create(
         deal=deal,
         kind=kind,
@@ -834,10 +874,13 @@ def deal_readiness_set(*, deal: Deal, by: User, items: dict[str, bool]) -> Deal:
     value given and are brought up to date instead.
     """
     _require_workable(deal, by)
-    valid = {field for field, _ in READINESS_ITEMS}
+    valid = {field for field, _label in READINESS_ITEMS}
     unknown = set(items) - valid
     if unknown:
-        raise DealError(f"Unknown checklist items: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("Unknown checklist items: %(unknown)s.")
+            % {"unknown": ", ".join(sorted(unknown))}
+        )
     derived = _readiness_derived(deal)
     wanted = {f: bool(v) for f, v in items.items() if f not in derived}
     wanted.update(derived)
@@ -884,7 +927,7 @@ def _readiness_sync(deal: Deal) -> dict[str, bool]:
 def deal_technique_choose(*, deal: Deal, by: User, technique: str) -> Deal:
     _require_workable(deal, by)
     if technique and technique not in ClosingTechnique.values:
-        raise DealError("Choose one of the listed closing techniques.")
+        raise DealError(gettext("Choose one of the listed closing techniques."))
     if deal.closing_technique == technique:
         return deal
     Deal.objects.filter(pk=deal.pk).update(closing_technique=technique)
@@ -912,9 +955,9 @@ _ASK_MOVES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 _ASK_AFTERWARDS = {
-    Ask.Answer.YES: "next, send the agreement",
-    Ask.Answer.NOT_YET: "the objection is noted for you to work",
-    Ask.Answer.NO: "one no is not the end: find the concern behind it",
+    Ask.Answer.YES: gettext_lazy("next, send the agreement"),
+    Ask.Answer.NOT_YET: gettext_lazy("the objection is noted for you to work"),
+    Ask.Answer.NO: gettext_lazy("one no is not the end: find the concern behind it"),
 }
 
 
@@ -930,9 +973,11 @@ def deal_ask_outcomes(deal: Deal) -> dict[str, str]:
         if names:
             target = getattr(type(deal), names[-1])._django_fsm.transitions
             target_state = next(iter(target.values())).target
-            where = f"the deal moves to “{DealState(target_state).label}”"
+            where = gettext("the deal moves to “%(state)s”") % {
+                "state": DealState(target_state).label
+            }
         else:
-            where = f"the deal stays in “{deal.get_state_display()}”"
+            where = gettext("the deal stays in “%(state)s”") % {"state": deal.get_state_display()}
         outcomes[answer] = f"{where}; {_ASK_AFTERWARDS[answer]}."
     return outcomes
 
@@ -959,17 +1004,20 @@ def deal_ask_record(
     _require_workable(deal, by)
     _require_open(deal)
     if answer not in Ask.Answer.values:
-        raise DealError("Record the buyer's answer: yes, not yet or no.")
+        raise DealError(gettext("Record the buyer's answer: yes, not yet or no."))
     if not statement.strip():
-        raise DealError("Write down how you asked.")
+        raise DealError(gettext("Write down how you asked."))
     if answer == Ask.Answer.NOT_YET and not (objection and objection.get("detail", "").strip()):
         raise DealError(
-            "A “not yet” comes with an objection: write down what is holding them back."
+            gettext("A “not yet” comes with an objection: write down what is holding them back.")
         )
     if deal.state not in _ASK_MOVES:
         raise TransitionBlocked(
-            f"A deal in “{deal.get_state_display()}” already has an agreement out; "
-            "move it to negotiating to ask again."
+            gettext(
+                "A deal in “%(state)s” already has an agreement out; move it to "
+                "negotiating to ask again."
+            )
+            % {"state": deal.get_state_display()}
         )
     if expected_state is not None and deal.state != expected_state:
         raise DealConflict(_conflict_message(deal, by))
@@ -998,7 +1046,7 @@ def deal_ask_record(
                 )
         except IntegrityError:
             raise DealConflict(
-                "Another ask was recorded at the same moment. Reload and retry."
+                gettext("Another ask was recorded at the same moment. Reload and retry.")
             ) from None
         _record(
             deal,
@@ -1033,9 +1081,9 @@ def objection_raise(
 ) -> Objection:
     _require_workable(deal, by)
     if category not in Objection.Category.values:
-        raise DealError("Choose an objection category.")
+        raise DealError(gettext("Choose an objection category."))
     if not detail.strip():
-        raise DealError("Describe the objection in the buyer's words.")
+        raise DealError(gettext("Describe the objection in the buyer's words."))
     obj = Objection.objects.create(
         deal=deal, ask=ask, category=category, detail=detail.strip(), is_stall=is_stall
     )
@@ -1078,11 +1126,11 @@ def objection_resolve(
     objection.deal = deal
     _require_workable(deal, by)
     if not resolution.strip():
-        raise DealError("Say how the objection was resolved.")
+        raise DealError(gettext("Say how the objection was resolved."))
     if objection.status != Objection.Status.OPEN:
         raise conflict_already(
-            f"This objection is no longer open: it was marked "
-            f"“{objection.get_status_display().lower()}”",
+            gettext("This objection is no longer open: it was marked “%(status)s”")
+            % {"status": in_sentence(objection.get_status_display())},
             when=objection.resolved_at,
         )
     objection.status = (
@@ -1119,25 +1167,27 @@ def _concession_terms(changes: dict[str, Any]) -> dict[str, Any]:
         elif field == "new_discount_percent":
             value = _money(value)
             if value > 100:
-                raise DealError("A discount is at most 100%.")
+                raise DealError(gettext("A discount is at most 100%."))
         elif field == "new_term_months":
             try:
                 value = int(value)
             except (TypeError, ValueError):
-                raise DealError("The term is a whole number of months.") from None
+                raise DealError(gettext("The term is a whole number of months.")) from None
             if value < 1:
-                raise DealError("The term is at least one month.")
+                raise DealError(gettext("The term is at least one month."))
         elif field == "new_billing" and value not in BillingFrequency.values:
-            raise DealError("Choose a billing period from the list.")
+            raise DealError(gettext("Choose a billing period from the list."))
         elif field == "new_start_date" and not isinstance(value, dt.date):
             try:
                 value = dt.date.fromisoformat(str(value))
             except ValueError:
-                raise DealError("The start date is a date (YYYY-MM-DD).") from None
+                raise DealError(gettext("The start date is a date (YYYY-MM-DD).")) from None
         clean[field] = value
-    unknown = set(changes) - {f for f, _ in Concession.TERM_FIELDS}
+    unknown = set(changes) - {f for f, _label in Concession.TERM_FIELDS}
     if unknown:
-        raise DealError(f"Unknown term changes: {', '.join(sorted(unknown))}.")
+        raise DealError(
+            gettext("Unknown term changes: %(unknown)s.") % {"unknown": ", ".join(sorted(unknown))}
+        )
     return clean
 
 
@@ -1155,7 +1205,9 @@ def concession_propose(
     give = _single_line(give, "What you give")
     get = _single_line(get, "What you get")
     if not give or not get:
-        raise DealError("A concession is a give-get pair: say what you give and what you get.")
+        raise DealError(
+            gettext("A concession is a give-get pair: say what you give and what you get.")
+        )
     terms = _concession_terms(term_changes)
     concession = Concession.objects.create(deal=deal, give=give, get=get, **terms)
     _record(
@@ -1182,16 +1234,21 @@ def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Co
     _require_workable(deal, by)
     locked = Concession.objects.select_for_update().filter(pk=concession.pk).first()
     if locked is None:
-        raise DealError("This concession no longer exists.")
+        raise DealError(gettext("This concession no longer exists."))
     if locked.status != Concession.Status.PROPOSED:
         concession.refresh_from_db()
         raise DealConflict(
-            f"This concession was already {locked.get_status_display().lower()} "
-            "by someone else meanwhile. Reload the page to see the decision."
+            gettext(
+                "This concession was already %(status)s by someone else meanwhile. "
+                "Reload the page to see the decision."
+            )
+            % {"status": in_sentence(locked.get_status_display())}
         )
     deal = Deal.objects.select_for_update().get(pk=locked.deal_id)
     if accepted and deal.state not in OPEN_STATES:
-        raise DealError("This deal is closed: a concession can no longer change its terms.")
+        raise DealError(
+            gettext("This deal is closed: a concession can no longer change its terms.")
+        )
     locked.status = Concession.Status.ACCEPTED if accepted else Concession.Status.REJECTED
     locked.decided_at = timezone.now()
     locked.decided_by = by
@@ -1229,14 +1286,17 @@ def stakeholder_add(
 ) -> Stakeholder:
     _require_workable(deal, by)
     if contact.account_id != deal.account_id:
-        raise DealError("The contact works for another account.")
+        raise DealError(gettext("The contact works for another account."))
     if role not in Stakeholder.Role.values:
-        raise DealError("Choose the contact's role in the buying group.")
+        raise DealError(gettext("Choose the contact's role in the buying group."))
     stakeholder, created = Stakeholder.objects.get_or_create(
         deal=deal, contact=contact, role=role, defaults={"note": note}
     )
     if not created:
-        raise DealError(f"{contact} is already the {stakeholder.get_role_display().lower()}.")
+        raise DealError(
+            gettext("%(contact)s is already the %(role)s.")
+            % {"contact": contact, "role": in_sentence(stakeholder.get_role_display())}
+        )
     _record(
         deal,
         by,
@@ -1256,8 +1316,10 @@ def stakeholder_remove(*, stakeholder: Stakeholder, by: User) -> None:
         row_lock(stakeholder)
     except DealConflict:
         raise DealConflict(
-            f"{stakeholder.contact} was already removed from the buying group. "
-            "Reload the page to see it."
+            gettext(
+                "%(contact)s was already removed from the buying group. Reload the page to see it."
+            )
+            % {"contact": stakeholder.contact}
         ) from None
     stakeholder.deal = deal
     _require_workable(deal, by)
@@ -1303,7 +1365,7 @@ def stakeholder_add_new_contact(
 def deal_note_add(*, deal: Deal, by: User, text: str) -> DealEvent:
     _require_workable(deal, by)
     if not text.strip():
-        raise DealError("The note is empty.")
+        raise DealError(gettext("The note is empty."))
     return _record(deal, by, DealEvent.Kind.NOTE, text.strip())
 
 
@@ -1317,10 +1379,13 @@ def onboarding_step_complete(*, step: OnboardingStep, by: User) -> OnboardingSte
         or by.pk in (deal.owner_id, step.assignee_id)
         or (by.is_manager and by.team_id == deal.team_id)
     ):
-        raise NotPermitted("Only the account manager, the owner or the team's manager can do this.")
+        raise NotPermitted(
+            gettext("Only the account manager, the owner or the team's manager can do this.")
+        )
     if step.done_at:
         raise conflict_already(
-            f"Onboarding step “{step.get_kind_display()}” is already done",
+            gettext("Onboarding step “%(kind)s” is already done")
+            % {"kind": step.get_kind_display()},
             by=step.done_by,
             when=step.done_at,
         )
@@ -1337,7 +1402,7 @@ def deal_follow_on_create(
     """Turn a need found during a won sale into the next opportunity."""
     _require_workable(parent, by)
     if parent.state != DealState.CLOSED_WON:
-        raise DealError("Follow-on deals start from a won deal.")
+        raise DealError(gettext("Follow-on deals start from a won deal."))
     with transaction.atomic():
         deal = deal_create(
             by=by,
@@ -1372,7 +1437,7 @@ def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     row_lock(deal)
     _require_workable(deal, by)
     if deal.archived_at is not None:
-        raise conflict_already("This deal is already archived", when=deal.archived_at)
+        raise conflict_already(gettext("This deal is already archived"), when=deal.archived_at)
     deal.archived_at = timezone.now()
     Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
     _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
@@ -1401,11 +1466,15 @@ def deal_reassign(
 
     reason = (reason or "").strip()
     if not reason:
-        raise DealError("Say why the deal changes hands: the reason goes into the audit log.")
+        raise DealError(
+            gettext("Say why the deal changes hands: the reason goes into the audit log.")
+        )
     seen_owner_id = deal.owner_id
     row_lock(deal)
     if not can_manage_deal(deal, by):
-        raise NotPermitted("Only the team's manager or an admin can change a deal's owner.")
+        raise NotPermitted(
+            gettext("Only the team's manager or an admin can change a deal's owner.")
+        )
     if deal.owner_id != seen_owner_id:
         last = (
             DealEvent.objects.filter(deal_id=deal.pk, kind=DealEvent.Kind.OWNER)
@@ -1414,19 +1483,25 @@ def deal_reassign(
             .first()
         )
         raise conflict_already(
-            f"This deal was handed to {deal.owner} meanwhile",
+            gettext("This deal was handed to %(owner)s meanwhile") % {"owner": deal.owner},
             by=last.actor if last else None,
             when=last.created_at if last else None,
         )
     if deal.archived_at is not None:
-        raise DealError("This deal is archived: it cannot change hands.")
+        raise DealError(gettext("This deal is archived: it cannot change hands."))
     new_owner = User.objects.filter(pk=new_owner.pk).first()
     if new_owner is None or not new_owner.is_active:
-        raise DealError(f"{new_owner or 'That user'} is not an active user: pick someone else.")
+        raise DealError(
+            gettext("%(user)s is not an active user: pick someone else.")
+            % {"user": new_owner or "That user"}
+        )
     if new_owner.team_id != deal.team_id:
-        raise DealError(f"{new_owner} is not a member of {deal.team}: pick someone on the team.")
+        raise DealError(
+            gettext("%(new_owner)s is not a member of %(team)s: pick someone on the team.")
+            % {"new_owner": new_owner, "team": deal.team}
+        )
     if new_owner.pk == deal.owner_id:
-        raise DealError(f"{new_owner} already owns this deal.")
+        raise DealError(gettext("%(new_owner)s already owns this deal.") % {"new_owner": new_owner})
 
     previous_owner = deal.owner
     Deal.objects.filter(pk=deal.pk).update(owner=new_owner, updated_at=timezone.now())
@@ -1476,9 +1551,11 @@ def deals_reassign_many(
     """
     ids = list(dict.fromkeys(int(pk) for pk in deal_ids))
     if not ids:
-        raise DealError("Select at least one deal to reassign.")
+        raise DealError(gettext("Select at least one deal to reassign."))
     if not (reason or "").strip():
-        raise DealError("Say why the deals change hands: the reason goes into the audit log.")
+        raise DealError(
+            gettext("Say why the deals change hands: the reason goes into the audit log.")
+        )
     found = {d.pk: d for d in Deal.objects.visible_to(by).filter(pk__in=ids)}
     results = []
     for pk in ids:
@@ -1501,12 +1578,17 @@ def deals_reassign_many(
 def account_archive(*, account: Account, by: User) -> Account:
     """Archive an account once it has no open deals left (its deals and contacts stay)."""
     if not _can_edit_account(account, by):
-        raise NotPermitted("Only the account's owner or the team's manager can archive it.")
+        raise NotPermitted(
+            gettext("Only the account's owner or the team's manager can archive it.")
+        )
     row_lock(account)
     if account.archived_at is not None:
-        raise conflict_already(f"{account} is already archived", when=account.archived_at)
+        raise conflict_already(
+            gettext("%(account)s is already archived") % {"account": account},
+            when=account.archived_at,
+        )
     if account.deals.active().filter(state__in=OPEN_STATES).exists():
-        raise DealError("This account still has open deals: close or archive them first.")
+        raise DealError(gettext("This account still has open deals: close or archive them first."))
     account.archived_at = timezone.now()
     account.save(update_fields=["archived_at", "updated_at"])
     return account
@@ -1517,10 +1599,13 @@ def contact_archive(*, contact: Contact, by: User) -> Contact:
     """Archive a contact; buying-group roles on past deals keep pointing at it."""
     account = contact.account
     if not (by.is_superuser or (by.team_id is not None and by.team_id == account.team_id)):
-        raise NotPermitted("Only the account's team can archive its contacts.")
+        raise NotPermitted(gettext("Only the account's team can archive its contacts."))
     row_lock(contact)
     if contact.archived_at is not None:
-        raise conflict_already(f"{contact} is already archived", when=contact.archived_at)
+        raise conflict_already(
+            gettext("%(contact)s is already archived") % {"contact": contact},
+            when=contact.archived_at,
+        )
     contact.archived_at = timezone.now()
     contact.save(update_fields=["archived_at"])
     return contact
@@ -1534,7 +1619,7 @@ ERASED_FIRST_NAME = "Erased"
 
 def _require_privacy_officer(by: User) -> None:
     if not (by and by.is_superuser):
-        raise NotPermitted("Only admins can export or erase a contact's personal data.")
+        raise NotPermitted(gettext("Only admins can export or erase a contact's personal data."))
 
 
 def _plain(value: Any) -> Any:
@@ -1661,10 +1746,10 @@ def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
     """
     _require_privacy_officer(by)
     if not reason.strip():
-        raise DealError("Say whose request this is (for example the ticket or the email).")
+        raise DealError(gettext("Say whose request this is (for example the ticket or the email)."))
     contact = Contact.objects.select_for_update().select_related("account").get(pk=contact.pk)
     if contact.erased_at is not None:
-        raise DealError("This contact's personal data was already erased.")
+        raise DealError(gettext("This contact's personal data was already erased."))
     placeholder = f"{ERASED_FIRST_NAME} contact #{contact.pk}"
     replacements = {
         name: placeholder
@@ -1709,3 +1794,19 @@ def contact_erase(*, contact: Contact, by: User, reason: str) -> dict[str, Any]:
         data=summary,
     )
     return summary
+
+
+# --- user preferences ---------------------------------------------------------------
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str) -> User:
+    """Save the language `user` works in ("" follows the browser's Accept-Language)."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise DealError(
+            _("“%(language)s” is not a language of this product.") % {"language": language}
+        )
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
+    return user

@@ -2,6 +2,7 @@
 that call the follow-up services (failed reminders filterable, with their error)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext, gettext_lazy
 
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
@@ -29,7 +30,7 @@ class CadenceAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "team"]
     inlines = [CadenceStepInline]
 
-    @admin.display(description="Steps")
+    @admin.display(description=gettext("Steps"))
     def step_count(self, obj: Cadence) -> int:
         return obj.steps.count()
 
@@ -74,7 +75,7 @@ class ReminderAdmin(ServiceOnlyAdmin):
         ),
     ]
 
-    @admin.display(description="Error")
+    @admin.display(description=gettext("Error"))
     def short_error(self, obj: Reminder) -> str:
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
@@ -90,7 +91,7 @@ class RepTaskAdmin(ServiceOnlyAdmin):
     actions = [
         service_action(
             name="complete_tasks",
-            description="Mark the selected tasks done",
+            description=gettext_lazy("Mark the selected tasks done"),
             call=lambda task, user: services.rep_task_complete(task=task, by=user),
             done="done.",
         )

@@ -16,6 +16,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from deals import addressing
 from deals.models import Contact, Deal, DealEvent, User, can_work_deal
@@ -77,7 +78,7 @@ def _render(text: str, *, deal: Deal, contact: Contact, by: User) -> str:
     try:
         template = SANDBOX.from_string(text)
     except TemplateSyntaxError as exc:
-        raise DealError(f"The email has a template error: {exc}") from None
+        raise DealError(gettext("The email has a template error: %(exc)s") % {"exc": exc}) from None
     data = _template_data(
         {
             "deal": deal,
@@ -115,22 +116,27 @@ def deal_email_send(
     if not can_work_deal(deal, by):
         raise NotPermitted(can_work_deal.denied_message)
     if not deal.stakeholders.filter(contact=contact).exists():
-        raise DealError(f"{contact} is not in this deal's buying group.")
+        raise DealError(
+            gettext("%(contact)s is not in this deal's buying group.") % {"contact": contact}
+        )
     if not contact.email:
-        raise DealError(f"{contact} has no email address.")
+        raise DealError(gettext("%(contact)s has no email address.") % {"contact": contact})
     subject = " ".join((subject or "").split())
     if not subject:
-        raise DealError("Write a subject.")
+        raise DealError(gettext("Write a subject."))
     if not (body or "").strip():
-        raise DealError("The email is empty.")
+        raise DealError(gettext("The email is empty."))
     if len(subject) > MAX_SUBJECT or len(body) > MAX_BODY:
         raise DealError(
-            f"Keep the subject under {MAX_SUBJECT} and the text under {MAX_BODY} characters."
+            gettext(
+                "Keep the subject under %(MAX_SUBJECT)s and the text under %(MAX_BODY)s characters."
+            )
+            % {"MAX_SUBJECT": MAX_SUBJECT, "MAX_BODY": MAX_BODY}
         )
     subject = " ".join(_render(subject, deal=deal, contact=contact, by=by).split())[:300]
     text = _render(body, deal=deal, contact=contact, by=by)
     if not subject or not text:
-        raise DealError("The email renders empty: check the template variables.")
+        raise DealError(gettext("The email renders empty: check the template variables."))
     parent = _thread_parent(deal, contact.email)
     references = ""
     if parent is not None:

@@ -6,38 +6,53 @@ import datetime as dt
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from deals.models import Contact, Deal
 
-SNOOZE_CHOICES = [("1", "1 day"), ("3", "3 days"), ("7", "1 week"), ("14", "2 weeks")]
+SNOOZE_CHOICES = [
+    ("1", gettext_lazy("1 day")),
+    ("3", gettext_lazy("3 days")),
+    ("7", gettext_lazy("1 week")),
+    ("14", gettext_lazy("2 weeks")),
+]
 
 
 class SnoozeForm(forms.Form):
-    days = forms.TypedChoiceField(choices=SNOOZE_CHOICES, coerce=int, label="Snooze for")
+    days = forms.TypedChoiceField(
+        choices=SNOOZE_CHOICES, coerce=int, label=gettext_lazy("Snooze for")
+    )
 
 
 class ReviewMeetingForm(forms.Form):
     """Times are entered in the rep's own time zone."""
 
     starts_at = forms.DateTimeField(
-        label="Date and time",
+        label=gettext_lazy("Date and time"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
     duration_minutes = forms.TypedChoiceField(
-        label="Length",
+        label=gettext_lazy("Length"),
         coerce=int,
         initial=45,
-        choices=[(30, "30 minutes"), (45, "45 minutes"), (60, "1 hour"), (90, "1½ hours")],
+        choices=[
+            (30, gettext_lazy("30 minutes")),
+            (45, gettext_lazy("45 minutes")),
+            (60, gettext_lazy("1 hour")),
+            (90, gettext_lazy("1½ hours")),
+        ],
     )
     attendees = forms.ModelMultipleChoiceField(
         queryset=Contact.objects.none(),
         widget=forms.CheckboxSelectMultiple,
-        label="Attendees from the buying group",
+        label=gettext_lazy("Attendees from the buying group"),
         error_messages={"required": "Invite at least one person from the buying group."},
     )
     location = forms.CharField(
-        required=False, max_length=200, help_text="A room, an address or a video link."
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("A room, an address or a video link."),
     )
     agenda = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -57,22 +72,24 @@ class ReviewMeetingForm(forms.Form):
         naive = value.replace(tzinfo=None) if timezone.is_aware(value) else value
         aware = naive.replace(tzinfo=self.zone)
         if aware <= timezone.now() + dt.timedelta(minutes=5):
-            raise forms.ValidationError("Pick a time in the future.")
+            raise forms.ValidationError(gettext("Pick a time in the future."))
         return aware
 
 
 class DealEmailForm(forms.Form):
     """The rep's email to one buying-group contact (templates over the deal's fields)."""
 
-    contact = forms.ModelChoiceField(queryset=None, label="To", empty_label=None)
+    contact = forms.ModelChoiceField(queryset=None, label=gettext_lazy("To"), empty_label=None)
     subject = forms.CharField(max_length=200)
     body = forms.CharField(
-        label="Message",
+        label=gettext_lazy("Message"),
         widget=forms.Textarea(attrs={"rows": 12}),
         max_length=20000,
         help_text=(
-            "You can use {{ contact.first_name }}, {{ deal.title }}, {{ deal.amount }}, "
-            "{{ deal.currency }}, {{ account.name }} and {{ rep.first_name }}."
+            gettext_lazy(
+                "You can use {{ contact.first_name }}, {{ deal.title }}, {{ deal.amount }}, "
+                "{{ deal.currency }}, {{ account.name }} and {{ rep.first_name }}."
+            )
         ),
     )
 

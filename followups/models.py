@@ -8,12 +8,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "Email to the buyer"
-    CALL = "call", "Call task for the rep"
-    MEETING = "meeting", "Meeting task for the rep"
+    EMAIL = "email", gettext_lazy("Email to the buyer")
+    CALL = "call", gettext_lazy("Call task for the rep")
+    MEETING = "meeting", gettext_lazy("Meeting task for the rep")
 
 
 class Cadence(models.Model):
@@ -31,13 +32,15 @@ class Cadence(models.Model):
         null=True,
         blank=True,
         related_name="cadence",
-        help_text="Leave empty for the default cadence used by teams without their own.",
+        help_text=gettext_lazy(
+            "Leave empty for the default cadence used by teams without their own."
+        ),
     )
     repeat_every_days = models.PositiveSmallIntegerField(
-        default=7, help_text="After the last step, repeat it every N days (0: never)."
+        default=7, help_text=gettext_lazy("After the last step, repeat it every N days (0: never).")
     )
     repeat_times = models.PositiveSmallIntegerField(
-        default=2, help_text="How many times the last step repeats."
+        default=2, help_text=gettext_lazy("How many times the last step repeats.")
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -60,18 +63,24 @@ class CadenceStep(models.Model):
     cadence = models.ForeignKey(Cadence, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(default=0)
     offset_days = models.PositiveSmallIntegerField(
-        help_text="Days after the contract was sent (shifted into the rep's working hours)."
+        help_text=gettext_lazy(
+            "Days after the contract was sent (shifted into the rep's working hours)."
+        )
     )
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     subject = models.CharField(
         max_length=200,
-        help_text="Email subject or task title; Django template syntax over the deal.",
+        help_text=gettext_lazy(
+            "Email subject or task title; Django template syntax over the deal."
+        ),
     )
     body = models.TextField(
         blank=True,
         help_text=(
-            "Email text or task note. Variables: {{ contact.first_name }}, {{ deal.title }}, "
-            "{{ account.name }}, {{ rep.first_name }}, {{ contract.number }}, {{ site_url }}."
+            gettext_lazy(
+                "Email text or task note. Variables: {{ contact.first_name }}, {{ deal.title }}, "
+                "{{ account.name }}, {{ rep.first_name }}, {{ contract.number }}, {{ site_url }}."
+            )
         ),
     )
 
@@ -102,13 +111,13 @@ class Reminder(models.Model):
     """One follow-up to send (email) or to hand to the rep (task): the source of truth."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        PAUSED = "paused", "Paused"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        SKIPPED = "skipped", "Skipped"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed"
+        SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+        PAUSED = "paused", gettext_lazy("Paused")
+        SENDING = "sending", gettext_lazy("Sending")
+        SENT = "sent", gettext_lazy("Sent")
+        SKIPPED = "skipped", gettext_lazy("Skipped")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
+        FAILED = "failed", gettext_lazy("Failed")
 
     OPEN_STATUSES = (Status.SCHEDULED, Status.PAUSED, Status.SENDING)
 
@@ -119,12 +128,16 @@ class Reminder(models.Model):
     step = models.ForeignKey(
         CadenceStep, on_delete=models.SET_NULL, null=True, blank=True, related_name="reminders"
     )
-    sequence = models.PositiveSmallIntegerField(help_text="1 for the first follow-up, and so on.")
+    sequence = models.PositiveSmallIntegerField(
+        help_text=gettext_lazy("1 for the first follow-up, and so on.")
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # The step's texts are copied: editing a cadence later does not rewrite what was planned.
     subject_template = models.CharField(max_length=200)
     body_template = models.TextField(blank=True)
-    planned_at = models.DateTimeField(help_text="When the cadence put it, before any snooze.")
+    planned_at = models.DateTimeField(
+        help_text=gettext_lazy("When the cadence put it, before any snooze.")
+    )
     due_at = models.DateTimeField(db_index=True)
     # No index of its own: (status, due_at) and (status, lease_until) lead with it, and every
     # sent reminder's UPDATE changes it (each index on it costs the dispatcher per send).
@@ -182,10 +195,11 @@ class ReviewMeeting(models.Model):
     attendees = models.ManyToManyField("deals.Contact", related_name="review_meetings")
     uid = models.CharField(max_length=100, unique=True, editable=False)
     sequence = models.PositiveSmallIntegerField(
-        default=0, help_text="iCalendar SEQUENCE: raised on each reschedule."
+        default=0, help_text=gettext_lazy("iCalendar SEQUENCE: raised on each reschedule.")
     )
     invitation_sent_sequence = models.IntegerField(
-        default=-1, help_text="The last SEQUENCE whose invitation went out (-1: none yet)."
+        default=-1,
+        help_text=gettext_lazy("The last SEQUENCE whose invitation went out (-1: none yet)."),
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -210,11 +224,11 @@ class RepTask(models.Model):
     """A call or meeting the rep should make; completing it logs the touch on the deal."""
 
     class Kind(models.TextChoices):
-        CALL = "call", "Call"
-        MEETING = "meeting", "Meeting"
-        EMAIL = "email", "Email"
-        SEND_CONTRACT = "send_contract", "Send the contract"
-        LATE_SIGNATURE = "late_signature", "Late signature"
+        CALL = "call", gettext_lazy("Call")
+        MEETING = "meeting", gettext_lazy("Meeting")
+        EMAIL = "email", gettext_lazy("Email")
+        SEND_CONTRACT = "send_contract", gettext_lazy("Send the contract")
+        LATE_SIGNATURE = "late_signature", gettext_lazy("Late signature")
 
     #: Kinds shown at the top of My day (they block the close), not among calls.
     URGENT_KINDS = (Kind.SEND_CONTRACT, Kind.LATE_SIGNATURE)
@@ -239,7 +253,7 @@ class RepTask(models.Model):
         null=True,
         blank=True,
         related_name="task",
-        help_text="The buyer's email this task answers.",
+        help_text=gettext_lazy("The buyer's email this task answers."),
     )
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(
@@ -272,21 +286,21 @@ class DealEmail(models.Model):
     recorded (and acted on) once."""
 
     class Direction(models.TextChoices):
-        IN = "in", "Received"
-        OUT = "out", "Sent"
+        IN = "in", gettext_lazy("Received")
+        OUT = "out", gettext_lazy("Sent")
 
     class Kind(models.TextChoices):
-        REPLY = "reply", "Reply from the buyer"
-        AUTO_REPLY = "auto_reply", "Auto-reply"
-        BOUNCE = "bounce", "Delivery failure report"
-        REP_EMAIL = "rep_email", "Email from the rep"
+        REPLY = "reply", gettext_lazy("Reply from the buyer")
+        AUTO_REPLY = "auto_reply", gettext_lazy("Auto-reply")
+        BOUNCE = "bounce", gettext_lazy("Delivery failure report")
+        REP_EMAIL = "rep_email", gettext_lazy("Email from the rep")
 
     class Status(models.TextChoices):
-        MATCHED = "matched", "Matched to a deal"
-        UNMATCHED = "unmatched", "Unmatched (inbox)"
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        MATCHED = "matched", gettext_lazy("Matched to a deal")
+        UNMATCHED = "unmatched", gettext_lazy("Unmatched (inbox)")
+        QUEUED = "queued", gettext_lazy("Queued")
+        SENT = "sent", gettext_lazy("Sent")
+        FAILED = "failed", gettext_lazy("Failed")
 
     deal = models.ForeignKey(
         "deals.Deal", on_delete=models.CASCADE, null=True, blank=True, related_name="emails"
@@ -300,9 +314,13 @@ class DealEmail(models.Model):
     from_address = models.CharField(max_length=300, blank=True)
     to_addresses = models.TextField(blank=True)
     subject = models.CharField(max_length=300, blank=True)
-    text = models.TextField(blank=True, help_text="The text part (bounded).")
-    headers = models.TextField(blank=True, help_text="The message's headers, for the inbox.")
-    source = models.CharField(max_length=40, blank=True, help_text="smtp, http, anymail:…, app")
+    text = models.TextField(blank=True, help_text=gettext_lazy("The text part (bounded)."))
+    headers = models.TextField(
+        blank=True, help_text=gettext_lazy("The message's headers, for the inbox.")
+    )
+    source = models.CharField(
+        max_length=40, blank=True, help_text=gettext_lazy("smtp, http, anymail:…, app")
+    )
     matched_by = models.CharField(max_length=20, blank=True)
     contact = models.ForeignKey(
         "deals.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -33,6 +33,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from contracts.documents import TemplateProblem
 from deals import addressing
@@ -45,6 +46,7 @@ from deals.models import (
     DealState,
     Stakeholder,
     User,
+    in_sentence,
 )
 from deals.services import (
     DealConflict,
@@ -324,7 +326,8 @@ def rep_task_send_revision(*, version, by: User | None = None) -> RepTask:
         owner=deal.owner,
         deal=deal,
         kind=RepTask.Kind.SEND_CONTRACT,
-        title=f"Send the revised contract today (version {version.number})",
+        title=gettext("Send the revised contract today (version %(number)s)")
+        % {"number": version.number},
         note="The buyer's link now says a revised contract is coming: send it the same day.",
         due_at=now,
     )
@@ -359,8 +362,12 @@ def rep_tasks_late_signature(*, version) -> list[RepTask]:
             owner=deal.owner,
             deal=deal,
             kind=RepTask.Kind.LATE_SIGNATURE,
-            title=f"{version.signer_name or 'The buyer'} signed version {version.number} "
-            f"after the deal {state}: call them",
+            title=gettext("%(buyer)s signed version %(number)s after the deal %(state)s: call them")
+            % {
+                "buyer": version.signer_name or "The buyer",
+                "number": version.number,
+                "state": state,
+            },
             note="A manager can turn the signature into a win from the deal page.",
             due_at=now,
         )
@@ -373,8 +380,11 @@ def rep_tasks_late_signature(*, version) -> list[RepTask]:
                 owner=manager,
                 deal=deal,
                 kind=RepTask.Kind.LATE_SIGNATURE,
-                title=f"Decide on a late signature: version {version.number} was signed "
-                f"after the deal {state}",
+                title=gettext(
+                    "Decide on a late signature: version %(number)s was signed after the "
+                    "deal %(state)s"
+                )
+                % {"number": version.number, "state": state},
                 note="Turn it into a win (with a reason) from the banner on the deal page.",
                 due_at=now,
             )
@@ -457,7 +467,7 @@ def _locked_reminder(reminder: Reminder, by: User) -> Reminder:
 
 
 def _reminder_label(reminder: Reminder) -> str:
-    return f"Follow-up #{reminder.sequence} ({reminder.get_channel_display().lower()})"
+    return f"Follow-up #{reminder.sequence} ({in_sentence(reminder.get_channel_display())})"
 
 
 @transaction.atomic
@@ -466,8 +476,11 @@ def reminder_pause(*, reminder: Reminder, by: User) -> Reminder:
     reminder = _locked_reminder(reminder, by)
     if reminder.status != Reminder.Status.SCHEDULED:
         raise DealConflict(
-            "Only a scheduled follow-up can be paused "
-            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+            gettext(
+                "Only a scheduled follow-up can be paused (this one is %(status)s). "
+                "Reload to see it."
+            )
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     reminder.status = Reminder.Status.PAUSED
     reminder.save(update_fields=["status", "updated_at"])
@@ -487,8 +500,10 @@ def reminder_resume(*, reminder: Reminder, by: User) -> Reminder:
     reminder = _locked_reminder(reminder, by)
     if reminder.status != Reminder.Status.PAUSED:
         raise DealConflict(
-            "Only a paused follow-up can be resumed "
-            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+            gettext(
+                "Only a paused follow-up can be resumed (this one is %(status)s). Reload to see it."
+            )
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     when = max(reminder.due_at, timezone.now())
     reminder.due_at = working_time_next(when=when, user=reminder.deal.owner)
@@ -510,8 +525,11 @@ def reminder_skip(*, reminder: Reminder, by: User) -> Reminder:
     reminder = _locked_reminder(reminder, by)
     if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
         raise DealConflict(
-            "Only a planned follow-up can be skipped "
-            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+            gettext(
+                "Only a planned follow-up can be skipped (this one is %(status)s). "
+                "Reload to see it."
+            )
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     reminder.status = Reminder.Status.SKIPPED
     reminder.closed_reason = f"Skipped by {by}"
@@ -532,15 +550,18 @@ def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Remi
     reminder = _locked_reminder(reminder, by)
     if reminder.status not in (Reminder.Status.SCHEDULED, Reminder.Status.PAUSED):
         raise DealConflict(
-            "Only a planned follow-up can be snoozed "
-            f"(this one is {reminder.get_status_display().lower()}). Reload to see it."
+            gettext(
+                "Only a planned follow-up can be snoozed (this one is %(status)s). "
+                "Reload to see it."
+            )
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     if timezone.is_naive(until):
-        raise DealError("Give the snooze date with a time zone.")
+        raise DealError(gettext("Give the snooze date with a time zone."))
     if until <= timezone.now():
-        raise DealError("Snooze to a moment in the future.")
+        raise DealError(gettext("Snooze to a moment in the future."))
     if until > timezone.now() + dt.timedelta(days=90):
-        raise DealError("Snooze at most 90 days; skip the follow-up instead.")
+        raise DealError(gettext("Snooze at most 90 days; skip the follow-up instead."))
     reminder.due_at = working_time_next(when=until, user=reminder.deal.owner)
     reminder.status = Reminder.Status.SCHEDULED
     reminder.save(update_fields=["status", "due_at", "updated_at"])
@@ -559,17 +580,17 @@ def reminder_snooze(*, reminder: Reminder, by: User, until: dt.datetime) -> Remi
 def reminder_retry(*, reminder: Reminder, by: User) -> Reminder:
     """An admin sends a failed reminder again (after fixing its cause)."""
     if not (by.is_superuser or by.is_staff):
-        raise NotPermitted("Only an admin can retry a failed follow-up.")
+        raise NotPermitted(gettext("Only an admin can retry a failed follow-up."))
     deal = deal_lock(reminder.deal_id)
     reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
     reminder.deal = deal
     if reminder.status != Reminder.Status.FAILED:
         raise DealConflict(
-            "Only a failed follow-up can be retried "
-            f"(this one is {reminder.get_status_display().lower()})."
+            gettext("Only a failed follow-up can be retried (this one is %(status)s).")
+            % {"status": in_sentence(reminder.get_status_display())}
         )
     if reminder.deal.state in CLOSED_STATES:
-        raise DealError("The deal is closed; nothing more goes out.")
+        raise DealError(gettext("The deal is closed; nothing more goes out."))
     reminder.status = Reminder.Status.SCHEDULED
     reminder.attempts = 0
     reminder.due_at = timezone.now()
@@ -589,7 +610,7 @@ def reminders_fast_forward(*, days: float, deal: Deal | None = None) -> int:
     """Demo only: pull planned reminders `days` earlier, so the next dispatcher tick sends
     those that fall due. Working hours are ignored on purpose (a demo runs any time)."""
     if days <= 0:
-        raise DealError("Fast-forward by a positive number of days.")
+        raise DealError(gettext("Fast-forward by a positive number of days."))
     queryset = Reminder.objects.filter(status=Reminder.Status.SCHEDULED)
     if deal is not None:
         queryset = queryset.filter(deal=deal)
@@ -694,7 +715,9 @@ def _render(text: str, context: dict) -> str:
     try:
         return _template(text).render(Context(_template_data(context), autoescape=False)).strip()
     except (TemplateSyntaxError, TemplateProblem) as exc:
-        raise PermanentSendError(f"The follow-up template is broken: {exc}") from None
+        raise PermanentSendError(
+            gettext("The follow-up template is broken: %(exc)s") % {"exc": exc}
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -762,13 +785,15 @@ def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
     contact = context["contact"]
     if contact is None:
         raise PermanentSendError(
-            "Nobody to write to: add a stakeholder (ideally the signer) with an email address."
+            gettext(
+                "Nobody to write to: add a stakeholder (ideally the signer) with an email address."
+            )
         )
     rep = reminder.deal.owner
     subject = " ".join(_render(reminder.subject_template, context).split())
     body = _render(reminder.body_template, context)
     if not subject:
-        raise PermanentSendError("The follow-up subject renders empty.")
+        raise PermanentSendError(gettext("The follow-up subject renders empty."))
     from .deal_email import signing_link_paragraph
 
     body += signing_link_paragraph(reminder.contract_version, body)
@@ -1045,10 +1070,12 @@ def rep_task_complete(*, task: RepTask, by: User, outcome: str = "") -> RepTask:
     if by.pk != task.owner_id:
         _require_workable(deal, by)
     if task.cancelled_at:
-        raise DealConflict("This task was cancelled (the deal closed or the contract changed).")
+        raise DealConflict(
+            gettext("This task was cancelled (the deal closed or the contract changed).")
+        )
     if task.completed_at:
         raise conflict_already(
-            "This task is already done", by=task.completed_by, when=task.completed_at
+            gettext("This task is already done"), by=task.completed_by, when=task.completed_at
         )
     task.completed_at = timezone.now()
     task.completed_by = by
@@ -1082,25 +1109,30 @@ def review_meeting_schedule(
     """
     _require_workable(deal, by)
     if deal.state in CLOSED_STATES:
-        raise DealError("This deal is closed: no review meeting to hold.")
+        raise DealError(gettext("This deal is closed: no review meeting to hold."))
     if timezone.is_naive(starts_at):
-        raise DealError("Give the meeting time with a time zone.")
+        raise DealError(gettext("Give the meeting time with a time zone."))
     if starts_at <= timezone.now():
-        raise DealError("Pick a meeting time in the future.")
+        raise DealError(gettext("Pick a meeting time in the future."))
     if not 15 <= duration_minutes <= 480:
-        raise DealError("A meeting lasts between 15 minutes and 8 hours.")
+        raise DealError(gettext("A meeting lasts between 15 minutes and 8 hours."))
     if not attendees:
-        raise DealError("Invite at least one person from the buying group.")
+        raise DealError(gettext("Invite at least one person from the buying group."))
     stakeholder_ids = set(deal.stakeholders.values_list("contact_id", flat=True))
     outsiders = [c for c in attendees if c.pk not in stakeholder_ids]
     if outsiders:
         raise DealError(
-            f"{', '.join(map(str, outsiders))} is not in this deal's buying group; add them "
-            "as a stakeholder first."
+            gettext(
+                "%(outsiders)s is not in this deal's buying group; add them as a stakeholder first."
+            )
+            % {"outsiders": ", ".join(map(str, outsiders))}
         )
     no_email = [c for c in attendees if not c.email]
     if no_email:
-        raise DealError(f"{', '.join(map(str, no_email))} has no email address for the invitation.")
+        raise DealError(
+            gettext("%(no_email)s has no email address for the invitation.")
+            % {"no_email": ", ".join(map(str, no_email))}
+        )
     with transaction.atomic():
         meeting = (
             ReviewMeeting.objects.select_for_update()

@@ -12,6 +12,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from deals.models import Deal, can_work_deal
@@ -129,7 +130,10 @@ def task_complete(request, pk: int):
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, f"Done: {task.title}. It is on the deal's timeline.")
+        messages.success(
+            request,
+            gettext("Done: %(title)s. It is on the deal's timeline.") % {"title": task.title},
+        )
     return redirect("home")
 
 
@@ -162,7 +166,8 @@ def deal_email_compose(request, deal_pk: int):
         else:
             messages.success(
                 request,
-                f"Email to {form.cleaned_data['contact']} is on its way (see the timeline).",
+                gettext("Email to %(contact)s is on its way (see the timeline).")
+                % {"contact": form.cleaned_data["contact"]},
             )
             return redirect(deal.get_absolute_url())
     history = deal.emails.select_related("contact").order_by("-created_at", "-pk")[:20]

@@ -5,27 +5,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class Kind(models.TextChoices):
-    CONTRACT_VIEWED = "contract_viewed", "Contract viewed"
-    CONTRACT_SIGNED = "contract_signed", "Contract signed"
-    CONTRACT_DECLINED = "contract_declined", "Contract declined"
-    SENDING_FAILED = "sending_failed", "Contract sending failed"
-    SIGNED_AFTER_CLOSE = "signed_after_close", "Signature after the deal closed"
-    BUYER_REPLIED = "buyer_replied", "Buyer replied"
-    REMINDER_BOUNCED = "reminder_bounced", "Email to the buyer bounced"
-    DEAL_REASSIGNED = "deal_reassigned", "Deal reassigned to you"
-    CUSTOMER_HANDOFF = "customer_handoff", "Customer handed to you"
-    MANAGER_OVERRIDE = "manager_override", "Manager override on your deal"
-    DEAL_STALLED = "deal_stalled", "Deal stalled"
+    CONTRACT_VIEWED = "contract_viewed", gettext_lazy("Contract viewed")
+    CONTRACT_SIGNED = "contract_signed", gettext_lazy("Contract signed")
+    CONTRACT_DECLINED = "contract_declined", gettext_lazy("Contract declined")
+    SENDING_FAILED = "sending_failed", gettext_lazy("Contract sending failed")
+    SIGNED_AFTER_CLOSE = "signed_after_close", gettext_lazy("Signature after the deal closed")
+    BUYER_REPLIED = "buyer_replied", gettext_lazy("Buyer replied")
+    REMINDER_BOUNCED = "reminder_bounced", gettext_lazy("Email to the buyer bounced")
+    DEAL_REASSIGNED = "deal_reassigned", gettext_lazy("Deal reassigned to you")
+    CUSTOMER_HANDOFF = "customer_handoff", gettext_lazy("Customer handed to you")
+    MANAGER_OVERRIDE = "manager_override", gettext_lazy("Manager override on your deal")
+    DEAL_STALLED = "deal_stalled", gettext_lazy("Deal stalled")
 
 
 class Delivery(models.TextChoices):
-    IN_APP = "in_app", "In the app only"
-    EMAIL = "email", "Email at once"
-    DIGEST = "digest", "Daily digest"
-    OFF = "off", "Off"
+    IN_APP = "in_app", gettext_lazy("In the app only")
+    EMAIL = "email", gettext_lazy("Email at once")
+    DIGEST = "digest", gettext_lazy("Daily digest")
+    OFF = "off", gettext_lazy("Off")
 
 
 #: How each kind reaches a user who never chose: what needs acting on today is emailed.
@@ -66,9 +67,13 @@ class Notification(models.Model):
     kind = models.CharField(max_length=30, choices=Kind.choices)
     text = models.CharField(max_length=300)
     link = models.CharField(max_length=300, blank=True)
-    key = models.CharField(max_length=200, help_text="The causing event: one notification each.")
+    key = models.CharField(
+        max_length=200, help_text=gettext_lazy("The causing event: one notification each.")
+    )
     delivery = models.CharField(
-        max_length=10, choices=Delivery.choices, help_text="How the recipient wanted it then."
+        max_length=10,
+        choices=Delivery.choices,
+        help_text=gettext_lazy("How the recipient wanted it then."),
     )
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +128,7 @@ class DigestSent(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
-    day = models.DateField(help_text="The recipient's local date the digest is for.")
+    day = models.DateField(help_text=gettext_lazy("The recipient's local date the digest is for."))
     count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     emailed_at = models.DateTimeField(null=True, blank=True)

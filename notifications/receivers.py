@@ -3,7 +3,9 @@ so a notification commits (or rolls back) with its event; they only call `notify
 
 from __future__ import annotations
 
-from deals.models import DealState
+from django.utils.translation import gettext
+
+from deals.models import DealState, in_sentence
 
 from .models import Kind
 from .services import notify
@@ -13,6 +15,10 @@ def _deal_of(version):
     return version.deal
 
 
+def _signer(version) -> str:
+    return version.signer_name or gettext("The buyer")
+
+
 def on_contract_viewed(sender, *, version, **kwargs) -> None:
     deal = _deal_of(version)
     notify(
@@ -20,8 +26,10 @@ def on_contract_viewed(sender, *, version, **kwargs) -> None:
         kind=Kind.CONTRACT_VIEWED,
         deal=deal,
         key=f"contract_viewed:{version.pk}",
-        text=f"{version.signer_name or 'The buyer'} opened contract version {version.number} "
-        f"of “{deal.title}”.",
+        text=lambda: (
+            gettext("%(signer)s opened contract version %(number)s of “%(deal)s”.")
+            % {"signer": _signer(version), "number": version.number, "deal": deal.title}
+        ),
     )
 
 
@@ -33,9 +41,18 @@ def on_contract_signed(sender, *, version, closed_before: bool = False, **kwargs
             kind=Kind.SIGNED_AFTER_CLOSE,
             deal=deal,
             key=f"signed_after_close:{version.pk}",
-            text=f"{version.signer_name or 'The buyer'} signed contract version "
-            f"{version.number} of “{deal.title}”, but the deal was already "
-            f"{deal.get_state_display().lower()}: look at it.",
+            text=lambda: (
+                gettext(
+                    "%(signer)s signed contract version %(number)s of “%(deal)s”, but the deal was "
+                    "already %(state)s: look at it."
+                )
+                % {
+                    "signer": _signer(version),
+                    "number": version.number,
+                    "deal": deal.title,
+                    "state": in_sentence(deal.get_state_display()),
+                }
+            ),
         )
         return
     notify(
@@ -43,8 +60,10 @@ def on_contract_signed(sender, *, version, closed_before: bool = False, **kwargs
         kind=Kind.CONTRACT_SIGNED,
         deal=deal,
         key=f"contract_signed:{version.pk}",
-        text=f"{version.signer_name or 'The buyer'} signed contract version {version.number} "
-        f"of “{deal.title}”.",
+        text=lambda: (
+            gettext("%(signer)s signed contract version %(number)s of “%(deal)s”.")
+            % {"signer": _signer(version), "number": version.number, "deal": deal.title}
+        ),
     )
 
 
@@ -58,8 +77,15 @@ def on_contract_withdrawn(sender, *, version, **kwargs) -> None:
             kind=Kind.CONTRACT_DECLINED,
             deal=deal,
             key=f"contract_declined:{version.pk}",
-            text=f"{version.signer_name or 'The buyer'} declined contract version "
-            f"{version.number} of “{deal.title}”: {version.status_reason}"[:300],
+            text=lambda: (
+                gettext("%(signer)s declined contract version %(number)s of “%(deal)s”: %(reason)s")
+                % {
+                    "signer": _signer(version),
+                    "number": version.number,
+                    "deal": deal.title,
+                    "reason": version.status_reason,
+                }
+            )[:300],
         )
     elif version.status == ContractVersion.Status.FAILED:
         from deals.models import DealEvent
@@ -77,8 +103,10 @@ def on_contract_withdrawn(sender, *, version, **kwargs) -> None:
             kind=Kind.SENDING_FAILED,
             deal=deal,
             key=f"sending_failed:{version.pk}:{retries}",
-            text=f"Contract version {version.number} of “{deal.title}” could not be sent: "
-            f"{version.status_reason}"[:300],
+            text=lambda: (
+                gettext("Contract version %(number)s of “%(deal)s” could not be sent: %(reason)s")
+                % {"number": version.number, "deal": deal.title, "reason": version.status_reason}
+            )[:300],
         )
 
 
@@ -89,7 +117,10 @@ def on_deal_state_changed(sender, *, deal, event, by=None, **kwargs) -> None:
             kind=Kind.MANAGER_OVERRIDE,
             deal=deal,
             key=f"manager_override:{event.pk}",
-            text=f"{by} marked “{deal.title}” won without a signature: {event.reason}"[:300],
+            text=lambda: (
+                gettext("%(by)s marked “%(deal)s” won without a signature: %(reason)s")
+                % {"by": by, "deal": deal.title, "reason": event.reason}
+            )[:300],
         )
     if deal.state == DealState.CLOSED_WON:
         account = deal.account
@@ -101,7 +132,12 @@ def on_deal_state_changed(sender, *, deal, event, by=None, **kwargs) -> None:
                 kind=Kind.CUSTOMER_HANDOFF,
                 deal=deal,
                 key=f"customer_handoff:{event.pk}",
-                text=f"{account} is a customer now (“{deal.title}” won): you take over onboarding.",
+                text=lambda: (
+                    gettext(
+                        "%(account)s is a customer now (“%(deal)s” won): you take over onboarding."
+                    )
+                    % {"account": account, "deal": deal.title}
+                ),
             )
 
 
@@ -114,9 +150,7 @@ def on_deal_reassigned(sender, *, deal, previous_owner=None, by=None, event=None
         kind=Kind.DEAL_REASSIGNED,
         deal=deal,
         key=f"deal_reassigned:{deal.pk}:{deal.owner_id}:{cause}",
-        text=f"“{deal.title}” is yours now"
-        + (f" (it was {previous_owner}’s)" if previous_owner else "")
-        + (f", assigned by {by}." if by else "."),
+        text=lambda: _reassigned_text(deal, previous_owner, by),
     )
 
 
@@ -130,7 +164,10 @@ def on_buyer_replied(sender, *, deal, email, **kwargs) -> None:
         kind=Kind.BUYER_REPLIED,
         deal=deal,
         key=f"buyer_replied:{email.pk}",
-        text=f"{email.from_address} replied on “{deal.title}”: {words}"[:300],
+        text=lambda: (
+            gettext("%(sender)s replied on “%(deal)s”: %(words)s")
+            % {"sender": email.from_address, "deal": deal.title, "words": words}
+        )[:300],
     )
 
 
@@ -140,7 +177,10 @@ def on_email_bounced(sender, *, deal, address: str, key: str, reason: str = "", 
         kind=Kind.REMINDER_BOUNCED,
         deal=deal,
         key=f"reminder_bounced:{key}",
-        text=f"Email to {address} on “{deal.title}” bounced; follow-ups are paused. {reason}"[:300],
+        text=lambda: (
+            gettext("Email to %(address)s on “%(deal)s” bounced; follow-ups are paused. %(reason)s")
+            % {"address": address, "deal": deal.title, "reason": reason}
+        )[:300],
     )
 
 
@@ -157,3 +197,16 @@ def connect() -> None:
     deal_reassigned.connect(on_deal_reassigned, dispatch_uid=uid + "reassigned")
     buyer_replied.connect(on_buyer_replied, dispatch_uid=uid + "replied")
     email_bounced.connect(on_email_bounced, dispatch_uid=uid + "bounced")
+
+
+def _reassigned_text(deal, previous_owner, by) -> str:
+    values = {"deal": deal.title, "previous": previous_owner, "by": by}
+    if previous_owner and by:
+        text = gettext("“%(deal)s” is yours now (it was %(previous)s’s), assigned by %(by)s.")
+    elif previous_owner:
+        text = gettext("“%(deal)s” is yours now (it was %(previous)s’s).")
+    elif by:
+        text = gettext("“%(deal)s” is yours now, assigned by %(by)s.")
+    else:
+        text = gettext("“%(deal)s” is yours now.")
+    return text % values

@@ -10,6 +10,7 @@ Email leaves through Celery after commit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,10 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 
 from deals.addressing import mail_domain
-from deals.models import OPEN_STATES, Deal, DealState, User
+from deals.models import OPEN_STATES, Deal, User, in_sentence, language_of
 
 from .models import (
     DEFAULT_DELIVERY,
@@ -65,9 +68,14 @@ def preferences_set(*, user: User, choices: dict[str, str]) -> dict[str, str]:
     """Save `user`'s delivery per kind (all or nothing: an unknown value changes nothing)."""
     for kind, delivery in choices.items():
         if kind not in Kind.values:
-            raise NotificationError(f"“{kind}” is not a kind of notification.")
+            raise NotificationError(
+                gettext("“%(kind)s” is not a kind of notification.") % {"kind": kind}
+            )
         if delivery not in Delivery.values:
-            raise NotificationError(f"“{delivery}” is not a way to deliver notifications.")
+            raise NotificationError(
+                gettext("“%(delivery)s” is not a way to deliver notifications.")
+                % {"delivery": delivery}
+            )
     for kind, delivery in choices.items():
         NotificationPreference.objects.update_or_create(
             user=user, kind=kind, defaults={"delivery": delivery}
@@ -94,9 +102,15 @@ def notify(
     or the recipient turned the kind off. Email ("at once") is sent after commit.
     """
     if kind not in Kind.values:
-        raise NotificationError(f"“{kind}” is not a kind of notification.")
+        raise NotificationError(
+            gettext("“%(kind)s” is not a kind of notification.") % {"kind": kind}
+        )
     if recipient is None or not recipient.is_active:
         return None
+    if callable(text):
+        # Stored text: written once, in the recipient's language (not the actor's).
+        with translation.override(language_of(recipient)):
+            text = str(text())
     delivery = delivery_for(user=recipient, kind=kind)
     if delivery == Delivery.OFF:
         return None
@@ -139,7 +153,7 @@ def _enqueue_email(notification_id: int) -> None:
 @transaction.atomic
 def notification_mark_read(*, notification: Notification, by: User) -> Notification:
     if notification.recipient_id != by.pk:
-        raise NotificationError("This notification is someone else's.")
+        raise NotificationError(gettext("This notification is someone else's."))
     if notification.read_at is None:
         notification.read_at = timezone.now()
         Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
@@ -174,13 +188,27 @@ def notification_email_send(*, notification_id: int) -> bool:
     if notification is None or notification.emailed_at or not notification.recipient.email:
         return False
     recipient = notification.recipient
+    with translation.override(language_of(recipient)):
+        return _notification_email_send(notification, recipient)
+
+
+def _notification_email_send(notification: Notification, recipient: User) -> bool:
     body = (
-        f"Hello {recipient.first_name or recipient.username},\n\n"
-        f"{notification.text}\n\n"
-        + (f"Open it: {_absolute(notification.link)}\n\n" if notification.link else "")
-        + "You get this email because “"
-        f"{notification.get_kind_display()}” is set to email at once. Change it here: "
-        f"{settings.SITE_URL}/notifications/preferences/\n"
+        gettext("Hello %(name)s,") % {"name": recipient.first_name or recipient.username}
+        + f"\n\n{notification.text}\n\n"
+        + (
+            gettext("Open it: %(link)s") % {"link": _absolute(notification.link)} + "\n\n"
+            if notification.link
+            else ""
+        )
+        + gettext(
+            "You get this email because “%(kind)s” is set to email at once. Change it here: %(url)s"
+        )
+        % {
+            "kind": notification.get_kind_display(),
+            "url": f"{settings.SITE_URL}/notifications/preferences/",
+        }
+        + "\n"
     )
     EmailMessage(
         # One line: a title saved before line breaks were refused must not break the header.
@@ -243,33 +271,51 @@ def digest_email_send(*, digest_id: int) -> bool:
     user = digest.recipient
     if digest.emailed_at or not user.email:
         return False
+    with translation.override(language_of(user)):
+        return _digest_email_send(digest, user)
+
+
+def _digest_email_send(digest: DigestSent, user: User) -> bool:
     items = list(digest.items.select_related("deal").order_by("deal_id", "created_at", "pk"))
     by_deal: dict[str, list[Notification]] = defaultdict(list)
     for item in items:
-        by_deal[item.deal.title if item.deal else "Other"].append(item)
+        by_deal[item.deal.title if item.deal else gettext("Other")].append(item)
     zone = _zone(user)
     lines = [
-        f"Hello {user.first_name or user.username},",
+        gettext("Hello %(name)s,") % {"name": user.first_name or user.username},
         "",
-        f"What happened on your deals up to {digest.day:%A %-d %B} "
-        f"{settings.NOTIFICATIONS_DIGEST_HOUR:02d}:00 ({len(items)} "
-        f"update{'s' if len(items) != 1 else ''}):",
+        ngettext(
+            "What happened on your deals up to %(day)s %(hour)s (%(count)s update):",
+            "What happened on your deals up to %(day)s %(hour)s (%(count)s updates):",
+            len(items),
+        )
+        % {
+            "day": date_format(digest.day, "l j F"),
+            "hour": f"{settings.NOTIFICATIONS_DIGEST_HOUR:02d}:00",
+            "count": len(items),
+        },
     ]
     for title, group in by_deal.items():
         lines += ["", title]
         link = group[0].link
         for item in group:
             when = timezone.localtime(item.created_at, zone)
-            lines.append(f"  - {when:%a %H:%M} {item.get_kind_display()}: {item.text}")
+            stamp = date_format(when, "D H:i")
+            lines.append(f"  - {stamp} {item.get_kind_display()}: {item.text}")
         if link:
             lines.append(f"  {_absolute(link)}")
     lines += [
         "",
-        f"Choose what reaches you and how: {settings.SITE_URL}/notifications/preferences/",
+        gettext("Choose what reaches you and how: %(url)s")
+        % {"url": f"{settings.SITE_URL}/notifications/preferences/"},
     ]
     EmailMessage(
-        subject=f"Your deals on {digest.day:%-d %B}: {len(items)} update"
-        f"{'s' if len(items) != 1 else ''}",
+        subject=ngettext(
+            "Your deals on %(day)s: %(count)s update",
+            "Your deals on %(day)s: %(count)s updates",
+            len(items),
+        )
+        % {"day": date_format(digest.day, "j F"), "count": len(items)},
         body="\n".join(lines) + "\n",
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
@@ -337,11 +383,15 @@ def stalled_deals_notify(*, now: dt.datetime | None = None) -> int:
                     kind=Kind.DEAL_STALLED,
                     deal=deal,
                     key=keys[deal.pk],
-                    text=(
-                        f"“{deal.title}” has had no activity for "
-                        f"{(now - deal.last_activity_at).days} days in "
-                        f"{DealState(state).label.lower()}."
-                    ),
+                    text=functools.partial(_stalled_text, deal, (now - deal.last_activity_at).days),
                 ):
                     created += 1
     return created
+
+
+def _stalled_text(deal: Deal, days: int) -> str:
+    return ngettext(
+        "“%(deal)s” has had no activity for %(days)s day in %(state)s.",
+        "“%(deal)s” has had no activity for %(days)s days in %(state)s.",
+        days,
+    ) % {"deal": deal.title, "days": days, "state": in_sentence(deal.get_state_display())}

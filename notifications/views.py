@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from deals import services as deal_services
 
 from . import selectors, services
 from .models import DEFAULT_DELIVERY, Delivery, Kind, Notification
@@ -81,7 +87,15 @@ def notification_read(request, pk: int):
 @login_required
 def notifications_read_all(request):
     count = services.notifications_mark_all_read(user=request.user)
-    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    messages.success(
+        request,
+        ngettext(
+            "%(count)s notification marked as read.",
+            "%(count)s notifications marked as read.",
+            count,
+        )
+        % {"count": count},
+    )
     return redirect("notifications:list")
 
 
@@ -97,7 +111,7 @@ def preferences(request):
         except services.NotificationError as exc:
             error = exc.message
         else:
-            messages.success(request, "Your notification settings are saved.")
+            messages.success(request, gettext("Your notification settings are saved."))
             return redirect("notifications:preferences")
     rows = [
         {
@@ -116,11 +130,45 @@ def preferences(request):
     )
 
 
+@require_POST
+def language_set(request):
+    """The language switcher: save the signed-in user's language (User.language) and set the
+    language cookie (anonymous pages follow it, then Accept-Language); back to `next`."""
+    language = request.POST.get("language", "")
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or "/"
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = "/"
+    if language and not translation.check_for_language(language):
+        return HttpResponse(_("Unknown language."), status=400)
+    if request.user.is_authenticated:
+        try:
+            deal_services.user_language_set(user=request.user, language=language)
+        except deal_services.DealError as exc:
+            return HttpResponse(str(exc), status=400)
+    response = redirect(target)
+    if language:
+        translation.activate(language)
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+    else:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME)
+    messages.success(request, _("Your language is saved."))
+    return response
+
+
 urlpatterns = [
     path("", notification_list, name="list"),
     path("bell/", bell, name="bell"),
     path("read-all/", notifications_read_all, name="read_all"),
     path("preferences/", preferences, name="preferences"),
+    path("language/", language_set, name="language"),
     path("<int:pk>/open/", notification_open, name="open"),
     path("<int:pk>/read/", notification_read, name="read"),
 ]

@@ -12,8 +12,10 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 __all__ = ["Bar", "Segment", "bar_chart", "funnel_chart", "stacked_bar_chart"]
 
@@ -48,8 +50,8 @@ class Segment:
 
 def _fmt(value: float) -> str:
     if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.1f}"
+        return number_format(int(value), 0, use_l10n=True, force_grouping=True)
+    return number_format(value, 1, use_l10n=True, force_grouping=True)
 
 
 def _link(svg: str, href: str, label: str) -> str:
@@ -91,9 +93,10 @@ def _open(prefix: str, width: int, height: int, title: str, desc: str) -> str:
 
 def _empty(prefix: str, width: int, title: str) -> SafeString:
     return mark_safe(
-        _open(prefix, width, 60, title, "No data for these filters.")
+        _open(prefix, width, 60, title, gettext("No data for these filters."))
         + f'<text x="{width / 2}" y="34" text-anchor="middle" fill="#5f6b7a">'
-        "No deals for these filters.</text></svg>"
+        + escape(gettext("No deals for these filters."))
+        + "</text></svg>"
     )
 
 

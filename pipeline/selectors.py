@@ -34,6 +34,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from contracts.models import WITH_BUYER_STATUSES
 from deals.models import (
@@ -80,36 +81,52 @@ MONEY = DecimalField(max_digits=16, decimal_places=2)
 #: Forecast categories by state: a contract out for signature is "commit", a deal being
 #: asked or negotiated is "best case", a buying signal alone is "pipeline".
 FORECAST_CATEGORIES = [
-    ("commit", "Commit", [DealState.AGREEMENT_SENT, DealState.FOLLOW_UP]),
-    ("best_case", "Best case", [DealState.ASKED, DealState.NEGOTIATING]),
-    ("pipeline", "Pipeline", [DealState.INTENT_SPOTTED]),
+    ("commit", gettext_lazy("Commit"), [DealState.AGREEMENT_SENT, DealState.FOLLOW_UP]),
+    ("best_case", gettext_lazy("Best case"), [DealState.ASKED, DealState.NEGOTIATING]),
+    ("pipeline", gettext_lazy("Pipeline"), [DealState.INTENT_SPOTTED]),
 ]
 
 #: Age of a contract out for signature, in whole days since it was sent.
 CONTRACT_AGE_BUCKETS = [
-    ("0_2", "0–2 days", 0, 2),
-    ("3_7", "3–7 days", 3, 7),
-    ("8_14", "8–14 days", 8, 14),
-    ("15_30", "15–30 days", 15, 30),
-    ("31_", "over 30 days", 31, None),
+    ("0_2", gettext_lazy("0–2 days"), 0, 2),
+    ("3_7", gettext_lazy("3–7 days"), 3, 7),
+    ("8_14", gettext_lazy("8–14 days"), 8, 14),
+    ("15_30", gettext_lazy("15–30 days"), 15, 30),
+    ("31_", gettext_lazy("over 30 days"), 31, None),
 ]
 CONTRACT_OUT_STATUSES = WITH_BUYER_STATUSES
 
 #: The coaching questions, each answered from what was recorded on the deal.
 COACHING_QUESTIONS = [
-    ("needs", "Needs understood?", "Readiness item “Needs understood” is ticked."),
-    ("value", "Value clear?", "“Value established” is ticked or the expected metrics are written."),
-    ("objections", "Objections resolved?", "No objection on the deal is still open."),
-    ("ask", "Ask made?", "At least one ask for the sale is recorded."),
-    ("signer", "Signer known?", "A signer is in the buying group or “signer known” is ticked."),
+    (
+        "needs",
+        gettext_lazy("Needs understood?"),
+        gettext_lazy("Readiness item “Needs understood” is ticked."),
+    ),
+    (
+        "value",
+        gettext_lazy("Value clear?"),
+        gettext_lazy("“Value established” is ticked or the expected metrics are written."),
+    ),
+    (
+        "objections",
+        gettext_lazy("Objections resolved?"),
+        gettext_lazy("No objection on the deal is still open."),
+    ),
+    ("ask", gettext_lazy("Ask made?"), gettext_lazy("At least one ask for the sale is recorded.")),
+    (
+        "signer",
+        gettext_lazy("Signer known?"),
+        gettext_lazy("A signer is in the buying group or “signer known” is ticked."),
+    ),
 ]
 
 PERIODS = [
-    ("30d", "Last 30 days"),
-    ("90d", "Last 90 days"),
-    ("quarter", "This quarter"),
-    ("year", "This year"),
-    ("custom", "Custom dates"),
+    ("30d", gettext_lazy("Last 30 days")),
+    ("90d", gettext_lazy("Last 90 days")),
+    ("quarter", gettext_lazy("This quarter")),
+    ("year", gettext_lazy("This year")),
+    ("custom", gettext_lazy("Custom dates")),
 ]
 
 
@@ -491,7 +508,7 @@ def contracts_out_by_age(deals) -> list[dict]:
     ]
     if counts.get("unknown"):
         result.append(
-            {"bucket": "unknown", "label": "Send date unknown", "count": counts["unknown"]}
+            {"bucket": "unknown", "label": gettext("Send date unknown"), "count": counts["unknown"]}
         )
     return result
 
@@ -691,7 +708,7 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
         if state not in DealState.values:
             raise Http404("No such state.")
         deals = deals.filter(state=state)
-        said.append(f"state {DealState(state).label}")
+        said.append(gettext("state %(label)s") % {"label": DealState(state).label})
     left = params.get("left_state")
     if left:
         if left not in OPEN_STATES:
@@ -700,13 +717,13 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
             state=left, left_at__gte=filters.start_at, left_at__lt=filters.end_at
         )
         deals = deals.filter(pk__in=ended.values("deal_id"))
-        said.append(f"left {DealState(left).label} in the period")
+        said.append(gettext("left %(label)s in the period") % {"label": DealState(left).label})
     if params.get("open"):
         deals = deals.filter(state__in=OPEN_STATES)
-        said.append("open")
+        said.append(gettext("open"))
     if params.get("currency_only"):
         deals = deals.filter(currency=filters.currency)
-        said.append(f"in {filters.currency}")
+        said.append(gettext("in %(currency)s") % {"currency": filters.currency})
     closed = params.get("closed")
     if closed in ("won", "lost", "any"):
         states = {
@@ -717,20 +734,27 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
         deals = deals.filter(
             state__in=states, closed_at__gte=filters.start_at, closed_at__lt=filters.end_at
         )
-        said.append(f"closed ({closed}) {filters.start:%d %b %Y}–{filters.end:%d %b %Y}")
+        said.append(
+            gettext("closed (%(closed)s) %(start)s–%(end)s")
+            % {
+                "closed": closed,
+                "start": format(filters.start, "%d %b %Y"),
+                "end": format(filters.end, "%d %b %Y"),
+            }
+        )
     if "loss_reason" in params:
         deals = deals.filter(loss_reason=params.get("loss_reason") or "")
         label = dict(LossReason.choices).get(params.get("loss_reason"), "not recorded")
-        said.append(f"loss reason {label}")
+        said.append(gettext("loss reason %(label)s") % {"label": label})
     if params.get("stalled"):
         deals = deals.filter(_stalled_q(stage_settings(), timezone.now()))
-        said.append("stalled")
+        said.append(gettext("stalled"))
     month = params.get("month")
     if month:
         deals = deals.filter(state__in=OPEN_STATES)
         if month == "none":
             deals = deals.filter(expected_close_date__isnull=True)
-            said.append("no expected close date")
+            said.append(gettext("no expected close date"))
         else:
             try:
                 first = dt.date.fromisoformat(f"{month}-01")
@@ -738,14 +762,16 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
                 raise Http404("No such month.") from None
             nxt = (first + dt.timedelta(days=32)).replace(day=1)
             deals = deals.filter(expected_close_date__gte=first, expected_close_date__lt=nxt)
-            said.append(f"expected to close in {first:%B %Y}")
+            said.append(
+                gettext("expected to close in %(first)s") % {"first": format(first, "%B %Y")}
+            )
     category = params.get("category")
     if category:
         found = [states for key, _l, states in FORECAST_CATEGORIES if key == category]
         if not found:
             raise Http404("No such forecast category.")
         deals = deals.filter(state__in=found[0])
-        said.append(f"forecast category {category.replace('_', ' ')}")
+        said.append(gettext("forecast category %(value)s") % {"value": category.replace("_", " ")})
     objection = params.get("objection")
     if objection:
         objections = Objection.objects.filter(
@@ -754,7 +780,9 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
         if params.get("objection_status"):
             objections = objections.filter(status=params["objection_status"])
         deals = deals.filter(pk__in=objections.values("deal_id"))
-        said.append(f"{objection} objection raised in the period")
+        said.append(
+            gettext("%(objection)s objection raised in the period") % {"objection": objection}
+        )
     bucket = params.get("contract_age")
     if bucket:
         from contracts.models import ContractVersion
@@ -775,10 +803,10 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
         else:
             raise Http404("No such age bucket.")
         deals = deals.filter(state__in=OPEN_STATES, pk__in=contracts.values("deal_id"))
-        said.append(f"contract out for signature, {label}")
+        said.append(gettext("contract out for signature, %(label)s") % {"label": label})
     weak = params.get("weak")
     if weak:
         deals = deals.filter(state__in=OPEN_STATES).filter(_coaching_q(weak)).distinct()
         questions = {key: question for key, question, _help in COACHING_QUESTIONS}
-        said.append(f"answer “No” to {questions[weak]}")
+        said.append(gettext("answer “No” to %(weak)s") % {"weak": questions[weak]})
     return deals.select_related("owner", "account").order_by("-amount", "pk"), said

@@ -13,7 +13,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import date_format, number_format
 from django.utils.http import urlencode
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET
 
 from closing_crm.replica import reads_from_replica
@@ -23,11 +25,11 @@ from deals.models import OPEN_STATES, Currency, DealState
 from . import charts
 from . import selectors as sel
 
-CURRENCY_NOTE = (
+CURRENCY_NOTE = gettext_lazy(
     "Amounts are shown per currency and never converted: a figure in EUR counts only the "
     "deals in EUR. Pick the currency the charts use; deal counts always include every currency."
 )
-PERIOD_NOTE = (
+PERIOD_NOTE = gettext_lazy(
     "The period applies to closed deals (close rate, cycle time, asks per won deal, loss "
     "reasons), to objections raised and to stays in a state that ended in it; pipeline, "
     "forecast, stalled deals and contracts out are today's open deals."
@@ -35,7 +37,10 @@ PERIOD_NOTE = (
 
 
 def _money(amount, currency: str = "") -> str:
-    text = f"{Decimal(amount):,.0f}"
+    # The active language's thousands separator (chart texts only; CSV figures stay plain).
+    text = number_format(
+        Decimal(amount).quantize(Decimal(1)), 0, use_l10n=True, force_grouping=True
+    )
     return f"{text} {currency}".strip()
 
 
@@ -146,7 +151,7 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
             )
             for state in [*OPEN_STATES, DealState.CLOSED_WON]
         ],
-        title="Deals per state (count, all currencies)",
+        title=gettext("Deals per state (count, all currencies)"),
     )
     categories = [label for _k, label, _s in sel.FORECAST_CATEGORIES]
     label_of = {key: label for key, label, _s in sel.FORECAST_CATEGORIES}
@@ -154,7 +159,7 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
     for row in figures["forecast"]:
         if row["currency"] != cur:
             continue
-        label = row["month"].strftime("%b %Y") if row["month"] else "No date"
+        label = date_format(row["month"], "M Y") if row["month"] else gettext("No date")
         months.setdefault((row["month"] is None, row["month"]), (label, []))[1].append(
             charts.Segment(
                 label_of[row["category"]],
@@ -166,7 +171,8 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
     forecast = charts.stacked_bar_chart(
         [months[key] for key in sorted(months, key=lambda k: (k[0], k[1] or 0))][-12:],
         series=categories,
-        title=f"Forecast by expected close month ({cur}), stacked by category",
+        title=gettext("Forecast by expected close month (%(cur)s), stacked by category")
+        % {"cur": cur},
         value_text=lambda v: _money(v),
     )
     reps = charts.stacked_bar_chart(
@@ -174,23 +180,23 @@ def _charts(filters: sel.DashboardFilters, figures: dict) -> dict:
             (
                 row["name"],
                 [
-                    charts.Segment("Won", row["won"], href=row["won_href"]),
-                    charts.Segment("Lost", row["lost"], href=row["lost_href"]),
-                    charts.Segment("Open", row["open"], href=row["href"]),
+                    charts.Segment(gettext("Won"), row["won"], href=row["won_href"]),
+                    charts.Segment(gettext("Lost"), row["lost"], href=row["lost_href"]),
+                    charts.Segment(gettext("Open"), row["open"], href=row["href"]),
                 ],
             )
             for row in figures["reps"][:20]
         ],
-        series=["Won", "Lost", "Open"],
-        title="Deals per rep: won and lost in the period, open now",
+        series=[gettext("Won"), gettext("Lost"), gettext("Open")],
+        title=gettext("Deals per rep: won and lost in the period, open now"),
     )
     losses = charts.bar_chart(
         [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["losses"]],
-        title="Loss reasons (deals lost in the period)",
+        title=gettext("Loss reasons (deals lost in the period)"),
     )
     contracts = charts.bar_chart(
         [charts.Bar(r["label"], r["count"], href=r["href"]) for r in figures["contracts"]],
-        title="Contracts out for signature by age",
+        title=gettext("Contracts out for signature by age"),
     )
     return {
         "funnel": funnel,
@@ -228,7 +234,7 @@ def dashboard(request):
             f=figures,
             charts=_charts(filters, figures),
             categories=[
-                (key, label, ", ".join(DealState(state).label for state in states))
+                (key, label, ", ".join(str(DealState(state).label) for state in states))
                 for key, label, states in sel.FORECAST_CATEGORIES
             ],
             csv_names=list(CSV_FIGURES),

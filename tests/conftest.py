@@ -28,6 +28,14 @@ def require_service(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available on this machine")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _translations_compiled() -> None:
+    """The .mo files are build output: compile the ones older than their .po (pure Python)."""
+    from deals.management.commands.compile_translations import compile_catalogues
+
+    compile_catalogues()
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploaded and generated files (contract PDFs) go to a temporary folder, not var/media."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from .base import (
     EnvelopeDetails,
@@ -35,4 +36,6 @@ def get_provider(name: str | None = None) -> ESignProvider:
         from .docusign import DocuSignProvider
 
         return DocuSignProvider()
-    raise ProviderError(f"Unknown e-signature provider “{name}”.", transient=False)
+    raise ProviderError(
+        gettext("Unknown e-signature provider “%(name)s”.") % {"name": name}, transient=False
+    )

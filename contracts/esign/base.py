@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext
+
 if TYPE_CHECKING:
     from contracts.models import ContractVersion
 
@@ -96,7 +98,10 @@ class ESignProvider(abc.ABC):
 
     def envelope_details(self, envelope_id: str) -> EnvelopeDetails:
         """The envelope as the provider reports it (status, reason, custom fields)."""
-        raise ProviderError(f"The {self.name} provider has no envelopes to read.", transient=False)
+        raise ProviderError(
+            gettext("The %(name)s provider has no envelopes to read.") % {"name": self.name},
+            transient=False,
+        )
 
     def changes(self, versions: list[ContractVersion]) -> list[EnvelopeChange]:
         """Current statuses of these envelopes (for reconciling missed webhooks)."""

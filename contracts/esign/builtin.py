@@ -14,8 +14,11 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import BadHeaderError, EmailMessage
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from deals import addressing
+from deals.models import language_of
 
 from .base import ESignProvider, ProviderError, SendResult
 
@@ -64,7 +67,7 @@ def version_for_token(token: str):
         data = signer.unsign_object(token)
     except signing.BadSignature:
         raise LinkRefused(
-            "This signing link is not valid. Check that it was copied whole."
+            gettext("This signing link is not valid. Check that it was copied whole.")
         ) from None
     version = (
         ContractVersion.objects.select_related("deal", "deal__account", "deal__owner")
@@ -72,29 +75,37 @@ def version_for_token(token: str):
         .first()
     )
     if version is None or not version.envelope_id or version.envelope_id != data.get("e"):
-        raise LinkRefused("This signing link is no longer valid: a newer contract replaced it.")
+        raise LinkRefused(
+            gettext("This signing link is no longer valid: a newer contract replaced it.")
+        )
     if version.is_out:
         return version
     if version.status not in (ContractVersion.Status.COMPLETED, ContractVersion.Status.DECLINED):
         owner = version.deal.owner
         if version.withdrawal == ContractVersion.Withdrawal.REVISED:
             raise LinkRefused(
-                f"The terms changed after your conversation with {owner}, so this version can "
-                f"no longer be signed. {owner} is sending you the revised contract; you will "
-                "get a new link by email.",
-                title="A revised contract is coming",
+                gettext(
+                    "The terms changed after your conversation with %(owner)s, so this "
+                    "version can no longer be signed. %(owner)s is sending you the revised "
+                    "contract; you will get a new link by email."
+                )
+                % {"owner": owner},
+                title=gettext("A revised contract is coming"),
             )
         raise LinkRefused(
-            f"{owner} withdrew this contract: it can no longer be signed, and nothing on this "
-            f"page commits you to anything. Ask {owner} for the current one if you have "
-            "questions.",
-            title="This contract was withdrawn",
+            gettext(
+                "%(owner)s withdrew this contract: it can no longer be signed, and "
+                "nothing on this page commits you to anything. Ask %(owner)s for the "
+                "current one if you have questions."
+            )
+            % {"owner": owner},
+            title=gettext("This contract was withdrawn"),
         )
     try:
         signer.unsign_object(token, max_age=link_max_age())
     except signing.SignatureExpired:
         raise LinkRefused(
-            "This signing link has expired. Ask your contact for a new one."
+            gettext("This signing link has expired. Ask your contact for a new one.")
         ) from None
     return version
 
@@ -104,22 +115,41 @@ class BuiltinProvider(ESignProvider):
 
     def send(self, version) -> SendResult:
         if not version.envelope_id:
-            raise ProviderError("The contract has no envelope yet.", transient=False)
+            raise ProviderError(gettext("The contract has no envelope yet."), transient=False)
         url = signing_url(version)
         deal = version.deal
         owner = deal.owner
-        body = (
-            f"Hello {version.signer_name},\n\n"
-            f"{owner} at {deal.team} sent you the contract “{deal.title}” "
-            f"(version {version.number}) to review and sign.\n\n"
-            f"Open it here (no account needed):\n{url}\n\n"
-            "The link is personal and works as long as this version is out for signature. "
-            "You can sign it or decline with a reason; simply reply to this email with any "
-            "question.\n\n"
-            f"{owner}\n"
-        )
+        # The buyer's language is not known: the email speaks the rep's.
+        with translation.override(language_of(owner)):
+            values = {
+                "name": version.signer_name,
+                "owner": owner,
+                "team": deal.team,
+                "deal": deal.title,
+                "number": version.number,
+                "url": url,
+            }
+            body = (
+                gettext("Hello %(name)s,") % values
+                + "\n\n"
+                + gettext(
+                    "%(owner)s at %(team)s sent you the contract “%(deal)s” (version %(number)s) "
+                    "to review and sign."
+                )
+                % values
+                + "\n\n"
+                + gettext("Open it here (no account needed):")
+                + f"\n{url}\n\n"
+                + gettext(
+                    "The link is personal and works as long as this version is out for "
+                    "signature. You can sign it or decline with a reason; simply reply to this "
+                    "email with any question."
+                )
+                + f"\n\n{owner}\n"
+            )
+            subject = gettext("Please review and sign: %(deal)s") % values
         message = EmailMessage(
-            subject=f"Please review and sign: {deal.title}",
+            subject=subject,
             body=body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[version.signer_email],
@@ -131,11 +161,16 @@ class BuiltinProvider(ESignProvider):
         try:
             message.send()
         except OSError as exc:  # the mail server: worth retrying
-            raise ProviderError(f"The email to the signer could not be sent ({exc}).") from exc
+            raise ProviderError(
+                gettext("The email to the signer could not be sent (%(exc)s).") % {"exc": exc}
+            ) from exc
         except (BadHeaderError, ValueError) as exc:  # e.g. a line break in a header
             raise ProviderError(
-                f"The email to the signer could not be built ({exc}). Fix the deal's title "
-                "or the signer's name and email, then retry.",
+                gettext(
+                    "The email to the signer could not be built (%(exc)s). Fix the deal's "
+                    "title or the signer's name and email, then retry."
+                )
+                % {"exc": exc},
                 transient=False,
             ) from exc
         return SendResult(envelope_id=version.envelope_id, status="sent", signing_url=url)
@@ -145,7 +180,7 @@ class BuiltinProvider(ESignProvider):
 
     def fetch_signed_document(self, version) -> bytes:
         if not version.signed_pdf:
-            raise ProviderError("The contract is not signed yet.", transient=False)
+            raise ProviderError(gettext("The contract is not signed yet."), transient=False)
         with version.signed_pdf.open("rb") as handle:
             return handle.read()
 

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext
 
 from .base import (
     EnvelopeChange,
@@ -596,7 +597,7 @@ class DocuSignProvider(ESignProvider):
             envelope_definition=self.envelope_definition(version),
         )
         if not summary.envelope_id:
-            raise ProviderError("DocuSign accepted the envelope but gave no id.")
+            raise ProviderError(gettext("DocuSign accepted the envelope but gave no id."))
         return SendResult(
             envelope_id=summary.envelope_id,
             status=STATUS_MAP.get((summary.status or "sent").lower(), "sent"),
@@ -666,7 +667,7 @@ class DocuSignProvider(ESignProvider):
         if isinstance(data, str):  # older SDK builds return a temp file path
             data = Path(data).read_bytes()
         if not data or not bytes(data).startswith(b"%PDF"):
-            raise ProviderError("DocuSign returned a signed document that is not a PDF.")
+            raise ProviderError(gettext("DocuSign returned a signed document that is not a PDF."))
         return bytes(data)
 
     def void(self, version, reason: str, *, envelope_id: str = "") -> None:

@@ -19,6 +19,8 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 
 from ..models import (
     OPEN_STATES,
@@ -33,6 +35,8 @@ from ..models import (
     DealEvent,
     DealState,
     Objection,
+    in_sentence,
+    ordinal_text,
 )
 
 __all__ = [
@@ -104,33 +108,47 @@ def deal_next_best_action(
     if asks is None:
         asks = list(deal.asks.all())
     score, total = deal.readiness_score, deal.readiness_total
-    readiness = f"Readiness {score}/{total}"
+    readiness = gettext("Readiness %(score)s/%(total)s") % {"score": score, "total": total}
     missing = [label for name, label in READINESS_ITEMS if not getattr(deal, name)]
     hints = []
     today = timezone.localdate()
     if deal.is_open and deal.next_step_due and deal.next_step_due < today:
-        step = deal.next_step or "no step named"
-        hints.append(f"Next step overdue since {deal.next_step_due:%d %b}: {step}.")
+        step = deal.next_step or gettext("no step named")
+        hints.append(
+            gettext("Next step overdue since %(next_step_due)s: %(step)s.")
+            % {"next_step_due": date_format(deal.next_step_due, "d M"), "step": step}
+        )
 
     if deal.state == DealState.CLOSED_WON:
         if onboarding_open is None:
             onboarding_open = deal.onboarding_steps.filter(done_at__isnull=True).count()
         if onboarding_open:
-            steps = "step" if onboarding_open == 1 else "steps"
             return NextBestAction(
-                f"Won. Hand over: {onboarding_open} onboarding {steps} still open.",
-                "Introduce the account manager, then look for needs to turn into follow-on deals.",
+                ngettext(
+                    "Won. Hand over: %(count)s onboarding step still open.",
+                    "Won. Hand over: %(count)s onboarding steps still open.",
+                    onboarding_open,
+                )
+                % {"count": onboarding_open},
+                gettext(
+                    "Introduce the account manager, then look for needs to turn into follow-on "
+                    "deals."
+                ),
                 tone="done",
             )
         return NextBestAction(
-            "Won and onboarded.",
-            "Verify the value with the customer and open follow-on deals for new needs.",
+            gettext("Won and onboarded."),
+            gettext("Verify the value with the customer and open follow-on deals for new needs."),
             tone="done",
         )
     if deal.state == DealState.CLOSED_LOST:
         return NextBestAction(
-            f"Closed as lost ({deal.get_loss_reason_display() or 'no reason'}).",
-            "Thank the buyer and keep the door open; a manager can reopen the deal if they return.",
+            gettext("Closed as lost (%(reason)s).")
+            % {"reason": deal.get_loss_reason_display() or gettext("no reason")},
+            gettext(
+                "Thank the buyer and keep the door open; a manager can reopen the deal if "
+                "they return."
+            ),
             tone="closed",
         )
 
@@ -141,10 +159,16 @@ def deal_next_best_action(
     ordinal = _ordinal(next_ask)
     if real:
         first = real[0]
-        more = f" ({len(real) - 1} more open)" if len(real) > 1 else ""
+        more = (
+            " " + gettext("(%(count)s more open)") % {"count": len(real) - 1}
+            if len(real) > 1
+            else ""
+        )
         return NextBestAction(
-            f"Resolve the {first.get_category_display().lower()} objection, then ask again.",
-            f"{_quoted(first.detail, more)} Once settled, make the {ordinal} ask straight away.",
+            gettext("Resolve the %(category)s objection, then ask again.")
+            % {"category": in_sentence(first.get_category_display())},
+            gettext("%(more)s Once settled, make the %(ordinal)s ask straight away.")
+            % {"more": _quoted(first.detail, more), "ordinal": ordinal},
             technique=deal.closing_technique or ClosingTechnique.OBJECTION,
             tone="wait",
             hints=tuple(hints),
@@ -152,9 +176,12 @@ def deal_next_best_action(
     if open_objections:
         first = open_objections[0]
         return NextBestAction(
-            "A stall is open: find the real concern behind it.",
-            f"{_quoted(first.detail)} Ask what would have to be true to decide now; "
-            "then resolve it and ask again.",
+            gettext("A stall is open: find the real concern behind it."),
+            gettext(
+                "%(detail)s Ask what would have to be true to decide now; then resolve "
+                "it and ask again."
+            )
+            % {"detail": _quoted(first.detail)},
             technique=deal.closing_technique or ClosingTechnique.INOFFENSIVE,
             tone="wait",
             hints=tuple(hints),
@@ -163,27 +190,29 @@ def deal_next_best_action(
     technique = _suggested_technique(deal, resolved)
     if deal.state == DealState.INTENT_SPOTTED:
         if score >= total - 1:
-            headline = f"{readiness}: ask for the sale"
-            detail = "The buyer shows intent and the checklist is (almost) complete."
+            headline = gettext("%(readiness)s: ask for the sale") % {"readiness": readiness}
+            detail = gettext("The buyer shows intent and the checklist is (almost) complete.")
         else:
-            headline = f"{readiness}: confirm {missing[0].lower()}, or ask early"
-            detail = (
-                "Asking early is fine: a “no” reveals the concerns. Still open: "
-                + ", ".join(m.lower() for m in missing)
-                + "."
-            )
+            headline = gettext("%(readiness)s: confirm %(item)s, or ask early") % {
+                "readiness": readiness,
+                "item": in_sentence(missing[0]),
+            }
+            detail = gettext(
+                "Asking early is fine: a “no” reveals the concerns. Still open: %(items)s."
+            ) % {"items": ", ".join(in_sentence(m) for m in missing)}
         return NextBestAction(headline, detail, technique=technique, hints=tuple(hints))
     if deal.state == DealState.ASKED:
         last = asks[-1] if asks else None
         if last and last.answer == Ask.Answer.YES:
             return NextBestAction(
-                "They said yes: send the agreement today.",
-                "Generate the contract from the deal's terms and send it for signature.",
+                gettext("They said yes: send the agreement today."),
+                gettext("Generate the contract from the deal's terms and send it for signature."),
                 hints=tuple(hints),
             )
         return NextBestAction(
-            f"{readiness}: record the buyer's answer to your ask",
-            "A “not yet” or “no” moves the deal to negotiating with the objection noted.",
+            gettext("%(readiness)s: record the buyer's answer to your ask")
+            % {"readiness": readiness},
+            gettext("A “not yet” or “no” moves the deal to negotiating with the objection noted."),
             technique=technique,
             hints=tuple(hints),
         )
@@ -191,36 +220,44 @@ def deal_next_best_action(
         last = asks[-1] if asks else None
         if last and last.answer == Ask.Answer.YES:
             return NextBestAction(
-                f"The {last.ordinal} ask was a “yes”: send the agreement today.",
-                "Generate the contract with the terms you agreed and send it for signature; "
-                "the deal moves to “Agreement sent”.",
+                gettext("The %(ordinal)s ask was a “yes”: send the agreement today.")
+                % {"ordinal": last.ordinal},
+                gettext(
+                    "Generate the contract with the terms you agreed and send it for signature; "
+                    "the deal moves to “Agreement sent”."
+                ),
                 hints=tuple(hints),
             )
         if last and last.answer == Ask.Answer.NO and not _resolved_after(objections, last):
             return NextBestAction(
-                f"The {last.ordinal} ask was a “no”: find the concern behind it.",
-                "One no is not the end. Note what holds them back as an objection, settle it, "
-                f"then make the {ordinal} ask.",
+                gettext("The %(ordinal)s ask was a “no”: find the concern behind it.")
+                % {"ordinal": last.ordinal},
+                gettext(
+                    "One no is not the end. Note what holds them back as an objection, "
+                    "settle it, then make the %(ordinal)s ask."
+                )
+                % {"ordinal": ordinal},
                 technique=technique,
                 tone="wait",
                 hints=tuple(hints),
             )
         return NextBestAction(
-            f"{readiness}: objections settled, make the {ordinal} ask",
-            "Or send the revised contract the same day if terms changed.",
+            gettext("%(readiness)s: objections settled, make the %(ordinal)s ask")
+            % {"readiness": readiness, "ordinal": ordinal},
+            gettext("Or send the revised contract the same day if terms changed."),
             technique=technique,
             hints=tuple(hints),
         )
     if deal.state == DealState.AGREEMENT_SENT:
         return NextBestAction(
-            "The contract is out: confirm it arrived and book a review meeting.",
-            "Walk the signer through it; note objections as they come.",
+            gettext("The contract is out: confirm it arrived and book a review meeting."),
+            gettext("Walk the signer through it; note objections as they come."),
             tone="wait",
             hints=tuple(hints),
         )
     return NextBestAction(
-        "Follow up: a friendly call to settle what is left before signing.",
-        "Push for a short call or meeting rather than another email.",
+        gettext("Follow up: a friendly call to settle what is left before signing."),
+        gettext("Push for a short call or meeting rather than another email."),
         tone="wait",
         hints=tuple(hints),
     )
@@ -239,8 +276,7 @@ def _resolved_after(objections: list[Objection], ask: Ask) -> bool:
 
 
 def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    return ordinal_text(n)
 
 
 #: Readiness ticks by one person within this many minutes read as one timeline entry.
@@ -458,7 +494,7 @@ def state_machine_rows() -> list[dict]:
     conditions = {}
     for t in field_.get_all_transitions(Deal):
         permissions[t.name] = getattr(t.permission, "__name__", "")
-        conditions[t.name] = [getattr(c, "blocked_message", c.__name__) for c in t.conditions]
+        conditions[t.name] = [str(getattr(c, "blocked_message", c.__name__)) for c in t.conditions]
     rows = []
     for state in DealState:
         moves = [

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from contracts.models import WITH_BUYER_STATUSES
 
@@ -32,18 +33,18 @@ __all__ = [
 
 #: Sort keys the deal list offers: key -> (label, ordering).
 DEAL_LIST_SORTS = {
-    "close": ("Expected close", ("expected_close_date", "pk")),
-    "-close": ("Expected close (latest first)", ("-expected_close_date", "-pk")),
-    "amount": ("Amount (smallest first)", ("amount", "pk")),
-    "-amount": ("Amount", ("-amount", "-pk")),
-    "title": ("Deal", ("title", "pk")),
-    "-title": ("Deal (Z–A)", ("-title", "-pk")),
-    "account": ("Account", ("account__name", "pk")),
-    "-account": ("Account (Z–A)", ("-account__name", "-pk")),
-    "state": ("State", ("state", "pk")),
-    "-state": ("State (reverse)", ("-state", "-pk")),
-    "-activity": ("Latest activity", ("-last_activity_at", "-pk")),
-    "activity": ("Oldest activity", ("last_activity_at", "pk")),
+    "close": (gettext_lazy("Expected close"), ("expected_close_date", "pk")),
+    "-close": (gettext_lazy("Expected close (latest first)"), ("-expected_close_date", "-pk")),
+    "amount": (gettext_lazy("Amount (smallest first)"), ("amount", "pk")),
+    "-amount": (gettext_lazy("Amount"), ("-amount", "-pk")),
+    "title": (gettext_lazy("Deal"), ("title", "pk")),
+    "-title": (gettext_lazy("Deal (Z–A)"), ("-title", "-pk")),
+    "account": (gettext_lazy("Account"), ("account__name", "pk")),
+    "-account": (gettext_lazy("Account (Z–A)"), ("-account__name", "-pk")),
+    "state": (gettext_lazy("State"), ("state", "pk")),
+    "-state": (gettext_lazy("State (reverse)"), ("-state", "-pk")),
+    "-activity": (gettext_lazy("Latest activity"), ("-last_activity_at", "-pk")),
+    "activity": (gettext_lazy("Oldest activity"), ("last_activity_at", "pk")),
 }
 DEFAULT_DEAL_SORT = "close"
 
@@ -235,9 +236,9 @@ def _mark_stall(deal: Deal, thresholds: dict[str, int], now: dt.datetime) -> Non
     deal.silent_days = silent
     deal.stall_limit = limit
     if limit and silent >= 2 * limit:
-        deal.stall_level, deal.stall_label = "bad", "Stalled badly"
+        deal.stall_level, deal.stall_label = "bad", gettext("Stalled badly")
     else:
-        deal.stall_level, deal.stall_label = "warn", "Stalled"
+        deal.stall_level, deal.stall_label = "warn", gettext("Stalled")
 
 
 # --- the board ----------------------------------------------------------------

@@ -16,6 +16,8 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.formats import number_format
+from django.utils.translation import pgettext
 
 register = template.Library()
 
@@ -28,7 +30,10 @@ def money_text(amount, currency: str = "") -> str:
         value = Decimal(str(amount).replace(",", "")).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         return str(amount)
-    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+    places = 0 if value == value.to_integral_value() else 2
+    # The active language's separators: "1,250.50" in English, "1.250,50" in German. CSV
+    # exports and the API never come here: they write plain numbers.
+    text = number_format(value, places, use_l10n=True, force_grouping=True)
     return f"{text} {currency}".strip()
 
 
@@ -66,8 +71,10 @@ def day_text(value: dt.date | dt.datetime | None) -> str:
         value = timezone.localtime(value) if timezone.is_aware(value) else value
         value = value.date()
     if value.year == timezone.localdate().year:
-        return date_format(value, "j M")
-    return date_format(value, "j M Y")
+        # Translators: a date in the current year (Django date format): "13 Dec", "13. Dez."
+        return date_format(value, pgettext("date format", "j M"))
+    # Translators: a date with its year (Django date format): "13 Dec 2027".
+    return date_format(value, pgettext("date format", "j M Y"))
 
 
 @register.filter
@@ -83,3 +90,11 @@ def when(value) -> str:
         return ""
     local = timezone.localtime(value) if timezone.is_aware(value) else value
     return f"{day_text(local.date())}, {date_format(local, 'H:i T')}"
+
+
+@register.filter
+def in_sentence(label) -> str:
+    """A choice label inside a sentence: lower case in English, German keeps its capitals."""
+    from deals.models import in_sentence as _in_sentence
+
+    return _in_sentence(label)

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import forms, services
@@ -339,18 +340,27 @@ def deal_transition(request, pk: int, name: str):
         buyer = _buyer(deal)
         messages.success(
             request,
-            f"“{deal}” is closed as lost ({deal.get_loss_reason_display()}). "
-            f"Thank {buyer.contact if buyer else 'the buyer'} for their time and candour: "
-            "a courteous ending keeps the door open.",
+            gettext(
+                "“%(deal)s” is closed as lost (%(loss_reason)s). Thank %(buyer)s for "
+                "their time and candour: a courteous ending keeps the door open."
+            )
+            % {
+                "deal": deal,
+                "loss_reason": deal.get_loss_reason_display(),
+                "buyer": buyer.contact if buyer else "the buyer",
+            },
         )
         if next_url:
             return _redirect(request, next_url)
         following = next_likeliest_deal(request.user, exclude=deal)
         if following is None:
-            messages.info(request, "You have no other open deals right now.")
+            messages.info(request, gettext("You have no other open deals right now."))
             return _redirect(request, reverse("home"))
         return _redirect(request, f"{following.get_absolute_url()}?after_lost={deal.pk}")
-    messages.success(request, f"“{deal}” is now {deal.get_state_display()}.")
+    messages.success(
+        request,
+        gettext("“%(deal)s” is now %(state)s.") % {"deal": deal, "state": deal.get_state_display()},
+    )
     if not next_url and request.htmx:
         # Stay where the move was made (the deal page or the board), now up to date.
         next_url = _safe_next(request, request.htmx.current_url_abs_path or "")
@@ -521,8 +531,10 @@ def concession_decide(request, pk: int, concession_pk: int):
         # The terms, the contract panel and the state may all have changed: reload the page.
         messages.success(
             request,
-            "Concession accepted: the deal's terms changed. Any contract out was withdrawn; "
-            "send the revised version today.",
+            gettext(
+                "Concession accepted: the deal's terms changed. Any contract out was withdrawn; "
+                "send the revised version today."
+            ),
         )
         return _redirect(request, f"{deal.get_absolute_url()}#contracts-panel")
     return _done(request, deal, "concessions", "Concession decided.")
@@ -621,7 +633,9 @@ def deal_archive(request, pk: int):
         messages.error(request, exc.message)
         return HttpResponseRedirect(reverse("deals:deal_list"))
     messages.success(
-        request, f"“{deal.title}” is archived: it no longer shows in lists; its history is kept."
+        request,
+        gettext("“%(title)s” is archived: it no longer shows in lists; its history is kept.")
+        % {"title": deal.title},
     )
     return HttpResponseRedirect(reverse("deals:deal_list"))
 
@@ -694,7 +708,9 @@ def follow_on_create(request, pk: int):
         )
     if request.htmx:
         return _panel_response(request, deal, "handoff")
-    messages.success(request, f"Follow-on deal “{created}” opened.")
+    messages.success(
+        request, gettext("Follow-on deal “%(created)s” opened.") % {"created": created}
+    )
     return HttpResponseRedirect(f"{deal.get_absolute_url()}#panel-handoff")
 
 

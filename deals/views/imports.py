@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from closing_crm.replica import reads_from_replica
@@ -34,18 +35,20 @@ def _may_import(user) -> bool:
 
 class ImportForm(forms.Form):
     kind = forms.ChoiceField(
-        label="The file contains",
+        label=gettext_lazy("The file contains"),
         choices=list(imports.KINDS.items()),
         widget=forms.RadioSelect,
         initial="deals",
     )
     file = forms.FileField(
-        label="CSV file",
-        help_text="UTF-8, comma-separated, the first row names the columns.",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("UTF-8, comma-separated, the first row names the columns."),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
     )
     team = forms.ModelChoiceField(
-        queryset=Team.objects.all(), required=False, help_text="The team the rows belong to."
+        queryset=Team.objects.all(),
+        required=False,
+        help_text=gettext_lazy("The team the rows belong to."),
     )
 
     def __init__(self, *args, user, **kwargs):

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import services
@@ -41,12 +42,12 @@ from ..selectors import (
 DEAL_LIST_PAGE_SIZE = 25
 #: Sortable columns of the deal list: (sort key, heading, CSS class).
 DEAL_LIST_COLUMNS = [
-    ("title", "Deal", ""),
-    ("account", "Account", ""),
-    ("state", "State", ""),
-    ("amount", "Amount", "num"),
-    ("close", "Expected close", ""),
-    ("activity", "Last activity", ""),
+    ("title", gettext_lazy("Deal"), ""),
+    ("account", gettext_lazy("Account"), ""),
+    ("state", gettext_lazy("State"), ""),
+    ("amount", gettext_lazy("Amount"), "num"),
+    ("close", gettext_lazy("Expected close"), ""),
+    ("activity", gettext_lazy("Last activity"), ""),
 ]
 
 
@@ -192,12 +193,20 @@ def deals_reassign(request: HttpRequest) -> HttpResponse:
     if moved:
         messages.success(
             request,
-            f"{len(moved)} deal{'s' if len(moved) != 1 else ''} now owned by "
-            f"{data['new_owner']} (notified): {', '.join(moved)}.",
+            ngettext(
+                "%(count)s deal now owned by %(new_owner)s (notified): %(titles)s.",
+                "%(count)s deals now owned by %(new_owner)s (notified): %(titles)s.",
+                len(moved),
+            )
+            % {"count": len(moved), "new_owner": data["new_owner"], "titles": ", ".join(moved)},
         )
     for result in results:
         if not result.moved:
-            messages.error(request, f"“{result.title}” not moved: {result.message}")
+            messages.error(
+                request,
+                gettext("“%(title)s” not moved: %(message)s")
+                % {"title": result.title, "message": result.message},
+            )
     return redirect(f"{reverse('deals:deal_list')}{back}")
 
 
@@ -245,7 +254,7 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         except services.DealError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"Deal “{deal.title}” created.")
+            messages.success(request, gettext("Deal “%(title)s” created.") % {"title": deal.title})
             return redirect(deal)
     return render(request, "deals/deal_form.html", {"form": form, "deal": None})
 
@@ -263,7 +272,7 @@ def deal_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except services.DealError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, "Deal saved.")
+            messages.success(request, gettext("Deal saved."))
             for warning in form.past_date_warnings():
                 messages.warning(request, warning)
             return redirect(deal)
@@ -313,7 +322,9 @@ def account_create(request: HttpRequest) -> HttpResponse:
         except services.DealError as error:
             form.add_error("name", error.message)
         else:
-            messages.success(request, f"Account “{account.name}” created.")
+            messages.success(
+                request, gettext("Account “%(name)s” created.") % {"name": account.name}
+            )
             return redirect(account)
     return render(request, "deals/account_form.html", {"form": form, "account": None})
 
@@ -337,7 +348,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except services.DealError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, "Account saved.")
+            messages.success(request, gettext("Account saved."))
             return redirect(account)
     return render(request, "deals/account_form.html", {"form": form, "account": account})
 
@@ -378,7 +389,11 @@ def contact_create(request: HttpRequest) -> HttpResponse:
         except services.DealError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"{contact.full_name} added to {account}.")
+            messages.success(
+                request,
+                gettext("%(full_name)s added to %(account)s.")
+                % {"full_name": contact.full_name, "account": account},
+            )
             return redirect(contact)
     return render(request, "deals/contact_form.html", {"form": form, "contact": None})
 
@@ -399,7 +414,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except services.DealError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, "Contact saved.")
+            messages.success(request, gettext("Contact saved."))
             return redirect(contact)
     return render(request, "deals/contact_form.html", {"form": form, "contact": contact})
 

@@ -1,6 +1,11 @@
 /* Closing CRM: the little JavaScript the pages need (htmx does the rest). No inline scripts. */
 (function () {
   "use strict";
+  // Translations from Django's JavaScript catalogue (/jsi18n/); English when it is missing.
+  function gettext(text) { return typeof window.gettext === "function" ? window.gettext(text) : text; }
+  function interpolate(text, values) {
+    return typeof window.interpolate === "function" ? window.interpolate(text, values) : text.replace("%s", values[0]);
+  }
   var modal = function () { return document.getElementById("modal"); };
 
   // Business refusals (4xx with a plain-words message) are shown, not swallowed: htmx does not
@@ -33,16 +38,18 @@
       document.open(); document.write(xhr.responseText); document.close();
       return;
     }
-    sayFailed("Something went wrong on our side (error " + xhr.status + "). Reload the page to see " +
-      "what was saved, then try again.");
+    sayFailed(interpolate(gettext("Something went wrong on our side (error %s). Reload the page to see " +
+      "what was saved, then try again."), [xhr.status]));
   });
   document.addEventListener("htmx:sendError", function () {
-    sayFailed("The server could not be reached. Check your connection and try again.");
+    sayFailed(gettext("The server could not be reached. Check your connection and try again."));
   });
 
   // Date fields: the browser draws them in its own locale (12/13/2026); beside each one the
   // date is repeated in the product's one format ("Sun 13 Dec 2026") so nobody misreads it.
-  var dayFormat = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+  // The page's language (German: "So., 13. Dez. 2026"); English keeps the day-first British style.
+  var pageLang = document.documentElement.lang || "en";
+  var dayFormat = new Intl.DateTimeFormat(pageLang.indexOf("en") === 0 ? "en-GB" : pageLang, { weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
   function echoDate(input) {
     var echo = input.parentNode.querySelector(".date-echo");
     if (!echo) {

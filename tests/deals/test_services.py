@@ -60,7 +60,7 @@ def test_an_ask_only_moves_the_deal_forward_as_announced(deal, rep, state_path, 
     services.deal_ask_record(deal=deal, by=rep, channel="call", statement="Go?", answer=answer)
     deal.refresh_from_db()
     assert deal.state == expected
-    assert DealState(expected).label in announced
+    assert str(DealState(expected).label) in announced
 
 
 def test_a_not_yet_without_an_objection_is_refused_and_nothing_is_saved(deal, rep):

@@ -1,0 +1,8 @@
+"""The contract fixtures (eager Celery, the shipped template, a signer) for the German pages."""
+
+from tests.contracts.conftest import (  # noqa: F401 (fixtures)
+    _media_and_celery,
+    default_template,
+    run_on_commit,
+    signer,
+)
