@@ -22,6 +22,8 @@ from deals.models import OPEN_STATES, Currency, DealState
 
 from . import charts
 from . import selectors as sel
+from .quotas import quota_attainment
+from .what_works import what_works
 
 CURRENCY_NOTE = (
     "Amounts are shown per currency and never converted: a figure in EUR counts only the "
@@ -232,6 +234,7 @@ def dashboard(request):
                 for key, label, states in sel.FORECAST_CATEGORIES
             ],
             csv_names=list(CSV_FIGURES),
+            quota=quota_attainment(filters),
         ),
     )
 
@@ -257,7 +260,7 @@ def coaching(request):
     return render(
         request,
         "pipeline/coaching.html",
-        _context(request, filters, page=page, rows=rows, questions=weak),
+        _context(request, filters, page=page, rows=rows, questions=weak, works=what_works(filters)),
     )
 
 
