@@ -107,6 +107,9 @@ def _figures(row: dict, today: dt.date) -> dict:
         "elapsed_pct": float(fraction * 100),
         "pace": won - expected,
         "pace_abs": abs(won - expected),
+        # Pacing is an estimate: shown in whole units (the figures above keep the cents).
+        "expected_shown": expected.quantize(Decimal("1")),
+        "pace_shown": abs(won - expected).quantize(Decimal("1")),
         "gap": gap,
         "cover": cover,
         "short_by": max(gap - commit - best, ZERO),

@@ -206,7 +206,7 @@ def test_the_coaching_page_shows_rates_intervals_and_too_few(client, history, ma
     with at(dt.date(2026, 4, 2)):
         page = client.get(reverse("pipeline:coaching"), PERIOD).content.decode()
     assert "What works" in page
-    assert "70%" in page and "39.7–89.2%" in page
+    assert "70%" in page and "(39.7–89.2%)" in page
     assert "Too few deals to say (3 decided)" in page
 
 
