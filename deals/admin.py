@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy
 
 from . import services
 from .admin_actions import ServiceOnlyAdmin, ServiceOnlyInline, run_each, service_action
@@ -642,7 +643,7 @@ class QuotaAdminForm(forms.ModelForm):
     reason = forms.CharField(
         required=False,
         max_length=500,
-        help_text="Kept in the quota history with your name and the time.",
+        help_text=gettext_lazy("Kept in the quota history with your name and the time."),
     )
 
     class Meta:
@@ -704,11 +705,11 @@ class QuotaAdmin(admin.ModelAdmin):
         # Nothing is deleted: a quota no longer wanted is set to zero (and the history says so).
         return False
 
-    @admin.display(description="Period", ordering="period_start")
+    @admin.display(description=gettext_lazy("Period"), ordering="period_start")
     def period_label(self, quota) -> str:
         return quota.period_label
 
-    @admin.display(description="Quota", ordering="amount")
+    @admin.display(description=gettext_lazy("Quota"), ordering="amount")
     def amount_text(self, quota) -> str:
         return money_text(quota.amount, quota.currency)
 

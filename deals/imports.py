@@ -193,7 +193,9 @@ def check_upload(*, name: str, size: int | None, content_type: str) -> None:
 def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row, streamed; file-level problems raise ImportFileError."""
     if kind not in COLUMNS:
-        raise ImportFileError("Choose what the file contains: accounts, contacts, deals or quotas.")
+        raise ImportFileError(
+            gettext("Choose what the file contains: accounts, contacts, deals or quotas.")
+        )
     budget = _ByteBudget(raw, settings.IMPORT_MAX_BYTES)
     text = io.TextIOWrapper(
         io.BufferedReader(budget), encoding="utf-8-sig", errors="strict", newline=""
@@ -592,7 +594,9 @@ def import_job_create(*, upload, kind: str, team: Team, by: User) -> dict[str, A
     _require_importer(by, team)
     check_upload(name=upload.name, size=upload.size, content_type=upload.content_type or "")
     if kind not in KINDS:
-        raise ImportFileError("Choose what the file contains: accounts, contacts, deals or quotas.")
+        raise ImportFileError(
+            gettext("Choose what the file contains: accounts, contacts, deals or quotas.")
+        )
     job_id = str(uuid.uuid4())
     path = default_storage.save(f"imports/{job_id}.csv", upload)
     try:

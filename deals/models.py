@@ -1225,9 +1225,14 @@ class Quota(models.Model):
     set to zero.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="quotas")
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="quotas", verbose_name=_("team")
+    )
     rep = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quotas"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="quotas",
+        verbose_name=_("rep"),
     )
     period_kind = models.CharField(_("period"), max_length=10, choices=QuotaPeriod.choices)
     period_start = models.DateField(_("first day of the period"))
@@ -1248,6 +1253,8 @@ class Quota(models.Model):
     set_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
         ordering = ["-period_start", "team", "rep", "currency"]
         constraints = [
             models.UniqueConstraint(
@@ -1304,6 +1311,8 @@ class QuotaChange(models.Model):
     objects = QuotaChangeQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("quota change")
+        verbose_name_plural = _("quota history")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
