@@ -448,3 +448,17 @@ def test_attainment_queries_do_not_grow_with_deals_or_reps(team, manager, accoun
                 by=manager, owner=_reps_with_deals_more[i % 5], account=account, title=f"E{i}"
             )
     assert _queries(manager) == small == 2
+
+
+def test_quota_import_preview_names_the_quotas_it_changes(client, manager, rep):
+    set_quota(manager, rep, "quarter", Q1, "EUR", "90000")
+    client.force_login(manager)
+    upload = SimpleUploadedFile(
+        "quotas.csv",
+        quota_csv([["rita", "2026-Q1", "EUR", "95000", "raised"]]),
+        content_type="text/csv",
+    )
+    response = client.post(reverse("deals:import"), {"kind": "quotas", "file": upload}, follow=True)
+    page = response.content.decode()
+    assert "changed (the quota history keeps the old amount)" in page
+    assert ">Changed<" in page and "Set 1 quota" in page
