@@ -141,6 +141,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # https://docs.djangoproject.com/en/5.2/topics/db/multi-db/
 DATABASE_ROUTERS = ["closing_crm.replica.AnalyticsReplicaRouter"]
 REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "10"))
+
+# --- Coaching ---------------------------------------------------------------------
+# "What works" win rates: below this many decided deals a value says "too few deals to
+# say" instead of a rate (its 95% Wilson interval would span most of 0-100%).
+WHAT_WORKS_MIN_DEALS = int(os.environ.get("WHAT_WORKS_MIN_DEALS", "10"))
 DATABASE_REPLICA_ALIAS = "replica" if os.environ.get("DATABASE_REPLICA_URL") else ""
 if DATABASE_REPLICA_ALIAS:
     DATABASES["replica"] = dj_database_url.parse(

@@ -24,6 +24,8 @@ from .models import (
     Objection,
     OnboardingStep,
     PrivacyEvent,
+    Quota,
+    QuotaChange,
     StageSetting,
     Stakeholder,
     Team,
@@ -640,3 +642,88 @@ class OnboardingStepAdmin(ServiceOnlyAdmin):
 class LineItemAdmin(admin.ModelAdmin):
     list_display = ["deal", "description", "quantity", "unit_price"]
     list_select_related = ["deal"]
+
+
+class QuotaAdminForm(forms.ModelForm):
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text=gettext_lazy("Kept in the quota history with your name and the time."),
+    )
+
+    class Meta:
+        model = Quota
+        fields = ["rep", "period_kind", "period_start", "currency", "amount"]
+
+    request = None  # set by QuotaAdmin.get_form
+
+    def clean(self):
+        data = super().clean()
+        rep = self.instance.rep if self.instance.pk else data.get("rep")
+        if rep is not None and self.request is not None:
+            try:
+                services.quota_setter_check(by=self.request.user, rep=rep)
+            except services.DealError as error:
+                raise forms.ValidationError(error.message) from None
+        return data
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    """Quotas are set through `services.quota_set` (its checks and its history line)."""
+
+    form = QuotaAdminForm
+    list_display = ["rep", "team", "period_label", "amount_text", "set_by", "set_at"]
+    list_filter = ["team", "period_kind", "currency"]
+    search_fields = ["rep__username", "rep__first_name", "rep__last_name"]
+    list_select_related = ["rep", "team", "set_by"]
+    date_hierarchy = "period_start"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_readonly_fields(self, request, obj=None):
+        # Rep, period and currency name the quota; only its amount changes.
+        return ["rep", "period_kind", "period_start", "currency", "team"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        try:
+            quota, _changed = services.quota_set(
+                by=request.user,
+                rep=obj.rep,
+                period_kind=obj.period_kind,
+                period_start=obj.period_start,
+                currency=obj.currency,
+                amount=data["amount"],
+                source=QuotaChange.Source.ADMIN,
+                reason=data.get("reason", ""),
+            )
+        except services.DealError as error:  # checked in the form; a race lands here
+            messages.error(request, error.message)
+            raise
+        form.instance = quota
+        obj.pk = quota.pk
+
+    def has_delete_permission(self, request, obj=None):
+        # Nothing is deleted: a quota no longer wanted is set to zero (and the history says so).
+        return False
+
+    @admin.display(description=gettext_lazy("Period"), ordering="period_start")
+    def period_label(self, quota) -> str:
+        return quota.period_label
+
+    @admin.display(description=gettext_lazy("Quota"), ordering="amount")
+    def amount_text(self, quota) -> str:
+        return money_text(quota.amount, quota.currency)
+
+
+@admin.register(QuotaChange)
+class QuotaChangeAdmin(ServiceOnlyAdmin):
+    """Who set which quota, when: read-only, append-only."""
+
+    list_display = ["created_at", "quota", "actor", "old_amount", "new_amount", "source", "reason"]
+    list_filter = ["source", "team"]
+    list_select_related = ["quota__rep", "actor"]
+    date_hierarchy = "created_at"

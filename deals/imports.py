@@ -32,13 +32,28 @@ from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from . import services
-from .models import Account, BillingFrequency, Contact, Currency, Deal, Team, User
+from .models import (
+    Account,
+    BillingFrequency,
+    Contact,
+    Currency,
+    Deal,
+    Quota,
+    QuotaChange,
+    Team,
+    User,
+)
 from .services import DealError
 
-KINDS = {"accounts": "Accounts", "contacts": "Contacts", "deals": "Deals"}
+KINDS = {
+    "accounts": "Accounts",
+    "contacts": "Contacts",
+    "deals": "Deals",
+    "quotas": gettext_lazy("Quotas"),
+}
 
 #: Columns per kind: (required, optional). Headers are matched case-insensitively.
 COLUMNS: dict[str, tuple[list[str], list[str]]] = {
@@ -57,6 +72,8 @@ COLUMNS: dict[str, tuple[list[str], list[str]]] = {
             "billing",
         ],
     ),
+    # period: a quarter (2026-Q1) or a month (2026-03); rep: a username in the team.
+    "quotas": (["rep", "period", "currency", "amount"], ["reason"]),
 }
 
 ALLOWED_CONTENT_TYPES = {
@@ -89,6 +106,7 @@ class ImportResult:
     kind: str
     total: int = 0
     new: int = 0
+    updated: int = 0  # quotas whose amount the file changes
     existing: int = 0
     error_count: int = 0
     errors: list[RowError] = field(default_factory=list)
@@ -108,6 +126,7 @@ class ImportResult:
             "kind": self.kind,
             "total": self.total,
             "new": self.new,
+            "updated": self.updated,
             "existing": self.existing,
             "error_count": self.error_count,
             "errors": [[e.line, e.message] for e in self.errors],
@@ -179,7 +198,7 @@ def read_rows(raw: BinaryIO, kind: str) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row, streamed; file-level problems raise ImportFileError."""
     if kind not in COLUMNS:
         raise ImportFileError(
-            gettext("Choose what the file contains: accounts, contacts or deals.")
+            gettext("Choose what the file contains: accounts, contacts, deals or quotas.")
         )
     budget = _ByteBudget(raw, settings.IMPORT_MAX_BYTES)
     text = io.TextIOWrapper(
@@ -256,15 +275,24 @@ def _key(*parts: str) -> tuple[str, ...]:
 class _Plan:
     """Natural keys and lookups for one team, kept current as rows are checked or written."""
 
-    def __init__(self, *, team: Team, by: User, write: bool):
+    def __init__(self, *, team: Team, by: User, write: bool, kind: str = ""):
         self.team, self.by, self.write = team, by, write
-        self.accounts: dict[tuple, Account | None] = {
-            _key(a.name): a for a in Account.objects.filter(team=team)
-        }
         self.users = {
             u.username.casefold(): u for u in User.objects.filter(team=team, is_active=True)
         }
-        self.contacts = set()
+        self.seen: dict[tuple, int] = {}
+        self.default_owner = self._default_owner()
+        self.accounts: dict[tuple, Account | None] = {}
+        self.contacts: set = set()
+        self.deals: set = set()
+        self.quotas: dict[tuple, Any] = {}
+        if kind == "quotas":
+            # Only the team's quotas are needed (not its accounts, contacts or deals).
+            for q in Quota.objects.filter(team=team).select_related("rep"):
+                key = (q.rep.username.casefold(), q.period_kind, q.period_start, q.currency)
+                self.quotas[key] = q.amount
+            return
+        self.accounts = {_key(a.name): a for a in Account.objects.filter(team=team)}
         for c in Contact.objects.filter(account__team=team).select_related("account"):
             self.contacts.add(self._contact_key(c.account.name, c.email, c.first_name, c.last_name))
         self.deals = {
@@ -273,8 +301,6 @@ class _Plan:
                 "account__name", "title"
             )
         }
-        self.seen: dict[tuple, int] = {}
-        self.default_owner = self._default_owner()
 
     def _default_owner(self) -> User | None:
         if self.by.team_id == self.team.pk:
@@ -461,10 +487,52 @@ def _deal_row(plan: _Plan, line: int, row: dict) -> str:
     return "new"
 
 
+def _quota_row(plan: _Plan, line: int, row: dict) -> str:
+    """A rep's quota for a month or quarter: new, changed (a history line), or unchanged."""
+    username = row.get("rep", "")
+    if not username:
+        raise DealError(gettext("rep is empty: name the rep by username."))
+    rep = plan.users.get(username.casefold())
+    if rep is None:
+        raise DealError(
+            gettext("No active user “%(rep)s” in %(team)s.") % {"rep": username, "team": plan.team}
+        )
+    kind, start = services.quota_period_from_text(row.get("period", ""))
+    currency = row.get("currency", "").upper()
+    if currency not in Currency.values:
+        raise DealError(
+            gettext("currency “%(value)s” is not one of %(choices)s.")
+            % {"value": row.get("currency", ""), "choices": ", ".join(Currency.values)}
+        )
+    if not row.get("amount", ""):
+        raise DealError(gettext("amount is empty."))
+    amount = services.quota_amount_parse(row["amount"])
+    reason = _text(row, "reason", 500)
+    key = (rep.username.casefold(), kind, start, currency)
+    plan.once(key, line, gettext("rep, period and currency"))
+    before = plan.quotas.get(key)
+    if before is not None and before == amount:
+        return "existing"
+    if plan.write:
+        services.quota_set(
+            by=plan.by,
+            rep=rep,
+            period_kind=kind,
+            period_start=start,
+            currency=currency,
+            amount=amount,
+            source=QuotaChange.Source.IMPORT,
+            reason=reason,
+        )
+    plan.quotas[key] = amount
+    return "new" if before is None else "updated"
+
+
 _ROW_HANDLERS: dict[str, Callable[[_Plan, int, dict], str]] = {
     "accounts": _account_row,
     "contacts": _contact_row,
     "deals": _deal_row,
+    "quotas": _quota_row,
 }
 
 
@@ -478,7 +546,7 @@ def _process(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     result = ImportResult(kind=kind)
-    plan = _Plan(team=team, by=by, write=write)
+    plan = _Plan(team=team, by=by, write=write, kind=kind)
     handler = _ROW_HANDLERS[kind]
     for line, row in read_rows(raw, kind):
         result.total += 1
@@ -491,6 +559,8 @@ def _process(
             continue
         if action == "new":
             result.new += 1
+        elif action == "updated":
+            result.updated += 1
         else:
             result.existing += 1
         if len(result.sample) < 10:
@@ -569,7 +639,7 @@ def import_job_create(*, upload, kind: str, team: Team, by: User) -> dict[str, A
     check_upload(name=upload.name, size=upload.size, content_type=upload.content_type or "")
     if kind not in KINDS:
         raise ImportFileError(
-            gettext("Choose what the file contains: accounts, contacts or deals.")
+            gettext("Choose what the file contains: accounts, contacts, deals or quotas.")
         )
     job_id = str(uuid.uuid4())
     path = default_storage.save(f"imports/{job_id}.csv", upload)

@@ -1250,3 +1250,160 @@ class PrivacyEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError(gettext("Privacy events are append-only and cannot be deleted."))
+        raise AppendOnlyError("Privacy events are append-only and cannot be deleted.")
+
+
+# --- quotas -------------------------------------------------------------------------------
+
+
+class QuotaPeriod(models.TextChoices):
+    MONTH = "month", _("Month")
+    QUARTER = "quarter", _("Quarter")
+
+
+def quota_period_end(kind: str, start: dt.date) -> dt.date:
+    """The last day (inclusive) of the month or quarter that begins on `start`."""
+    months = 3 if kind == QuotaPeriod.QUARTER else 1
+    year, month = divmod(start.month - 1 + months, 12)
+    return dt.date(start.year + year, month + 1, 1) - dt.timedelta(days=1)
+
+
+def quota_period_key(kind: str, start: dt.date) -> str:
+    """The period as written in CSV files and URLs: 2026-Q1 or 2026-03."""
+    if kind == QuotaPeriod.QUARTER:
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return f"{start:%Y-%m}"
+
+
+def quota_period_parse(text: str) -> tuple[str, dt.date]:
+    """(kind, first day) from "2026-Q1" (a quarter) or "2026-03" (a month); ValueError else."""
+    import re
+
+    value = (text or "").strip().upper()
+    match = re.fullmatch(r"(\d{4})-?Q([1-4])", value)
+    if match:
+        return QuotaPeriod.QUARTER, dt.date(int(match[1]), 3 * int(match[2]) - 2, 1)
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})", value)
+    if match and 1 <= int(match[2]) <= 12:
+        return QuotaPeriod.MONTH, dt.date(int(match[1]), int(match[2]), 1)
+    raise ValueError(text)
+
+
+def quota_period_label(kind: str, start: dt.date) -> str:
+    """The period in words, in the user's language: "Q1 2026" or "Mar 2026"."""
+    from django.utils.formats import date_format
+
+    if kind == QuotaPeriod.QUARTER:
+        quarter = (start.month - 1) // 3 + 1
+        return _("Q%(quarter)s %(year)s") % {"quarter": quarter, "year": start.year}
+    return date_format(start, "M Y")
+
+
+class Quota(models.Model):
+    """What a rep is expected to win in one month or quarter, in one currency.
+
+    Set only through `deals.services.quota_set`, which keeps the append-only history
+    (`QuotaChange`: who set what, when). Nothing is deleted: a quota no longer wanted is
+    set to zero.
+    """
+
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="quotas", verbose_name=_("team")
+    )
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="quotas",
+        verbose_name=_("rep"),
+    )
+    period_kind = models.CharField(_("period"), max_length=10, choices=QuotaPeriod.choices)
+    period_start = models.DateField(_("first day of the period"))
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices)
+    amount = models.DecimalField(
+        _("quota"),
+        max_digits=14,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+        ordering = ["-period_start", "team", "rep", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rep", "period_kind", "period_start", "currency"],
+                name="quota_unique_rep_period_currency",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["team", "period_start"], name="quota_team_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep} {self.period_label}: {self.amount} {self.currency}"
+
+    @property
+    def period_end(self) -> dt.date:
+        return quota_period_end(self.period_kind, self.period_start)
+
+    @property
+    def period_key(self) -> str:
+        return quota_period_key(self.period_kind, self.period_start)
+
+    @property
+    def period_label(self) -> str:
+        return quota_period_label(self.period_kind, self.period_start)
+
+
+class QuotaChangeQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Quota changes are append-only and cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Quota changes are append-only and cannot be deleted.")
+
+
+class QuotaChange(models.Model):
+    """One line of a quota's history: who set which amount, when, and from where
+    (append-only, like the deal timeline)."""
+
+    class Source(models.TextChoices):
+        PAGE = "page", _("Quotas page")
+        ADMIN = "admin", _("Admin")
+        IMPORT = "import", _("CSV import")
+
+    quota = models.ForeignKey(Quota, on_delete=models.PROTECT, related_name="changes")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    old_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    new_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = QuotaChangeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("quota change")
+        verbose_name_plural = _("quota history")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.quota}: {self.old_amount} → {self.new_amount}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Quota changes are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Quota changes are append-only and cannot be deleted.")

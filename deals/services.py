@@ -33,6 +33,7 @@ from .models import (
     ClosingTechnique,
     Concession,
     Contact,
+    Currency,
     Deal,
     DealEvent,
     DealState,
@@ -41,10 +42,14 @@ from .models import (
     Objection,
     OnboardingStep,
     PrivacyEvent,
+    Quota,
+    QuotaChange,
+    QuotaPeriod,
     Stakeholder,
     Team,
     User,
     in_sentence,
+    quota_period_parse,
     readiness_derivation,
 )
 from .signals import (
@@ -1810,3 +1815,110 @@ def user_language_set(*, user: User, language: str) -> User:
     User.objects.filter(pk=user.pk).update(language=language)
     user.language = language
     return user
+# --- quotas -------------------------------------------------------------------------------
+
+QUOTA_MAX = Decimal("999999999999.99")
+
+
+def quota_setter_check(*, by: User, rep: User) -> None:
+    """May `by` set `rep`'s quotas (the team's manager, or an admin), and can rep have one?"""
+    if not (by.is_superuser or (by.is_manager and by.team_id and by.team_id == rep.team_id)):
+        raise NotPermitted(_("Only the rep's team manager or an admin can set quotas."))
+    if not rep.is_active or rep.team_id is None:
+        raise DealError(_("%(rep)s is not an active member of a team.") % {"rep": rep})
+
+
+def quota_period_from_text(text: str) -> tuple[str, dt.date]:
+    """The period named like "2026-Q1" or "2026-03", or a DealError saying how to write it."""
+    try:
+        return quota_period_parse(text)
+    except ValueError:
+        raise DealError(
+            _("“%(value)s” is not a period: write a quarter as 2026-Q1 or a month as 2026-03.")
+            % {"value": text}
+        ) from None
+
+
+def quota_amount_parse(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except (ArithmeticError, ValueError, TypeError):
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise DealError(_("The quota must be an amount such as 120000 or 120000.50."))
+    if amount < 0:
+        raise DealError(_("The quota cannot be negative."))
+    if amount > QUOTA_MAX or amount.as_tuple().exponent < -2:
+        raise DealError(_("The quota must be at most 999,999,999,999.99 with two decimals."))
+    return amount.quantize(Decimal("0.01"))
+
+
+@transaction.atomic
+def quota_set(
+    *,
+    by: User,
+    rep: User,
+    period_kind: str,
+    period_start: dt.date,
+    currency: str,
+    amount: Any,
+    source: str = QuotaChange.Source.PAGE,
+    reason: str = "",
+) -> tuple[Quota, bool]:
+    """Set a rep's quota for one month or quarter in one currency.
+
+    Returns (quota, changed). The row is locked while it is read and written, so two
+    managers setting the same quota at once both land in the history, one after the other;
+    setting the amount it already has changes nothing and writes no history line.
+    """
+    quota_setter_check(by=by, rep=rep)
+    if period_kind not in QuotaPeriod.values:
+        raise DealError(_("The period is a month or a quarter."))
+    if currency not in Currency.values:
+        raise DealError(
+            _("Unknown currency “%(value)s”: use one of %(choices)s.")
+            % {"value": currency, "choices": ", ".join(Currency.values)}
+        )
+    if source not in QuotaChange.Source.values:
+        raise DealError(_("Unknown source of the change."))
+    months = 3 if period_kind == QuotaPeriod.QUARTER else 1
+    month = period_start.month - (period_start.month - 1) % months
+    start = period_start.replace(day=1, month=month)
+    amount = quota_amount_parse(amount)
+    key = {"rep": rep, "period_kind": period_kind, "period_start": start, "currency": currency}
+    quota = Quota.objects.select_for_update().filter(**key).first()
+    if quota is None:
+        try:
+            with transaction.atomic():
+                quota = Quota.objects.create(
+                    team_id=rep.team_id, amount=amount, set_by=by, set_at=timezone.now(), **key
+                )
+        except IntegrityError:
+            # Someone created it a moment ago: wait for their transaction, then update it.
+            quota = Quota.objects.select_for_update().get(**key)
+        else:
+            QuotaChange.objects.create(
+                quota=quota,
+                team_id=quota.team_id,
+                actor=by,
+                old_amount=None,
+                new_amount=amount,
+                source=source,
+                reason=reason.strip(),
+            )
+            return quota, True
+    if quota.amount == amount:
+        return quota, False
+    old = quota.amount
+    quota.amount, quota.set_by, quota.set_at = amount, by, timezone.now()
+    quota.save(update_fields=["amount", "set_by", "set_at"])
+    QuotaChange.objects.create(
+        quota=quota,
+        team_id=quota.team_id,
+        actor=by,
+        old_amount=old,
+        new_amount=amount,
+        source=source,
+        reason=reason.strip(),
+    )
+    return quota, True

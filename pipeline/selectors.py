@@ -809,4 +809,8 @@ def dashboard_drilldown(filters: DashboardFilters, params) -> tuple:
         deals = deals.filter(state__in=OPEN_STATES).filter(_coaching_q(weak)).distinct()
         questions = {key: question for key, question, _help in COACHING_QUESTIONS}
         said.append(gettext("answer “No” to %(weak)s") % {"weak": questions[weak]})
+    from .what_works import what_works_drilldown  # what-works and quota drill-downs
+
+    deals, more = what_works_drilldown(deals, filters, params)
+    said.extend(more)
     return deals.select_related("owner", "account").order_by("-amount", "pk"), said

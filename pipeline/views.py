@@ -24,6 +24,8 @@ from deals.models import OPEN_STATES, Currency, DealState
 
 from . import charts
 from . import selectors as sel
+from .quotas import quota_attainment
+from .what_works import what_works
 
 CURRENCY_NOTE = gettext_lazy(
     "Amounts are shown per currency and never converted: a figure in EUR counts only the "
@@ -238,6 +240,7 @@ def dashboard(request):
                 for key, label, states in sel.FORECAST_CATEGORIES
             ],
             csv_names=list(CSV_FIGURES),
+            quota=quota_attainment(filters),
         ),
     )
 
@@ -263,7 +266,7 @@ def coaching(request):
     return render(
         request,
         "pipeline/coaching.html",
-        _context(request, filters, page=page, rows=rows, questions=weak),
+        _context(request, filters, page=page, rows=rows, questions=weak, works=what_works(filters)),
     )
 
 

@@ -236,6 +236,19 @@ CASES = [
         expect=everyone(FORBIDDEN, manager=OK, admin=OK),
     ),
     Case("deals:import_job", ("no-such-job",)),
+    # --- quotas: the team's manager and admins; reps get 403, other teams and periods 404 ---
+    Case("deals:quotas", expect=everyone(FORBIDDEN, manager=OK, admin=OK)),
+    Case("deals:quotas", query="period=2026-03", expect=everyone(FORBIDDEN, manager=OK, admin=OK)),
+    Case(
+        "deals:quotas",
+        query="period=someday",
+        expect=everyone(FORBIDDEN, manager=NOT_FOUND, admin=NOT_FOUND),
+    ),
+    Case(
+        "deals:quotas",
+        query="team=999999",
+        expect=everyone(FORBIDDEN, manager=NOT_FOUND, admin=NOT_FOUND),
+    ),
     Case("deals:import_errors_csv", ("no-such-job",), expect=everyone(NOT_FOUND)),
     # --- audit export: a deal's history for its readers, the whole log for admins ---
     Case("deals:deal_audit_export", ("deal", "csv"), expect=owned()),

@@ -101,7 +101,10 @@ def _job_url(job_id: str, admin: bool) -> str:
 def import_upload(request: HttpRequest, admin: bool = False) -> HttpResponse:
     if not _may_import(request.user):
         raise PermissionDenied("Only managers and admins can import.")
-    form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
+    initial = {"kind": request.GET["kind"]} if request.GET.get("kind") in imports.KINDS else {}
+    form = ImportForm(
+        request.POST or None, request.FILES or None, user=request.user, initial=initial
+    )
     error = ""
     if request.method == "POST" and form.is_valid():
         try:
