@@ -795,6 +795,8 @@ class BuyingSignal(models.Model):
         TIMELINE = "timeline", "Timeline question"
         STAKEHOLDER = "stakeholder", "Stakeholder introduced"
         CONTRACT_VIEWED = "contract_viewed", "Contract viewed"
+        ROOM_VISIT = "room_visit", "Opened the closing room"
+        ROOM_QUESTION = "room_question", "Question in the closing room"
         OTHER = "other", "Other"
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="signals")
@@ -1032,6 +1034,8 @@ class DealEvent(models.Model):
         OWNER = "owner", "Owner changed"
         NOTE = "note", "Note"
         EMAIL = "email", "Email"
+        PLAN = "plan", "Close plan"
+        ROOM = "room", "Buyer room"
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(

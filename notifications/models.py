@@ -19,6 +19,8 @@ class Kind(models.TextChoices):
     CUSTOMER_HANDOFF = "customer_handoff", "Customer handed to you"
     MANAGER_OVERRIDE = "manager_override", "Manager override on your deal"
     DEAL_STALLED = "deal_stalled", "Deal stalled"
+    ROOM_VISITED = "room_visited", "Buyer opened the closing room"
+    ROOM_QUESTION = "room_question", "Buyer asked in the closing room"
 
 
 class Delivery(models.TextChoices):
@@ -41,6 +43,8 @@ DEFAULT_DELIVERY = {
     Kind.CUSTOMER_HANDOFF: Delivery.EMAIL,
     Kind.MANAGER_OVERRIDE: Delivery.IN_APP,
     Kind.DEAL_STALLED: Delivery.DIGEST,
+    Kind.ROOM_VISITED: Delivery.IN_APP,
+    Kind.ROOM_QUESTION: Delivery.EMAIL,
 }
 
 
