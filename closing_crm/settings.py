@@ -421,6 +421,7 @@ SPECTACULAR_SETTINGS = {
         "SignalKindEnum": "deals.models.BuyingSignal.Kind",
         "EventKindEnum": "deals.models.DealEvent.Kind",
         "BillingEnum": "deals.models.BillingFrequency",
+        "PlanStepStatusEnum": "rooms.models.PlanStep.Status",
     },
 }
 
