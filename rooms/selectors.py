@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from contracts.models import ContractVersion
-from deals.models import Deal, DealState
+from deals.models import OPEN_STATES, Deal, DealState
 
 from .models import DealNeed, Phase, PlanOutcome, PlanStep, RoomFile, RoomLink, RoomQuestion
 
@@ -86,17 +86,20 @@ def room_page(link: RoomLink) -> dict:
     }
 
 
+def _slipping(today) -> Q:
+    """Open steps past their date that still matter: any step of an open deal, and the
+    onboarding steps of a won one."""
+    live = Q(deal__state__in=OPEN_STATES) | Q(
+        deal__state=DealState.CLOSED_WON, phase=Phase.ONBOARDING
+    )
+    return live & Q(status=PlanStep.Status.OPEN, due_date__lt=today, deal__archived_at__isnull=True)
+
+
 def slipped_steps_for(user, *, limit: int = 20) -> list[PlanStep]:
     """Open plan steps past their date on the user's open deals (My day)."""
     today = timezone.localdate()
     return list(
-        PlanStep.objects.filter(
-            deal__owner=user,
-            deal__archived_at__isnull=True,
-            status=PlanStep.Status.OPEN,
-            due_date__lt=today,
-        )
-        .exclude(deal__state=DealState.CLOSED_LOST)
+        PlanStep.objects.filter(_slipping(today), deal__owner=user)
         .select_related("deal", "owner_user", "owner_contact")
         .order_by("due_date", "pk")[:limit]
     )
@@ -109,11 +112,7 @@ def plan_slippage(deals, *, limit: int = 10) -> list[dict]:
     """Deals whose plan slips: open steps past their date, most slipped first."""
     today = timezone.localdate()
     rows = (
-        PlanStep.objects.filter(
-            deal__in=deals.filter(state__in=[s for s in DealState.values if s != "closed_lost"]),
-            status=PlanStep.Status.OPEN,
-            due_date__lt=today,
-        )
+        PlanStep.objects.filter(_slipping(today), deal__in=deals)
         .values("deal_id", "deal__title", "deal__owner__username")
         .annotate(slipped=Count("pk"), oldest=Max("due_date"))
         .order_by("-slipped", "deal_id")[:limit]
@@ -135,7 +134,7 @@ def buyer_engagement(deals, *, limit: int = 10) -> list[dict]:
         RoomLink.objects.filter(deal__in=deals)
         .values("deal_id", "deal__title")
         .annotate(
-            visits=Sum("visits"),
+            total_visits=Sum("visits"),
             people=Count("contact", distinct=True, filter=Q(visits__gt=0)),
             last_visit=Max("last_visit_at"),
         )
@@ -145,7 +144,7 @@ def buyer_engagement(deals, *, limit: int = 10) -> list[dict]:
         {
             "deal_id": r["deal_id"],
             "title": r["deal__title"],
-            "visits": r["visits"] or 0,
+            "visits": r["total_visits"] or 0,
             "people": r["people"],
             "last_visit": r["last_visit"],
         }

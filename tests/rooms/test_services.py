@@ -208,3 +208,41 @@ def test_concurrent_revokes_and_answers_decide_once(postgres, deal, rep, room_li
     assert (
         DealEvent.objects.filter(deal=deal, data__question_id=question.pk, actor=rep).count() == 1
     )
+
+
+def test_manager_figures(deal, rep, manager, room_link, plan_template, make_deal):
+    from rooms import selectors
+
+    services.plan_create_from_template(deal=deal, by=rep)
+    PlanStep.objects.filter(deal=deal, phase="close").update(
+        due_date=timezone.localdate() - dt.timedelta(days=2)
+    )
+    services.room_visit_record(link=room_link)
+    from pipeline.selectors import dashboard_deals, dashboard_filters
+
+    slipping = selectors.plan_slippage(dashboard_deals(dashboard_filters(manager, {})))
+    assert slipping[0]["deal_id"] == deal.pk and slipping[0]["slipped"] == 6
+    assert [s.deal_id for s in selectors.slipped_steps_for(rep)] == [deal.pk] * 6
+    deal_services.deal_transition(deal=deal, transition="override_won", by=manager, reason="Paper")
+    # Won: the close steps no longer slip; the onboarding steps are dated from the win.
+    assert selectors.slipped_steps_for(rep) == []
+    lost = make_deal(title="No plan")
+    deal_services.deal_transition(
+        deal=lost, transition="mark_lost", by=rep, reason="Budget", loss_reason="price"
+    )
+    filters = dashboard_filters(manager, {})
+    deals = dashboard_deals(filters)
+    assert selectors.plan_slippage(deals) == []
+    engagement = selectors.buyer_engagement(deals)
+    assert engagement == [
+        {
+            "deal_id": deal.pk,
+            "title": deal.title,
+            "visits": 1,
+            "people": 1,
+            "last_visit": RoomLink.objects.get().last_visit_at,
+        }
+    ]
+    rates = selectors.plan_win_rates(deals, start=filters.start_at, end=filters.end_at)
+    assert rates["with_plan"] == {"won": 1, "closed": 1, "rate": 100}
+    assert rates["without_plan"] == {"won": 0, "closed": 1, "rate": 0}
