@@ -17,7 +17,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from deals.models import Contact, Objection, User
+from deals.models import Contact, Objection, User, can_work_deal
 from deals.selectors import deal_get_visible
 from deals.services import DealConflict, DealError, NotPermitted
 
@@ -40,8 +40,9 @@ def _panel(request, deal, *, error: str = "", status: int = 200, notice: str = "
         context.update(room_error=error, room_notice=notice)
         return render(request, "rooms/_deal_panel.html", context, status=status)
     if error:
-        messages.error(request, error, extra_tags="rooms")
-    elif notice:
+        # Without htmx: a page saying why, with the refusal's status (no silent redirect).
+        return render(request, "rooms/error.html", {"deal": deal, "message": error}, status=status)
+    if notice:
         messages.success(request, notice, extra_tags="rooms")
     return HttpResponseRedirect(deal.get_absolute_url() + "#room-panel")
 
@@ -49,6 +50,8 @@ def _panel(request, deal, *, error: str = "", status: int = 200, notice: str = "
 def _act(request, pk: int, action, notice: str = ""):
     deal = deal_get_visible(request.user, pk)
     try:
+        if not can_work_deal(deal, request.user):
+            raise NotPermitted(can_work_deal.denied_message)
         result = action(deal)
     except DealError as exc:
         return _panel(request, deal, error=exc.message, status=_status(exc))
