@@ -215,6 +215,14 @@ class Command(BaseCommand):
             rooms.plan_outcome_add(deal=deal, by=rep, text="Contracts signed within 7 days")
             rooms.deal_need_add(deal=deal, by=rep, text="Reporting for the finance team")
             link = rooms.room_link_issue(deal=deal, by=rep, contact=signer.contact)
+            question = rooms.room_question_ask(
+                link=link, text="Can our auditors get read-only access during the security review?"
+            )
+            rooms.room_question_answer(
+                question=question,
+                by=rep,
+                answer="Yes: I will send two auditor logins with the security pack this week.",
+            )
         self.stdout.write(f"Buyer room of “{deal}” for {signer.contact}: {rooms.room_url(link)}")
 
     def _refuse_outside_a_demo(self, *, not_production: bool) -> None:
