@@ -8,8 +8,11 @@ class RoomsConfig(AppConfig):
     verbose_name = _("Close plans and buyer rooms")
 
     def ready(self) -> None:
-        from deals.signals import deal_state_changed
+        from deals.signals import contact_data_collect, contact_data_erase, deal_state_changed
 
+        from . import privacy
         from .receivers import on_deal_state_changed
 
         deal_state_changed.connect(on_deal_state_changed, dispatch_uid="rooms.on_won")
+        contact_data_collect.connect(privacy.collect, dispatch_uid="rooms.privacy.collect")
+        contact_data_erase.connect(privacy.erase, dispatch_uid="rooms.privacy.erase")

@@ -724,3 +724,62 @@ def deal_need_to_follow_on(*, need: DealNeed, by: User, amount: Decimal = Decima
     need.follow_on = follow_on
     need.save(update_fields=["follow_on"])
     return follow_on
+
+
+# --- personal data (GDPR; deals.signals.contact_data_collect / contact_data_erase) --------
+
+
+def contact_room_data(*, contact: Contact) -> dict[str, list[dict]]:
+    """What the rooms hold about a contact: their links, questions, uploads, confirmations."""
+    links = RoomLink.objects.filter(contact=contact)
+    return {
+        "room_links": [
+            {
+                "deal_id": link.deal_id,
+                "created_at": link.created_at,
+                "expires_at": link.expires_at,
+                "revoked_at": link.revoked_at,
+                "visits": link.visits,
+                "first_visit_at": link.first_visit_at,
+                "last_visit_at": link.last_visit_at,
+            }
+            for link in links
+        ],
+        "room_questions": [
+            {"deal_id": q.deal_id, "asked_at": q.asked_at, "text": q.text, "answer": q.answer}
+            for q in RoomQuestion.objects.filter(link__contact=contact)
+        ],
+        "room_uploads": [
+            {"deal_id": f.deal_id, "name": f.name, "size": f.size, "created_at": f.created_at}
+            for f in RoomFile.objects.filter(uploaded_by_link__contact=contact)
+        ],
+        "outcome_confirmations": [
+            {"deal_id": o.deal_id, "outcome": o.text, "status": o.status, "note": o.note}
+            for o in PlanOutcome.objects.filter(confirmed_by=contact)
+        ],
+    }
+
+
+def contact_room_data_erase(*, contact: Contact, by: User) -> dict[str, int]:
+    """Inside contact_erase's transaction: links end, their words and files go."""
+    now = timezone.now()
+    revoked = RoomLink.objects.filter(contact=contact, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=by
+    )
+    questions = RoomQuestion.objects.filter(link__contact=contact).update(
+        text=_("[erased at the person's request]")
+    )
+    uploads = 0
+    for room_file in RoomFile.objects.filter(uploaded_by_link__contact=contact):
+        room_file.file.delete(save=False)
+        room_file.name = _("erased file")
+        room_file.size = 0
+        room_file.save(update_fields=["file", "name", "size"])
+        uploads += 1
+    notes = PlanOutcome.objects.filter(confirmed_by=contact).update(note="")
+    return {
+        "room_links_revoked": revoked,
+        "room_questions_erased": questions,
+        "room_uploads_erased": uploads,
+        "outcome_notes_erased": notes,
+    }

@@ -246,3 +246,25 @@ def test_manager_figures(deal, rep, manager, room_link, plan_template, make_deal
     rates = selectors.plan_win_rates(deals, start=filters.start_at, end=filters.end_at)
     assert rates["with_plan"] == {"won": 1, "closed": 1, "rate": 100}
     assert rates["without_plan"] == {"won": 0, "closed": 1, "rate": 0}
+
+
+def test_personal_data_export_and_erasure_cover_the_room(deal, rep, room_link, admin_user):
+    question = services.room_question_ask(link=room_link, text="Ann here: call me on 0170 123")
+    upload = services.room_file_upload(
+        link=room_link, upload=SimpleUploadedFile("cv.pdf", b"%PDF-ann")
+    )
+    stored = upload.file.name
+    contact = room_link.contact
+    exported = deal_services.contact_personal_data_export(contact=contact, by=admin_user)
+    assert exported["room_questions"][0]["text"] == question.text
+    assert exported["room_uploads"][0]["name"] == "cv.pdf"
+    deal_services.contact_erase(contact=contact, by=admin_user, reason="Art. 17 request")
+    question.refresh_from_db()
+    room_link.refresh_from_db()
+    upload.refresh_from_db()
+    assert "0170" not in question.text
+    assert room_link.revoked_at is not None
+    assert upload.name != "cv.pdf" and not upload.file
+    from django.core.files.storage import default_storage
+
+    assert not default_storage.exists(stored)
