@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import rooms, views
 
 app_name = "api"
 
@@ -65,6 +65,15 @@ deal_urls = [
         "onboarding/<int:step_id>/done/",
         views.OnboardingDoneView.as_view(),
         name="deal-onboarding-done",
+    ),
+    path("plan/", rooms.PlanView.as_view(), name="deal-plan"),
+    path("plan/from-template/", rooms.PlanFromTemplateView.as_view(), name="deal-plan-template"),
+    path("plan/<int:step_id>/", rooms.PlanStepView.as_view(), name="deal-plan-step"),
+    path("room-links/", rooms.RoomLinksView.as_view(), name="deal-room-links"),
+    path(
+        "room-links/<int:link_id>/revoke/",
+        rooms.RoomLinkRevokeView.as_view(),
+        name="deal-room-link-revoke",
     ),
     path("transitions/", views.TransitionsView.as_view(), name="deal-transitions"),
     path(

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "followups",
     "pipeline",
     "notifications",
+    "rooms",
     "api",
 ]
 
@@ -345,6 +346,20 @@ CONTRACT_LINK_MAX_AGE_DAYS = int(os.environ.get("CONTRACT_LINK_MAX_AGE_DAYS", "1
 # Signing pages: requests per IP and link within CONTRACT_LINK_THROTTLE_WINDOW seconds.
 CONTRACT_LINK_THROTTLE = int(os.environ.get("CONTRACT_LINK_THROTTLE", "30"))
 CONTRACT_LINK_THROTTLE_WINDOW = int(os.environ.get("CONTRACT_LINK_THROTTLE_WINDOW", "600"))
+# Buyer rooms (rooms app): how long a room link lives, and what a buyer may upload.
+ROOM_LINK_THROTTLE = int(os.environ.get("ROOM_LINK_THROTTLE", "60"))
+ROOM_LINK_DAYS = int(os.environ.get("ROOM_LINK_DAYS", "60"))
+ROOM_UPLOAD_MAX_BYTES = int(os.environ.get("ROOM_UPLOAD_MAX_BYTES", str(5 * 1024 * 1024)))
+ROOM_UPLOAD_EXTENSIONS = {
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 # Built-in contracts left unsigned this many days after sending become "expired" (0: never).
 CONTRACT_EXPIRE_AFTER_DAYS = int(os.environ.get("CONTRACT_EXPIRE_AFTER_DAYS", "0"))
 # Provider calls that fail transiently are retried with exponential backoff, then marked failed.
@@ -421,6 +436,7 @@ SPECTACULAR_SETTINGS = {
         "SignalKindEnum": "deals.models.BuyingSignal.Kind",
         "EventKindEnum": "deals.models.DealEvent.Kind",
         "BillingEnum": "deals.models.BillingFrequency",
+        "PlanStepStatusEnum": "rooms.models.PlanStep.Status",
     },
 }
 

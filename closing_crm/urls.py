@@ -34,4 +34,6 @@ urlpatterns = [
     path("inbound/", include("followups.urls_inbound")),
     path("contracts/", include("contracts.urls")),
     path("sign/", include("contracts.urls_public")),
+    path("rooms/", include("rooms.urls")),
+    path("room/", include("rooms.urls_public")),
 ]

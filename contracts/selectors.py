@@ -93,3 +93,21 @@ def signer_personal_data(contact) -> list[dict]:
         }
         for v in signer_versions(contact)
     ]
+
+
+def signing_link_for(*, version: ContractVersion, email: str) -> str | None:
+    """The signing link of `email` for `version`, or None when they have nothing to sign
+    there (not the signer, not out for signature, or not the built-in signer).
+
+    Single signer: the version's signer_email must match. Other apps (the buyer room) call
+    only this function to reach the signer.
+    """
+    if not email or not version.signer_email:
+        return None
+    if version.signer_email.strip().lower() != email.strip().lower():
+        return None
+    if version.provider != "builtin" or not version.is_out or not version.envelope_id:
+        return None
+    from .esign.builtin import signing_url
+
+    return signing_url(version)

@@ -869,6 +869,8 @@ class BuyingSignal(models.Model):
         TIMELINE = "timeline", gettext_lazy("Timeline question")
         STAKEHOLDER = "stakeholder", gettext_lazy("Stakeholder introduced")
         CONTRACT_VIEWED = "contract_viewed", gettext_lazy("Contract viewed")
+        ROOM_VISIT = "room_visit", gettext_lazy("Opened the closing room")
+        ROOM_QUESTION = "room_question", gettext_lazy("Question in the closing room")
         OTHER = "other", gettext_lazy("Other")
 
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="signals")
@@ -1110,6 +1112,8 @@ class DealEvent(models.Model):
         OWNER = "owner", gettext_lazy("Owner changed")
         NOTE = "note", gettext_lazy("Note")
         EMAIL = "email", gettext_lazy("Email")
+        PLAN = "plan", gettext_lazy("Close plan")
+        ROOM = "room", gettext_lazy("Buyer room")
 
     deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="events")
     actor = models.ForeignKey(

@@ -1815,6 +1815,8 @@ def user_language_set(*, user: User, language: str) -> User:
     User.objects.filter(pk=user.pk).update(language=language)
     user.language = language
     return user
+
+
 # --- quotas -------------------------------------------------------------------------------
 
 QUOTA_MAX = Decimal("999999999999.99")

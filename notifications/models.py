@@ -20,6 +20,8 @@ class Kind(models.TextChoices):
     CUSTOMER_HANDOFF = "customer_handoff", gettext_lazy("Customer handed to you")
     MANAGER_OVERRIDE = "manager_override", gettext_lazy("Manager override on your deal")
     DEAL_STALLED = "deal_stalled", gettext_lazy("Deal stalled")
+    ROOM_VISITED = "room_visited", gettext_lazy("Buyer opened the closing room")
+    ROOM_QUESTION = "room_question", gettext_lazy("Buyer asked in the closing room")
 
 
 class Delivery(models.TextChoices):
@@ -42,6 +44,8 @@ DEFAULT_DELIVERY = {
     Kind.CUSTOMER_HANDOFF: Delivery.EMAIL,
     Kind.MANAGER_OVERRIDE: Delivery.IN_APP,
     Kind.DEAL_STALLED: Delivery.DIGEST,
+    Kind.ROOM_VISITED: Delivery.IN_APP,
+    Kind.ROOM_QUESTION: Delivery.EMAIL,
 }
 
 

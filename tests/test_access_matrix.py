@@ -324,6 +324,109 @@ CASES = [
     Case("notifications:read_all", method="post", data={}, expect=everyone(REDIRECT)),
     Case("notifications:open", (999999,), method="post", data={}, expect=everyone(NOT_FOUND)),
     Case("followups:reminder_action", (999999, "skip"), method="post", data={}),
+    # --- close plan and buyer room (rooms) ---
+    Case("rooms:panel", ("deal",), expect=owned()),
+    Case("rooms:panel", (999999,), expect=everyone(NOT_FOUND)),
+    Case(
+        "rooms:plan_from_template",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=FORBIDDEN, owner=409),  # the world's deal has a plan already
+    ),
+    Case(
+        "rooms:step_add",
+        ("deal",),
+        method="post",
+        data={"title": ""},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case(
+        "rooms:step_update",
+        ("deal", "step"),
+        method="post",
+        data={"status": "nope"},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case("rooms:step_update", ("deal", 999999), method="post", data={}, expect=hidden()),
+    Case(
+        "rooms:link_issue",
+        ("deal",),
+        method="post",
+        data={"contact": "x"},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case(
+        "rooms:link_revoke",
+        ("deal", "room_link"),
+        method="post",
+        data={},
+        expect={**hidden(), "teammate": FORBIDDEN},
+    ),
+    Case(
+        "rooms:question_answer",
+        ("deal", "question"),
+        method="post",
+        data={"answer": ""},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case(
+        "rooms:question_objection",
+        ("deal", "question"),
+        method="post",
+        data={},
+        expect={**hidden(), "teammate": FORBIDDEN},
+    ),
+    Case(
+        "rooms:file_share",
+        ("deal",),
+        method="post",
+        data={},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case("rooms:file_download", ("deal", "room_file"), expect=owned()),
+    Case("rooms:file_download", ("deal", 999999), expect=everyone(NOT_FOUND)),
+    Case(
+        "rooms:outcome_add",
+        ("deal",),
+        method="post",
+        data={"text": ""},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case(
+        "rooms:need_add",
+        ("deal",),
+        method="post",
+        data={"text": ""},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case(
+        "rooms:need_follow_on",
+        ("deal", "need"),
+        method="post",
+        data={},
+        expect=owned(reader=FORBIDDEN, owner=BAD),  # the deal is not won
+    ),
+    # The buyer's room: no login; a forged token is refused for everyone alike.
+    *[
+        Case(
+            f"rooms_public:{name}",
+            ("forged-token", *extra),
+            method=method,
+            data={},
+            expect=dict.fromkeys(ROLES, FORBIDDEN),
+        )
+        for name, extra, method in [
+            ("room", (), "get"),
+            ("step_tick", (1,), "post"),
+            ("question_ask", (), "post"),
+            ("file_upload", (), "post"),
+            ("file_open", (1,), "get"),
+            ("contract", (), "get"),
+            ("signed_pdf", (), "get"),
+            ("outcome_confirm", (1,), "post"),
+        ]
+    ],
 ]
 
 
@@ -336,7 +439,24 @@ def world(rep, teammate, manager, other_rep, admin_user, account, contact, deal)
     task = RepTask.objects.create(
         owner=rep, deal=deal, kind=RepTask.Kind.CALL, title="Call Ann", due_at=timezone.now()
     )
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from rooms import services as room_services
+
+    services.stakeholder_add(deal=deal, by=rep, contact=contact, role="signer")
+    step = room_services.plan_step_add(deal=deal, by=rep, title="Security review")
+    room_link = room_services.room_link_issue(deal=deal, by=rep, contact=contact)
+    question = room_services.room_question_ask(link=room_link, text="SSO?")
+    room_file = room_services.room_file_share(
+        deal=deal, by=rep, upload=SimpleUploadedFile("terms.pdf", b"%PDF-1.4")
+    )
+    need = room_services.deal_need_add(deal=deal, by=rep, text="Reporting")
     return {
+        "step": step,
+        "room_link": room_link,
+        "question": question,
+        "room_file": room_file,
+        "need": need,
         "users": {
             "anonymous": None,
             "owner": rep,
@@ -412,6 +532,17 @@ def test_the_matrix_covers_every_user_facing_url():
     covered = {case.name for case in CASES}
     public = {"contracts:docusign_webhook"}  # machine-to-machine, signed by DocuSign
     names = set().union(
-        *map(_url_names, ["deals", "pipeline", "contracts", "contracts_public", "followups"])
+        *map(
+            _url_names,
+            [
+                "deals",
+                "pipeline",
+                "contracts",
+                "contracts_public",
+                "followups",
+                "rooms",
+                "rooms_public",
+            ],
+        )
     )
     assert names - covered - public == set()

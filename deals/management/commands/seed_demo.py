@@ -190,7 +190,40 @@ class Command(BaseCommand):
         from followups.services import reminders_settle_past
 
         reminders_settle_past(before=now, reason="planned before the demo data was created")
+        self._demo_room(users["rep1"])
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(PLAN)} demo deals."))
+
+    def _demo_room(self, rep: User) -> None:
+        """One open deal of rep1 gets a close plan and a buyer room link for its signer (the
+        link is printed here and on the deal page, in the plan panel)."""
+        from rooms import services as rooms
+
+        deal = (
+            Deal.objects.filter(owner=rep, state__in=[DealState.NEGOTIATING, DealState.ASKED])
+            .order_by("pk")
+            .first()
+        )
+        signer = deal and deal.stakeholders.filter(role=Stakeholder.Role.SIGNER).first()
+        if deal is None or signer is None or rooms.plan_template_for(deal) is None:
+            return
+        with transaction.atomic():
+            steps = rooms.plan_create_from_template(deal=deal, by=rep)
+            rooms.plan_step_update(step=steps[0], by=rep, status="done")
+            # One buyer step ran late: the deal page, My day and coaching show it as slipped.
+            late = next(s for s in steps if s.side == "buyer")
+            rooms.plan_step_update(step=late, by=rep, due_date=self.today - dt.timedelta(days=2))
+            rooms.plan_outcome_add(deal=deal, by=rep, text="Contracts signed within 7 days")
+            rooms.deal_need_add(deal=deal, by=rep, text="Reporting for the finance team")
+            link = rooms.room_link_issue(deal=deal, by=rep, contact=signer.contact)
+            question = rooms.room_question_ask(
+                link=link, text="Can our auditors get read-only access during the security review?"
+            )
+            rooms.room_question_answer(
+                question=question,
+                by=rep,
+                answer="Yes: I will send two auditor logins with the security pack this week.",
+            )
+        self.stdout.write(f"Buyer room of “{deal}” for {signer.contact}: {rooms.room_url(link)}")
 
     def _refuse_outside_a_demo(self, *, not_production: bool) -> None:
         """Demo logins share a published password: never on a real installation."""
