@@ -1,6 +1,6 @@
 """URLs of the deals app: each views module contributes its own patterns."""
 
-from .views import audit, deal, imports, workspace
+from .views import audit, bulk, deal, imports, workspace
 
 app_name = "deals"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     *deal.urlpatterns,
     *imports.urlpatterns,
     *audit.urlpatterns,
+    *bulk.urlpatterns,
 ]
