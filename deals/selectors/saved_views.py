@@ -19,6 +19,8 @@ __all__ = [
 ]
 
 PAGE_URLS = {SavedView.Page.DEAL_LIST: "deals:deal_list", SavedView.Page.BOARD: "deals:board"}
+#: The order of a view's parameters in its address (the database keeps no order).
+PARAM_ORDER = ("q", "state", "owner", "team", "close", "sort")
 
 
 def _visible_views(user):
@@ -55,7 +57,8 @@ def saved_view_get_visible(user, pk) -> SavedView:
 
 def saved_view_url(view: SavedView) -> str:
     """The view's page with its filters and sort, naming the view (`view=<id>`)."""
-    query = urlencode({**view.params, "view": view.pk})
+    keys = sorted(view.params, key=lambda k: (PARAM_ORDER.index(k) if k in PARAM_ORDER else 99, k))
+    query = urlencode([*((k, view.params[k]) for k in keys), ("view", view.pk)])
     return f"{reverse(PAGE_URLS[view.page])}?{query}"
 
 
