@@ -632,3 +632,77 @@ class OnboardingStepSerializer(serializers.ModelSerializer):
         model = OnboardingStep
         fields = ["id", "kind", "kind_label", "assignee", "due_date", "done_at", "done_by"]
         read_only_fields = fields
+
+
+# --- bulk actions ------------------------------------------------------------------------------
+
+#: The moves a bulk action may make (those with no record of their own).
+BULK_TRANSITIONS = ["negotiate", "follow_up", "mark_won", "override_won", "mark_lost", "reopen"]
+
+
+class DealIdListField(serializers.ListField):
+    """Deal ids as JSON integers (not "5", not true)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and any(
+            isinstance(value, bool) or not isinstance(value, int) for value in data
+        ):
+            raise serializers.ValidationError("Give the deal ids as integers.")
+        return super().to_internal_value(data)
+
+
+class BulkActionRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=["reassign", "archive", "transition"],
+        help_text="What to do with each deal. `reassign` is for the team's manager or an admin.",
+    )
+    deal_ids = DealIdListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        min_length=1,
+        max_length=1000,
+        help_text="The deals, in order. Ids you cannot see are refused one by one, unnamed.",
+    )
+    transition = serializers.ChoiceField(
+        choices=BULK_TRANSITIONS,
+        required=False,
+        help_text="For `transition`: the move. Asks and sent contracts have their own endpoints.",
+    )
+    loss_reason = serializers.ChoiceField(
+        choices=LossReason.choices, required=False, help_text="For `mark_lost`: why."
+    )
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Kept in each deal's timeline; needed to reassign, override or reopen.",
+    )
+    new_owner = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, help_text="For `reassign`: who."
+    )
+    move_account = serializers.BooleanField(
+        required=False, default=False, help_text="For `reassign`: hand the accounts over too."
+    )
+
+
+class BulkResultSerializer(serializers.Serializer):
+    deal_id = serializers.IntegerField(source="ref")
+    title = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["pending", "done", "refused"])
+    message = serializers.CharField(help_text="What was done, or why it was refused.")
+
+
+class BulkJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.ChoiceField(choices=["reassign", "archive", "transition"])
+    status = serializers.ChoiceField(
+        choices=["queued", "running", "done"],
+        help_text="Small jobs are done at once; larger ones run on a worker: poll this job.",
+    )
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    results = BulkResultSerializer(many=True)

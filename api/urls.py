@@ -84,6 +84,8 @@ deal_urls = [
 ]
 
 urlpatterns = [
+    path("v1/bulk-actions/", views.BulkActionsView.as_view(), name="bulk-actions"),
+    path("v1/bulk-actions/<int:id>/", views.BulkActionDetailView.as_view(), name="bulk-action"),
     path("v1/", include(router.urls)),
     path("v1/deals/<int:deal_id>/", include(deal_urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -569,3 +569,61 @@ class TransitionView(DealScopedMixin, generics.GenericAPIView):
         data = _valid(s.TransitionRequestSerializer, request)
         deal = services.deal_transition(deal=deal, transition=name, by=request.user, **data)
         return Response(s.DealSerializer(deal).data)
+
+
+# --- bulk actions ----------------------------------------------------------------------------
+
+
+def _bulk_body(job) -> dict:
+    from deals.selectors import bulk_job_counts
+
+    counts = bulk_job_counts(job)
+    job.done, job.refused, job.pending = counts["done"], counts["refused"], counts["pending"]
+    job.results = list(job.items.order_by("position"))
+    return s.BulkJobSerializer(job).data
+
+
+@extend_schema(
+    summary="Act on many deals at once: reassign, archive or move each one",
+    description="Each deal goes through the same service as on its own (permissions, guards, "
+    "audit event) in its own transaction, and gets its result: done, or refused and why. "
+    "Inputs a move needs (a loss reason, a written reason) are checked once, before any deal "
+    "is touched (409). Up to 50 deals are done at once (201); more are queued for a worker "
+    "(202): poll `GET /api/v1/bulk-actions/{id}/`.",
+    request=s.BulkActionRequestSerializer,
+    responses={201: s.BulkJobSerializer, 202: s.BulkJobSerializer, **WRITE_ERRORS},
+)
+class BulkActionsView(generics.GenericAPIView):
+    serializer_class = s.BulkActionRequestSerializer
+
+    def post(self, request):
+        data = _valid(s.BulkActionRequestSerializer, request)
+        job = services.bulk_job_create(
+            by=request.user,
+            action=data["action"],
+            params={
+                "transition": data.get("transition", ""),
+                "loss_reason": data.get("loss_reason", ""),
+                "reason": data["reason"],
+                "new_owner": data.get("new_owner"),
+                "move_account": data["move_account"],
+            },
+            deal_ids=data["deal_ids"],
+        )
+        job = services.bulk_job_start(job=job, by=request.user)
+        done = job.status == job.Status.DONE
+        code = status.HTTP_201_CREATED if done else status.HTTP_202_ACCEPTED
+        return Response(_bulk_body(job), status=code)
+
+
+@extend_schema(
+    summary="A bulk action's progress and each deal's result (its starter only)",
+    responses={200: s.BulkJobSerializer, 404: s.ErrorSerializer},
+)
+class BulkActionDetailView(generics.GenericAPIView):
+    serializer_class = s.BulkJobSerializer
+
+    def get(self, request, id: int):
+        from deals.selectors import bulk_job_get_visible
+
+        return Response(_bulk_body(bulk_job_get_visible(request.user, id)))

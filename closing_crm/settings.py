@@ -500,6 +500,10 @@ CACHES[IMPORT_PROGRESS_CACHE] = (
     }
 )
 CELERY_IMPORTS = ["deals.imports"]
+# Bulk actions on more than BULK_INLINE_MAX deals run as Celery jobs on this queue (the
+# default queue every worker consumes; tests give their own worker its own queue).
+BULK_JOBS_QUEUE = os.environ.get("BULK_JOBS_QUEUE", "celery")
+BULK_INLINE_MAX = int(os.environ.get("BULK_INLINE_MAX", "50"))
 
 # Expected 4xx (403 PermissionDenied, 400 BadRequest, SuspiciousOperation) are logged as one
 # line without a traceback (closing_crm/logging.py): on the logger Django writes them to, and

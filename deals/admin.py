@@ -12,6 +12,8 @@ from .admin_actions import ServiceOnlyAdmin, ServiceOnlyInline, run_each, servic
 from .models import (
     Account,
     Ask,
+    BulkJob,
+    BulkJobItem,
     BuyingSignal,
     Concession,
     Contact,
@@ -26,6 +28,7 @@ from .models import (
     PrivacyEvent,
     Quota,
     QuotaChange,
+    SavedView,
     StageSetting,
     Stakeholder,
     Team,
@@ -727,3 +730,47 @@ class QuotaChangeAdmin(ServiceOnlyAdmin):
     list_filter = ["source", "team"]
     list_select_related = ["quota__rep", "actor"]
     date_hierarchy = "created_at"
+
+
+# --- bulk jobs and saved views: read-only (they are made from the deal list) -----------------
+
+
+class BulkJobItemInline(ServiceOnlyInline):
+    model = BulkJobItem
+    fields = ["position", "ref", "deal", "title", "seen_state", "outcome", "message", "finished_at"]
+    readonly_fields = fields
+    ordering = ["position"]
+    show_change_link = False
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(ServiceOnlyAdmin):
+    """Who ran which bulk action on how many deals, and each deal's result."""
+
+    list_display = ["pk", "created_at", "by", "action", "status", "total", "finished_at"]
+    list_filter = ["action", "status"]
+    list_select_related = ["by"]
+    search_fields = ["by__username"]
+    fields = [
+        "by",
+        "action",
+        "params",
+        "selection",
+        "status",
+        "total",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    inlines = [BulkJobItemInline]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(ServiceOnlyAdmin):
+    list_display = ["name", "page", "owner", "team", "shared", "team_default", "updated_at"]
+    list_filter = ["page", "shared", "team_default", "team"]
+    list_select_related = ["owner", "team"]
+    search_fields = ["name", "owner__username"]
+    fields = ["name", "page", "owner", "team", "params", "shared", "team_default", "created_at"]
+    readonly_fields = fields

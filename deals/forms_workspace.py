@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from .models import (
     Account,
@@ -266,36 +267,60 @@ class BoardFilterForm(forms.Form):
             del self.fields["team"]
 
 
-class BulkReassignForm(forms.Form):
-    """The deal list's "Reassign selected": which deals, to whom, and why."""
+class BulkActionForm(forms.Form):
+    """The deal list's bulk bar: which deals (ticked, or all matching the filters), what to do,
+    and the inputs that action needs, given once for the whole batch. The services check the
+    inputs and each deal; this form only reads them."""
 
-    deal = forms.TypedMultipleChoiceField(
-        coerce=int,
-        choices=[],
-        error_messages={"required": "Tick the deals to reassign first."},
-    )
+    deal = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=False)
+    all_matching = forms.BooleanField(required=False)
+    action = forms.ChoiceField(label=_("Action"), choices=[])
     new_owner = forms.ModelChoiceField(
-        label=gettext_lazy("New owner"),
-        queryset=User.objects.none(),
-        empty_label=gettext_lazy("Reassign selected to…"),
-        error_messages={
-            "required": "Choose who takes the selected deals over.",
-            "invalid_choice": "Choose an active member of your team.",
-        },
+        label=_("New owner"), queryset=User.objects.none(), required=False
     )
-    reason = forms.CharField(
-        label=gettext_lazy("Reason"),
-        max_length=2000,
-        error_messages={"required": "Say why the deals change hands."},
-    )
-    move_account = forms.BooleanField(label=gettext_lazy("Accounts too"), required=False)
+    loss_reason = forms.ChoiceField(label=_("Loss reason"), required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=2000, required=False)
+    move_account = forms.BooleanField(label=_("Accounts too"), required=False)
+    query = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
+        from .models import BulkJob, LossReason
+        from .services import _transition_label, bulk_transition_names
+
         super().__init__(*args, **kwargs)
-        owners = User.objects.filter(is_active=True, team__isnull=False).select_related("team")
-        if not user.is_superuser:
-            owners = owners.filter(team_id=user.team_id)
-        self.fields["new_owner"].queryset = owners.order_by("first_name", "username")
-        if user.is_superuser:
-            self.fields["new_owner"].label_from_instance = lambda u: f"{u} ({u.team})"
-        self.fields["deal"].choices = [(v, v) for v in self.data.getlist("deal") if v.isdigit()]
+        self.user = user
+        self.can_reassign = user.is_superuser or (user.is_manager and bool(user.team_id))
+        moves = [
+            (f"move:{name}", _("Move: %(move)s") % {"move": _transition_label(name)})
+            for name in bulk_transition_names(user)
+        ]
+        choices = [("", _("Choose an action…"))]
+        if self.can_reassign:
+            choices.append((BulkJob.Action.REASSIGN, _("Reassign to…")))
+        choices += [*moves, (BulkJob.Action.ARCHIVE, _("Archive")), ("export", _("Export CSV"))]
+        self.fields["action"].choices = choices
+        self.fields["action"].error_messages["required"] = _("Choose what to do first.")
+        self.fields["loss_reason"].choices = [("", _("Loss reason…")), *LossReason.choices]
+        if self.can_reassign:
+            owners = User.objects.filter(is_active=True, team__isnull=False).select_related("team")
+            if not user.is_superuser:
+                owners = owners.filter(team_id=user.team_id)
+            self.fields["new_owner"].queryset = owners.order_by("first_name", "username")
+            self.fields["new_owner"].empty_label = _("New owner…")
+        else:
+            del self.fields["new_owner"]
+            del self.fields["move_account"]
+        if self.data:
+            values = self.data.getlist("deal") if hasattr(self.data, "getlist") else []
+            self.fields["deal"].choices = [(v, v) for v in values if str(v).isdigit()]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("all_matching") and not data.get("deal"):
+            raise forms.ValidationError(_("Tick the deals first (or choose all matching)."))
+        action = data.get("action", "")
+        data["transition"] = ""
+        if action.startswith("move:"):
+            data["transition"] = action.split(":", 1)[1]
+            data["action"] = "transition"
+        return data

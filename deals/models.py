@@ -1411,3 +1411,124 @@ class QuotaChange(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Quota changes are append-only and cannot be deleted.")
+
+
+# --- the workspace: saved views and bulk jobs ------------------------------------------------
+
+
+class SavedView(models.Model):
+    """A named set of filters and sort of the deal list or the board.
+
+    Private to its owner unless shared with the owner's team; the team's manager may make one
+    shared view the team's default for its page. Only the parameters are stored: they are
+    applied with the viewer's own visibility, so a shared view never shows another team's deals.
+    """
+
+    class Page(models.TextChoices):
+        DEAL_LIST = "deal_list", _("Deal list")
+        BOARD = "board", _("Board")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="saved_views"
+    )
+    page = models.CharField(max_length=20, choices=Page.choices)
+    name = models.CharField(max_length=80, validators=[single_line])
+    params = models.JSONField(default=dict, blank=True)
+    shared = models.BooleanField(default=False)
+    team_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "page", "name"], name="saved_view_unique_name_per_owner"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "page"],
+                condition=models.Q(team_default=True),
+                name="saved_view_one_default_per_team_page",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(team_default=False) | models.Q(shared=True),
+                name="saved_view_default_is_shared",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BulkJob(models.Model):
+    """One bulk action on many deals: who asked, what, with which inputs, and how far it got.
+
+    Each deal is a BulkJobItem, acted on in its own transaction that also records its result,
+    so a job run again after a worker died only does what is left (see deals.services).
+    """
+
+    class Action(models.TextChoices):
+        REASSIGN = "reassign", _("Reassign")
+        ARCHIVE = "archive", _("Archive")
+        TRANSITION = "transition", _("Move state")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="The batch's inputs.")
+    selection = models.JSONField(
+        default=dict, blank=True, help_text="The ticked deal ids, or the filters of “all matching”."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} · {self.total} · #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deals:bulk_job", args=[self.pk])
+
+
+class BulkJobItem(models.Model):
+    """One deal of a bulk job and what happened to it."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Refused")
+
+    job = models.ForeignKey(BulkJob, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    #: The id as given; `deal` is empty when the user may not see such a deal (never named).
+    ref = models.PositiveBigIntegerField()
+    deal = models.ForeignKey(
+        Deal, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    seen_state = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "ref"], name="bulk_item_once_per_job"),
+        ]
+        indexes = [models.Index(fields=["job", "outcome", "position"])]
+
+    def __str__(self) -> str:
+        return f"{self.title or self.ref}: {self.get_outcome_display()}"

@@ -16,11 +16,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Max, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition
 
@@ -29,6 +29,8 @@ from .models import (
     READINESS_ITEMS,
     Account,
     Ask,
+    BulkJob,
+    BulkJobItem,
     BuyingSignal,
     ClosingTechnique,
     Concession,
@@ -45,6 +47,7 @@ from .models import (
     Quota,
     QuotaChange,
     QuotaPeriod,
+    SavedView,
     Stakeholder,
     Team,
     User,
@@ -1924,3 +1927,419 @@ def quota_set(
         reason=reason.strip(),
     )
     return quota, True
+
+
+# --- bulk actions on the deal list ------------------------------------------------------------
+#
+# A bulk action is a BulkJob with one BulkJobItem per deal. Each deal is acted on by the one
+# service of the action (deal_transition, deal_archive, deal_reassign) inside a transaction that
+# also writes the item's result, so every deal is changed whole or not at all, and a job run
+# again (a worker died, the task was delivered twice) only does the items still waiting.
+
+#: More deals than this run as a Celery job with a progress page; fewer run in the request.
+BULK_INLINE_MAX = 50
+#: The most deals one bulk action may cover ("all matching" included).
+BULK_MAX_DEALS = 20000
+#: A job with no progress for this long may be resumed from its page.
+BULK_STALL_SECONDS = 60
+
+
+def bulk_transition_names(user: User | None = None) -> list[str]:
+    """Transitions a bulk move may fire: those without a record of their own (an ask, a sent
+    contract) and, for a user, those their role may fire at all."""
+    names = []
+    for name in TRANSITION_NAMES:
+        if transition_record_rule(name):
+            continue
+        fsm_meta = getattr(Deal, name)._django_fsm
+        permission = next(iter(fsm_meta.transitions.values())).permission
+        if user is not None and permission is not None and not _role_may(permission, user):
+            continue
+        names.append(name)
+    return names
+
+
+def _role_may(permission, user: User) -> bool:
+    """Whether `user`'s role can ever pass `permission` (managers' moves for managers)."""
+    from .models import can_manage_deal
+
+    if permission is can_manage_deal:
+        return user.is_superuser or (user.is_manager and user.team_id is not None)
+    return True
+
+
+def _transition_label(name: str) -> str:
+    return next(iter(getattr(Deal, name)._django_fsm.transitions.values())).custom["label"]
+
+
+def bulk_params_check(*, action: str, by: User, params: dict[str, Any]) -> dict[str, Any]:
+    """The batch's inputs, checked once for all deals; DealError says what is missing."""
+    reason = (params.get("reason") or "").strip()
+    if len(reason) > 2000:
+        raise DealError(_("Keep the reason under 2,000 characters."))
+    if action == BulkJob.Action.REASSIGN:
+        if not (by.is_superuser or (by.is_manager and by.team_id)):
+            raise NotPermitted(_("Only the team's manager or an admin can change a deal's owner."))
+        owner_id = params.get("new_owner")
+        owners = User.objects.filter(is_active=True, team__isnull=False)
+        if not by.is_superuser:
+            owners = owners.filter(team_id=by.team_id)
+        new_owner = owners.filter(pk=owner_id).first() if str(owner_id).isdigit() else None
+        if new_owner is None:
+            raise DealError(_("Choose who takes the selected deals over."))
+        if not reason:
+            raise DealError(
+                _("Say why the deals change hands: the reason goes into the audit log.")
+            )
+        return {
+            "new_owner": new_owner.pk,
+            "reason": reason,
+            "move_account": bool(params.get("move_account")),
+        }
+    if action == BulkJob.Action.ARCHIVE:
+        return {"reason": reason}
+    if action == BulkJob.Action.TRANSITION:
+        name = params.get("transition") or ""
+        if name not in bulk_transition_names(by):
+            if name in TRANSITION_NAMES and transition_record_rule(name):
+                raise DealError(
+                    _("“%(move)s” cannot be done in bulk: %(how)s")
+                    % {"move": _transition_label(name), "how": transition_record_rule(name)["how"]}
+                )
+            raise DealError(_("Choose where to move the selected deals."))
+        loss_reason = params.get("loss_reason") or ""
+        if name == "mark_lost" and loss_reason not in LossReason.values:
+            raise DealError(_("Choose a loss reason before closing the deals as lost."))
+        custom = next(iter(getattr(Deal, name)._django_fsm.transitions.values())).custom
+        if custom.get("needs_reason") and name != "mark_lost" and not reason:
+            raise DealError(
+                _("“%(move)s” needs a written reason: it goes into each deal's audit log.")
+                % {"move": custom["label"]}
+            )
+        return {
+            "transition": name,
+            "reason": reason,
+            "loss_reason": loss_reason if name == "mark_lost" else "",
+        }
+    raise DealError(_("Choose what to do with the selected deals."))
+
+
+def bulk_selection(*, by: User, deal_ids=None, filters: dict[str, str] | None = None) -> list:
+    """(id, title, state) of the deals chosen, as `by` sees them, in the list's order.
+
+    Ticked ids keep their order; an id `by` cannot see comes back as (id, None, None) so it is
+    refused without a hint of what it is. `filters` ("all N matching") is applied with `by`'s
+    own visibility, exactly as the deal list does.
+    """
+    from .selectors import deals_filtered, deals_visible
+
+    if filters is not None:
+        rows = deals_filtered(by, filters).values_list("pk", "title", "state")
+        return list(rows[: BULK_MAX_DEALS + 1])
+    ids = []
+    for value in deal_ids or ():
+        if str(value).strip().isdigit():
+            ids.append(int(value))
+    ids = list(dict.fromkeys(ids))
+    found = {
+        pk: (pk, title, state)
+        for pk, title, state in deals_visible(by)
+        .filter(pk__in=ids)
+        .values_list("pk", "title", "state")
+    }
+    return [found.get(pk, (pk, None, None)) for pk in ids]
+
+
+@transaction.atomic
+def bulk_job_create(
+    *,
+    by: User,
+    action: str,
+    params: dict[str, Any],
+    deal_ids=None,
+    filters: dict[str, str] | None = None,
+) -> BulkJob:
+    """Record a bulk action and its deals (each waiting); run it with `bulk_job_run`."""
+    params = bulk_params_check(action=action, by=by, params=params)
+    rows = bulk_selection(by=by, deal_ids=deal_ids, filters=filters)
+    if not rows:
+        raise DealError(_("Select at least one deal first."))
+    if len(rows) > BULK_MAX_DEALS:
+        raise DealError(
+            _("That is more than %(max)s deals: narrow the filters and run it in parts.")
+            % {"max": f"{BULK_MAX_DEALS:,}"}
+        )
+    selection = {"filters": filters} if filters is not None else {"ids": [r[0] for r in rows]}
+    job = BulkJob.objects.create(
+        by=by, action=action, params=params, selection=selection, total=len(rows)
+    )
+    now = timezone.now()
+    items = []
+    for position, (pk, title, state) in enumerate(rows):
+        visible = title is not None
+        items.append(
+            BulkJobItem(
+                job=job,
+                position=position,
+                ref=pk,
+                deal_id=pk if visible else None,
+                title=title if visible else _("Deal #%(id)s") % {"id": pk},
+                seen_state=state or "",
+                outcome=BulkJobItem.Outcome.PENDING if visible else BulkJobItem.Outcome.REFUSED,
+                message="" if visible else _("No such deal for you."),
+                finished_at=None if visible else now,
+            )
+        )
+    BulkJobItem.objects.bulk_create(items, batch_size=1000)
+    return job
+
+
+def bulk_job_start(*, job: BulkJob, by: User) -> BulkJob:
+    """Run the job now when it is small, else queue it for a worker (after commit)."""
+    if job.total <= getattr(settings, "BULK_INLINE_MAX", BULK_INLINE_MAX):
+        return bulk_job_run(job_id=job.pk)
+    _bulk_job_enqueue(job)
+    return job
+
+
+def _bulk_job_enqueue(job: BulkJob) -> None:
+    from .tasks import bulk_job_task
+
+    queue = getattr(settings, "BULK_JOBS_QUEUE", "") or None
+    transaction.on_commit(lambda: bulk_job_task.apply_async((job.pk,), queue=queue))
+
+
+def bulk_job_run(*, job_id: int) -> BulkJob:
+    """Act on every deal of the job still waiting, each in its own transaction. Idempotent:
+    a deal whose result is recorded is never acted on again, so running a job twice (or two
+    runs at once) changes each deal at most once."""
+    job = BulkJob.objects.select_related("by").get(pk=job_id)
+    if job.status != BulkJob.Status.DONE:
+        BulkJob.objects.filter(pk=job.pk, status=BulkJob.Status.QUEUED).update(
+            status=BulkJob.Status.RUNNING, started_at=timezone.now()
+        )
+        waiting = job.items.filter(outcome=BulkJobItem.Outcome.PENDING).order_by("position")
+        for item_id in list(waiting.values_list("pk", flat=True)):
+            _bulk_item_run(item_id=item_id, job=job)
+        if not job.items.filter(outcome=BulkJobItem.Outcome.PENDING).exists():
+            BulkJob.objects.filter(pk=job.pk).exclude(status=BulkJob.Status.DONE).update(
+                status=BulkJob.Status.DONE, finished_at=timezone.now()
+            )
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def _bulk_item_run(*, item_id: int, job: BulkJob) -> None:
+    """One deal: act and record the result in one transaction (a crash leaves it waiting)."""
+    item = (
+        BulkJobItem.objects.select_for_update(skip_locked=True)
+        .filter(pk=item_id, outcome=BulkJobItem.Outcome.PENDING)
+        .first()
+    )
+    if item is None:
+        return  # done by another run of the same job meanwhile
+    try:
+        with transaction.atomic():
+            message = _bulk_act(job=job, item=item)
+    except DealError as error:
+        item.outcome, item.message = BulkJobItem.Outcome.REFUSED, error.message
+    else:
+        item.outcome, item.message = BulkJobItem.Outcome.DONE, message
+    item.finished_at = timezone.now()
+    item.save(update_fields=["outcome", "message", "finished_at"])
+
+
+def _bulk_act(*, job: BulkJob, item: BulkJobItem) -> str:
+    by, params = job.by, job.params
+    deal = Deal.objects.select_related("account", "team", "owner").get(pk=item.deal_id)
+    if job.action == BulkJob.Action.TRANSITION:
+        if deal.archived_at is not None:
+            raise DealError(_("This deal was archived meanwhile."))
+        deal_transition(
+            deal=deal,
+            transition=params["transition"],
+            by=by,
+            reason=params.get("reason", ""),
+            loss_reason=params.get("loss_reason", ""),
+            expected_state=item.seen_state or None,
+            data={"bulk_job": job.pk},
+        )
+        return _("Now “%(state)s”.") % {"state": deal.get_state_display()}
+    if job.action == BulkJob.Action.ARCHIVE:
+        deal_archive(deal=deal, by=by, reason=params.get("reason", ""))
+        return _("Archived.")
+    if job.action == BulkJob.Action.REASSIGN:
+        new_owner = User.objects.get(pk=params["new_owner"])
+        deal_reassign(
+            deal=deal,
+            by=by,
+            new_owner=new_owner,
+            reason=params["reason"],
+            move_account=params.get("move_account", False),
+        )
+        return _("Now owned by %(owner)s.") % {"owner": deal.owner}
+    raise DealError(_("Unknown bulk action."))
+
+
+def bulk_job_stalled(job: BulkJob, *, now: dt.datetime | None = None) -> bool:
+    """A job that should be running but has made no progress for BULK_STALL_SECONDS."""
+    if job.status == BulkJob.Status.DONE:
+        return False
+    last = job.items.aggregate(last=Max("finished_at"))["last"]
+    last = max(filter(None, [last, job.started_at, job.created_at]))
+    return (now or timezone.now()) - last > dt.timedelta(seconds=BULK_STALL_SECONDS)
+
+
+@transaction.atomic
+def bulk_job_resume(*, job: BulkJob, by: User) -> BulkJob:
+    """Queue a stalled job again (its worker died): only the deals still waiting are done."""
+    job = row_lock(job)
+    if job.by_id != by.pk and not by.is_superuser:
+        raise NotPermitted(_("Only who started this job (or an admin) can resume it."))
+    if job.status == BulkJob.Status.DONE:
+        raise DealConflict(_("This job has already finished: nothing is left to do."))
+    _bulk_job_enqueue(job)
+    return job
+
+
+def bulk_job_summary(job: BulkJob) -> str:
+    """One sentence on what a finished job did, for the deal list's message."""
+    counts = dict(
+        job.items.values_list("outcome").annotate(n=Count("pk")).values_list("outcome", "n")
+    )
+    done = counts.get(BulkJobItem.Outcome.DONE, 0)
+    refused = counts.get(BulkJobItem.Outcome.REFUSED, 0)
+    if job.action == BulkJob.Action.REASSIGN:
+        owner = User.objects.filter(pk=job.params.get("new_owner")).first()
+        text = ngettext(
+            "%(n)s deal now owned by %(owner)s (notified).",
+            "%(n)s deals now owned by %(owner)s (notified).",
+            done,
+        ) % {"n": done, "owner": owner}
+    elif job.action == BulkJob.Action.ARCHIVE:
+        text = ngettext("%(n)s deal archived.", "%(n)s deals archived.", done) % {"n": done}
+    else:
+        text = ngettext("%(n)s deal moved (%(move)s).", "%(n)s deals moved (%(move)s).", done) % {
+            "n": done,
+            "move": _transition_label(job.params.get("transition", "")),
+        }
+    if refused:
+        text += " " + ngettext("%(n)s refused.", "%(n)s refused.", refused) % {"n": refused}
+    return text
+
+
+# --- saved views of the deal list and the board -----------------------------------------------
+
+#: The parameters a saved view keeps, per page (the rest of a query string is not a filter).
+SAVED_VIEW_PARAMS = {
+    SavedView.Page.DEAL_LIST: ("q", "state", "owner", "close", "sort"),
+    SavedView.Page.BOARD: ("owner", "team", "close"),
+}
+
+
+def saved_view_params(page: str, params) -> dict[str, str]:
+    """The filters and sort of `params` (a QueryDict or dict) that a view of `page` keeps."""
+    keep = SAVED_VIEW_PARAMS.get(page, ())
+    cleaned = {}
+    for key in keep:
+        value = str(params.get(key, "") or "").strip()[:200]
+        if value:
+            cleaned[key] = value
+    return cleaned
+
+
+def _saved_view_name(name: str, *, by: User, page: str, exclude: int | None = None) -> str:
+    name = _single_line(name, _("A view's name"))
+    if not name:
+        raise DealError(_("Give the view a name."))
+    if len(name) > 80:
+        raise DealError(_("Keep the name under 80 characters."))
+    taken = SavedView.objects.filter(owner=by, page=page, name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise DealError(_("You already have a view named “%(name)s” here.") % {"name": name})
+    return name
+
+
+@transaction.atomic
+def saved_view_create(*, by: User, page: str, name: str, params, shared: bool = False) -> SavedView:
+    """Save the current filters and sort of the deal list or the board under a name."""
+    if page not in SAVED_VIEW_PARAMS:
+        raise DealError(_("Views are saved from the deal list or the board."))
+    if shared and by.team_id is None:
+        raise DealError(_("You are not in a team: this view can only be private."))
+    name = _saved_view_name(name, by=by, page=page)
+    try:
+        with transaction.atomic():
+            return SavedView.objects.create(
+                owner=by,
+                team_id=by.team_id,
+                page=page,
+                name=name,
+                params=saved_view_params(page, params),
+                shared=bool(shared),
+            )
+    except IntegrityError:
+        raise DealError(
+            _("You already have a view named “%(name)s” here.") % {"name": name}
+        ) from None
+
+
+def _require_view_owner(view: SavedView, by: User) -> None:
+    if view.owner_id != by.pk:
+        raise NotPermitted(_("Only the person who saved this view can change or delete it."))
+
+
+@transaction.atomic
+def saved_view_update(
+    *, view: SavedView, by: User, name: str | None = None, shared: bool | None = None
+) -> SavedView:
+    """Rename a view or change whether the team sees it (its owner only). A view no longer
+    shared stops being the team's default."""
+    _require_view_owner(view, by)
+    view = row_lock(view)
+    fields = ["updated_at"]
+    if name is not None:
+        view.name = _saved_view_name(name, by=by, page=view.page, exclude=view.pk)
+        fields.append("name")
+    if shared is not None:
+        if shared and by.team_id is None:
+            raise DealError(_("You are not in a team: this view can only be private."))
+        view.shared = bool(shared)
+        fields.append("shared")
+        if not view.shared and view.team_default:
+            view.team_default = False
+            fields.append("team_default")
+    view.save(update_fields=fields)
+    return view
+
+
+@transaction.atomic
+def saved_view_delete(*, view: SavedView, by: User) -> None:
+    """Delete one of your views (a team default goes with it)."""
+    _require_view_owner(view, by)
+    row_lock(view)
+    view.delete()
+
+
+@transaction.atomic
+def saved_view_set_team_default(*, view: SavedView, by: User, default: bool = True) -> SavedView:
+    """Make a shared view the team's default for its page (opened without filters), or stop
+    it being the default. For the team's manager or an admin."""
+    if view.team_id is None or not (
+        by.is_superuser or (by.is_manager and by.team_id == view.team_id)
+    ):
+        raise NotPermitted(_("Only the team's manager can set the team's default view."))
+    row_lock(view.team)  # one default per team and page: setters queue on the team's row
+    view = row_lock(view)
+    if default and not view.shared:
+        raise DealError(_("Only a view shared with the team can be its default."))
+    if default:
+        SavedView.objects.filter(team_id=view.team_id, page=view.page, team_default=True).exclude(
+            pk=view.pk
+        ).update(team_default=False)
+    view.team_default = bool(default)
+    view.save(update_fields=["team_default", "updated_at"])
+    return view

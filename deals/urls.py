@@ -1,6 +1,6 @@
 """URLs of the deals app: each views module contributes its own patterns."""
 
-from .views import audit, deal, imports, quotas, workspace
+from .views import audit, bulk, deal, imports, quotas, workspace
 
 app_name = "deals"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     *imports.urlpatterns,
     *audit.urlpatterns,
     *quotas.urlpatterns,
+    *bulk.urlpatterns,
 ]

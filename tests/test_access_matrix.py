@@ -151,10 +151,34 @@ CASES = [
         expect=owned(reader=FORBIDDEN, owner=FORBIDDEN, manager=BAD, admin=BAD),
     ),
     Case(
-        "deals:deals_reassign",
+        "deals:deals_bulk",
         method="post",
-        data={"new_owner": "", "reason": ""},
+        data={"action": "reassign", "new_owner": "", "reason": ""},
         expect=everyone(FORBIDDEN, manager=REDIRECT, admin=REDIRECT),
+    ),
+    # Bulk archive of ids the user cannot see: refused per deal on the job page, never a 500.
+    Case(
+        "deals:deals_bulk",
+        method="post",
+        data={"action": "archive", "deal": ["999999"]},
+        expect=everyone(REDIRECT),
+    ),
+    Case("deals:bulk_job", (999999,), expect=everyone(NOT_FOUND)),
+    Case("deals:bulk_job_resume", (999999,), method="post", expect=everyone(NOT_FOUND)),
+    # Saved views: anyone may save and manage their own; another's view is a 404.
+    Case("deals:saved_views", expect=everyone(OK)),
+    Case(
+        "deals:saved_view_create",
+        method="post",
+        data={"page": "deal_list", "name": "Mine", "query": "state=open"},
+        expect=everyone(REDIRECT),
+    ),
+    Case(
+        "deals:saved_view_change",
+        (999999,),
+        method="post",
+        data={"op": "delete"},
+        expect=everyone(NOT_FOUND),
     ),
     Case(
         "deals:deal_note_add",

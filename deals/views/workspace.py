@@ -12,21 +12,21 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import services
 from ..forms_workspace import (
     AccountForm,
     BoardFilterForm,
-    BulkReassignForm,
+    BulkActionForm,
     ContactForm,
     DealFilterForm,
     DealForm,
 )
-from ..models import OPEN_STATES, DealState, Team, can_work_deal
+from ..models import OPEN_STATES, DealState, SavedView, Team, can_work_deal
 from ..selectors import (
     accounts_visible,
     board_columns,
@@ -35,6 +35,7 @@ from ..selectors import (
     deals_filtered,
     deals_visible,
     my_day,
+    saved_views_for,
     search_everything,
     state_graph_edges,
 )
@@ -78,6 +79,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def board(request: HttpRequest) -> HttpResponse:
     """The pipeline board: one column per open state, with totals."""
     user = request.user
+    views = _views_menu(request, SavedView.Page.BOARD)
+    if views["open_default"]:
+        return redirect(views["open_default"])
     teams = list(Team.objects.all()) if user.is_superuser else []
     form = BoardFilterForm(request.GET or None, user=user, teams=teams)
     params = {key: request.GET.get(key, "") for key in ("owner", "team", "close")}
@@ -101,6 +105,7 @@ def board(request: HttpRequest) -> HttpResponse:
             "query": request.GET.urlencode(),
             "today": timezone.localdate(),
             "edges": edges,
+            "views": views,
         },
     )
 
@@ -134,7 +139,10 @@ def board_moves(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def deal_list(request: HttpRequest) -> HttpResponse:
-    """Every deal the user can see: filter, sort, page through."""
+    """Every deal the user can see: filter, sort, page through, act on a selection."""
+    views = _views_menu(request, SavedView.Page.DEAL_LIST)
+    if views["open_default"]:
+        return redirect(views["open_default"])
     form = DealFilterForm(request.GET or None, user=request.user)
     deals = deals_filtered(request.user, request.GET)
     page = Paginator(deals, DEAL_LIST_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -155,59 +163,29 @@ def deal_list(request: HttpRequest) -> HttpResponse:
             "columns": DEAL_LIST_COLUMNS,
             "today": timezone.localdate(),
             "filtered": any(request.GET.get(k) for k in ("q", "state", "owner", "close")),
-            "reassign_form": _bulk_reassign_form(request.user),
+            "bulk_form": BulkActionForm(user=request.user),
+            "views": views,
         },
     )
 
 
-def _bulk_reassign_form(user, data=None) -> BulkReassignForm | None:
-    """Managers (and admins) may hand deals on from the list; reps see no checkboxes."""
-    if not (user.is_superuser or (user.is_manager and user.team_id)):
-        return None
-    return BulkReassignForm(data, user=user)
-
-
-@require_http_methods(["POST"])
-@login_required
-def deals_reassign(request: HttpRequest) -> HttpResponse:
-    """ "Reassign selected": each ticked deal is moved or refused, with a message per deal."""
-    form = _bulk_reassign_form(request.user, request.POST)
-    if form is None:
-        raise PermissionDenied("Only the team's manager or an admin can change a deal's owner.")
-    back = request.POST.get("next", "")
-    back = back if back.startswith("?") else ""
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect(f"{reverse('deals:deal_list')}{back}")
-    data = form.cleaned_data
-    results = services.deals_reassign_many(
-        deal_ids=data["deal"],
-        by=request.user,
-        new_owner=data["new_owner"],
-        reason=data["reason"],
-        move_account=data["move_account"],
-    )
-    moved = [r.title for r in results if r.moved]
-    if moved:
-        messages.success(
-            request,
-            ngettext(
-                "%(count)s deal now owned by %(new_owner)s (notified): %(titles)s.",
-                "%(count)s deals now owned by %(new_owner)s (notified): %(titles)s.",
-                len(moved),
-            )
-            % {"count": len(moved), "new_owner": data["new_owner"], "titles": ", ".join(moved)},
-        )
-    for result in results:
-        if not result.moved:
-            messages.error(
-                request,
-                gettext("“%(title)s” not moved: %(message)s")
-                % {"title": result.title, "message": result.message},
-            )
-    return redirect(f"{reverse('deals:deal_list')}{back}")
+def _views_menu(request: HttpRequest, page: str) -> dict:
+    """The saved views menu of a page (one query): the views, the one matching the current
+    filters, and the team's default, which opens when the page is asked for without any
+    parameter (`?view=none` shows the page unfiltered)."""
+    user = request.user
+    views = saved_views_for(user, page)
+    current = services.saved_view_params(page, request.GET)
+    default = next((v for v in views if v.team_default and v.team_id == user.team_id), None)
+    return {
+        "page": page,
+        "list": views,
+        "active": next((v for v in views if v.params == current), None) if current else None,
+        "default": default,
+        "open_default": default.url if default and not request.GET else None,
+        "query": request.GET.urlencode(),
+        "can_share": bool(user.team_id),
+    }
 
 
 @require_GET
@@ -424,7 +402,6 @@ urlpatterns = [
     path("board/<int:pk>/moves/", board_moves, name="board_moves"),
     path("deals/", deal_list, name="deal_list"),
     path("deals/new/", deal_create, name="deal_create"),
-    path("deals/reassign/", deals_reassign, name="deals_reassign"),
     path("deals/<int:pk>/edit/", deal_edit, name="deal_edit"),
     path("search/", search, name="search"),
     path("accounts/new/", account_create, name="account_create"),

@@ -279,50 +279,55 @@ def test_reps_see_no_change_owner_form_and_are_refused(client, deal, rep, new_ow
     assert response.status_code == 403
 
 
-# --- the deal list's "Reassign selected" ---------------------------------------------------
+# --- the deal list's bulk bar: "Reassign to…" ----------------------------------------------
 
 
 def test_bulk_reassign_from_the_list_reports_each_deal(
     client, manager, new_owner, make_deal, teammate
 ):
-    """Ticked deals move; a refused one gets its own message; the list shows the results."""
+    """Ticked deals move; a refused one gets its own result; the job page shows them all."""
     first = make_deal(title="First")
     second = make_deal(title="Second", owner=new_owner)
     client.force_login(manager)
     page = client.get(reverse("deals:deal_list")).content.decode()
-    assert "Reassign selected" in page and f'value="{first.pk}" form="bulk-reassign"' in page
+    assert 'value="reassign"' in page and f'value="{first.pk}" form="bulk"' in page
     response = client.post(
-        reverse("deals:deals_reassign"),
-        {"deal": [first.pk, second.pk], "new_owner": new_owner.pk, "reason": "Rita leaves"},
+        reverse("deals:deals_bulk"),
+        {
+            "deal": [first.pk, second.pk],
+            "action": "reassign",
+            "new_owner": new_owner.pk,
+            "reason": "Rita leaves",
+        },
         follow=True,
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert "1 deal now owned by Nora (notified): First." in body
-    assert "“Second” not moved: Nora already owns this deal." in body
+    assert "1 deal now owned by Nora (notified). 1 refused." in body
+    assert "Nora already owns this deal." in body
     first.refresh_from_db()
     assert first.owner == new_owner and _owner_events(first).count() == 1
 
 
-def test_bulk_reassign_needs_deals_and_a_reason(client, manager, new_owner):
+def test_bulk_reassign_needs_deals_and_a_reason(client, manager, new_owner, deal):
     """Nothing ticked or no reason: the list says what is missing and nothing moves."""
     client.force_login(manager)
-    response = client.post(
-        reverse("deals:deals_reassign"), {"new_owner": new_owner.pk, "reason": ""}, follow=True
-    )
-    body = response.content.decode()
-    assert "Tick the deals to reassign first." in body
-    assert "Say why the deals change hands." in body
+    url = reverse("deals:deals_bulk")
+    data = {"action": "reassign", "new_owner": new_owner.pk, "reason": ""}
+    body = client.post(url, data, follow=True).content.decode()
+    assert "Tick the deals first (or choose all matching)." in body
+    body = client.post(url, {**data, "deal": [deal.pk]}, follow=True).content.decode()
+    assert "Say why the deals change hands" in body
     assert not DealEvent.objects.filter(kind=DealEvent.Kind.OWNER).exists()
 
 
 def test_reps_get_no_bulk_reassign(client, rep, deal, new_owner):
-    """Reps see no checkboxes, and a crafted post is refused."""
+    """Reps are not offered "Reassign to…", and a crafted post is refused."""
     client.force_login(rep)
-    assert "Reassign selected" not in client.get(reverse("deals:deal_list")).content.decode()
+    assert 'value="reassign"' not in client.get(reverse("deals:deal_list")).content.decode()
     response = client.post(
-        reverse("deals:deals_reassign"),
-        {"deal": [deal.pk], "new_owner": new_owner.pk, "reason": "x"},
+        reverse("deals:deals_bulk"),
+        {"deal": [deal.pk], "action": "reassign", "new_owner": new_owner.pk, "reason": "x"},
     )
     assert response.status_code == 403
 

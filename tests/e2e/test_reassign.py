@@ -37,17 +37,19 @@ def test_a_manager_changes_the_owner_from_the_deal_page(page, login, snap, deal,
 def test_a_manager_reassigns_selected_deals_from_the_list(
     page, login, snap, deal, make_deal, manager
 ):
-    """Tick two deals, choose the new owner and a reason: one message says what moved."""
+    """Tick two deals, choose "Reassign to…", the new owner and a reason: the job page says
+    what moved."""
     make_user("nora", deal.team)
     second = make_deal(title="Beta expansion")
     login(page, "mona")
     page.goto("/deals/")
     page.get_by_label("Select “Acme rollout”").check()
     page.get_by_label("Select “Beta expansion”").check()
+    page.get_by_label("Action").select_option(label="Reassign to…")
     page.get_by_label("New owner").select_option(label="Nora")
-    page.get_by_label("Reason").fill("Rita leaves")
+    page.get_by_label("Reason", exact=True).fill("Rita leaves")
     snap(page, "reassign-list")
-    page.get_by_role("button", name="Reassign selected").click()
+    page.get_by_role("button", name="Apply to selection").click()
     page.get_by_text("2 deals now owned by Nora").wait_for()
     page.set_viewport_size({"width": 390, "height": 844})
     snap(page, "reassign-list-phone")
