@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from deals import addressing
 from deals.models import DealEvent
@@ -29,6 +30,44 @@ def signed_copy_enqueue(sender, *, version, **kwargs) -> None:
     transaction.on_commit(lambda: send_signed_copy.delay(version_id))
 
 
+def _signed_copy_body(version, signers, rep) -> str:
+    from django.urls import reverse
+
+    deal = version.deal
+    names = ", ".join(s.name for s in signers) or version.signer_name
+    hello = (
+        _("Hello,")
+        if len(signers) > 1
+        else f"Hello {version.signer_name or ''},".replace(" ,", ",")
+    )
+    lines = [
+        hello,
+        "",
+        _(
+            "“%(title)s” is signed by everyone: %(names)s. The signed contract is attached, "
+            "with its certificate of completion (who signed, when, from where, and the "
+            "document's fingerprint)."
+        )
+        % {"title": deal.title, "names": names},
+        "",
+    ]
+    if version.sealed_at:
+        lines += [
+            _(
+                "The PDF is sealed by Closing CRM: any change to it breaks the seal, which your "
+                "PDF reader shows in its signature panel. You can also check a copy here:"
+            ),
+            settings.SITE_URL + reverse("contracts_verify:public"),
+            "",
+        ]
+    lines += [
+        _("SHA-256 of the signed PDF: %(sha)s") % {"sha": version.signed_sha256},
+        "",
+        _("%(rep)s will be in touch about the next steps.") % {"rep": rep},
+    ]
+    return "\n".join(str(line) for line in lines) + "\n"
+
+
 def signed_copy_send(*, version_id: int) -> bool:
     version = ContractVersion.objects.select_related("deal", "deal__owner").get(pk=version_id)
     if version.status != ContractVersion.Status.COMPLETED or not version.signed_pdf:
@@ -36,20 +75,19 @@ def signed_copy_send(*, version_id: int) -> bool:
     if version.signature.get("copy_emailed_at"):
         return False
     deal, rep = version.deal, version.deal.owner
-    recipients = [a for a in dict.fromkeys([version.signer_email, rep.email]) if a]
+    signers = list(version.signers.all())
+    emails = [s.email for s in signers] or [version.signer_email]
+    recipients: list[str] = []
+    for address in [*emails, rep.email]:
+        if address and address.lower() not in {r.lower() for r in recipients}:
+            recipients.append(address)
     if not recipients:
         return False
     with version.signed_pdf.open("rb") as handle:
         pdf = handle.read()
     message = EmailMessage(
         subject=f"Signed: {deal.title} (contract version {version.number})",
-        body=(
-            f"Hello {version.signer_name or ''},\n\n".replace(" ,", ",")
-            + f"Thank you for signing “{deal.title}”. The signed contract is attached, with "
-            "its audit page (who signed, when, from where, and the document's fingerprint).\n\n"
-            f"SHA-256 of the signed PDF: {version.signed_sha256}\n\n"
-            f"{rep} will be in touch about the next steps.\n"
-        ),
+        body=_signed_copy_body(version, signers, rep),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipients,
         reply_to=addressing.reply_to(deal.pk, rep.email),

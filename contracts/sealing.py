@@ -122,9 +122,7 @@ def create_self_signed(
             ),
             critical=True,
         )
-        .add_extension(
-            x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False
-        )
+        .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -214,9 +212,7 @@ def check_pdf(data: bytes) -> SealCheck:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    der = x509.load_pem_x509_certificate(certificate.pem).public_bytes(
-        serialization.Encoding.DER
-    )
+    der = x509.load_pem_x509_certificate(certificate.pem).public_bytes(serialization.Encoding.DER)
     root = asn1_x509.Certificate.load(der)
     mentions_seal = SEAL_FIELD.encode() in data
     try:

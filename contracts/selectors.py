@@ -93,3 +93,48 @@ def signer_personal_data(contact) -> list[dict]:
         }
         for v in signer_versions(contact)
     ]
+
+
+def version_signers(version) -> list:
+    """The version's signers in signing order."""
+    from .models import ContractSigner
+
+    return list(ContractSigner.objects.filter(version=version).order_by("routing_order", "pk"))
+
+
+def signing_link_for(*, version, email: str) -> str | None:
+    """The URL at which the person with this email signs `version` now; None when they are
+    not one of its signers, it is not (or no longer) their turn, or the version is not a
+    built-in contract out for signature."""
+    from .esign.builtin import signing_url
+    from .models import ContractSigner
+
+    email = (email or "").strip()
+    if not email or version is None or version.provider != "builtin" or not version.is_out:
+        return None
+    if not version.envelope_id:
+        return None
+    person = (
+        ContractSigner.objects.filter(version=version, email__iexact=email)
+        .order_by("routing_order", "pk")
+        .first()
+    )
+    if person is None or not person.is_due:
+        return None
+    return signing_url(version, person)
+
+
+def due_signer(version):
+    """The first signer whose turn it is (reminders speak to them), else None."""
+    from .models import ContractSigner
+
+    if version is None:
+        return None
+    return (
+        ContractSigner.objects.filter(
+            version=version,
+            status__in=[ContractSigner.Status.DUE, ContractSigner.Status.VIEWED],
+        )
+        .order_by("routing_order", "pk")
+        .first()
+    )
