@@ -5,6 +5,7 @@ from django.http import HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from contracts.views_public import verify_public
 from deals.views.workspace import home
 
 admin.site.site_header = "Closing CRM admin"
@@ -31,4 +32,5 @@ urlpatterns = [
     path("inbound/", include("followups.urls_inbound")),
     path("contracts/", include("contracts.urls")),
     path("sign/", include("contracts.urls_public")),
+    path("verify/", verify_public, name="verify_public"),
 ]

@@ -57,7 +57,7 @@ def _signed_copy_body(version, signers, rep) -> str:
                 "The PDF is sealed by Closing CRM: any change to it breaks the seal, which your "
                 "PDF reader shows in its signature panel. You can also check a copy here:"
             ),
-            settings.SITE_URL + reverse("contracts_verify:public"),
+            settings.SITE_URL + reverse("verify_public"),
             "",
         ]
     lines += [

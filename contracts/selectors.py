@@ -43,7 +43,10 @@ def deal_late_signature(deal) -> ContractVersion | None:
 def deal_contract_versions(deal) -> list[ContractVersion]:
     """The deal's versions, newest first, for the deal page panel."""
     return list(
-        ContractVersion.objects.filter(deal=deal).select_related("created_by").order_by("-number")
+        ContractVersion.objects.filter(deal=deal)
+        .select_related("created_by")
+        .prefetch_related("signers")
+        .order_by("-number")
     )
 
 

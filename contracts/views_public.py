@@ -200,3 +200,38 @@ def decline_submit(request, token: str):
             signer.refresh_from_db()
         return _page(request, token, version, signer, error=exc.message, status=400)
     return redirect("contracts_public:sign", token=token)
+
+
+def _verify_throttled(request) -> bool:
+    key = f"contracts:verify:{_ip(request)}"
+    window = settings.VERIFY_THROTTLE_WINDOW
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=window)
+        count = 1
+    return count > settings.VERIFY_THROTTLE
+
+
+@never_cache
+def verify_public(request):
+    """Anyone may check a PDF: sealed by us and unmodified (how many signers, when), modified,
+    or not ours. No deal data is shown. Uploads are throttled per IP."""
+    from .verification import UploadRefused, read_upload, verify_pdf
+
+    result, error, status = None, "", 200
+    if request.method == "POST":
+        if _verify_throttled(request):
+            error, status = _("Too many checks from your address. Wait a few minutes."), 429
+        else:
+            try:
+                result = verify_pdf(read_upload(request.FILES.get("pdf")))
+            except UploadRefused as exc:
+                error, status = str(exc), 400
+    return render(
+        request,
+        "contracts/verify.html",
+        {"result": result, "error": error, "public": True, "visible": False},
+        status=status,
+    )

@@ -713,16 +713,29 @@ class Addressee:
         return self.full_name or self.email
 
 
+def _due_signer(version):
+    """The contract's signer whose turn it is (None without a version or with no one due)."""
+    if version is None or getattr(version, "pk", None) is None:
+        return None
+    from contracts.selectors import due_signer
+
+    return due_signer(version)
+
+
 def _buyer(deal: Deal, version=None) -> Contact | Addressee | None:
     """The person a follow-up speaks to: the contract's signer, else the buying group's
     signer, decision maker and so on, else any contact of the account with an email."""
     signer_email = (getattr(version, "signer_email", "") or "").strip()
+    signer_name = getattr(version, "signer_name", "") or ""
+    due = _due_signer(version)
+    if due is not None:  # several signers: the follow-up goes to whoever is due now
+        signer_email, signer_name = due.email, due.name
     if signer_email:
         people = [s.contact for s in deal.stakeholders.all()] + list(deal.account.contacts.all())
         for contact in people:
             if contact.email and contact.email.lower() == signer_email.lower():
                 return contact
-        first, _, last = (getattr(version, "signer_name", "") or "").strip().partition(" ")
+        first, _, last = signer_name.strip().partition(" ")
         return Addressee(first_name=first, last_name=last, email=signer_email)
     rank = {role: i for i, role in enumerate(BUYER_ROLES)}
     stakeholders = sorted(

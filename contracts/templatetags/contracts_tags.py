@@ -20,10 +20,11 @@ def contract_panel(context, deal):
     versions = deal_contract_versions(deal)
     rows = []
     for version in versions:
-        link = ""
+        links = []
         if version.provider == "builtin" and version.is_out and version.envelope_id:
-            link = signing_url(version)
-        rows.append({"v": version, "link": link})
+            people = [s for s in version.signers.all() if s.is_due] or [None]
+            links = [(person, signing_url(version, person)) for person in people]
+        rows.append({"v": version, "links": links, "signers": list(version.signers.all())})
     events = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.CONTRACT).select_related(
         "actor"
     )[:8]
@@ -33,9 +34,14 @@ def contract_panel(context, deal):
     candidates = []
     if signer is None and deal.is_open:
         candidates = list(deal.account.contacts.active().exclude(email="").order_by("last_name"))
+    from ..services import signing_plan, team_countersigner
+
+    plan = signing_plan(deal) if deal.is_open and signer is not None else []
     return {
         "deal": deal,
         "signer": signer,
+        "buyer_signers": [p for p in plan if p["role"] == "buyer"],
+        "countersigner": team_countersigner(deal.team) if plan else None,
         "signer_candidates": candidates,
         "messages": context.get("messages"),
         "docusign": settings.ESIGN_PROVIDER == "docusign",
