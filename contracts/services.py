@@ -1027,8 +1027,8 @@ def _their_turn(person: ContractSigner | None, signers: list[ContractSigner]) ->
             if s.routing_order < person.routing_order and s.status != SignerStatus.SIGNED
         ]
         raise ContractConflict(
-            f"It is not your turn to sign yet: {_signer_words(before) or 'another signer'} "
-            "signs first. You will get an email with your link when it is your turn."
+            f"It is not your turn to sign yet: {_signer_words(before) or 'another signer'} must "
+            "sign first. You will get an email with your link when it is your turn."
         )
     return person
 

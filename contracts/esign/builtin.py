@@ -109,7 +109,7 @@ def version_for_token(token: str):
             ]
             raise LinkRefused(
                 _(
-                    "It is not your turn to sign yet: %(names)s signs first. You will get an "
+                    "It is not your turn to sign yet: %(names)s must sign first. You will get an "
                     "email with your link as soon as it is your turn."
                 )
                 % {"names": _names(before) or _("another signer")},
