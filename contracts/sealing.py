@@ -143,6 +143,21 @@ def create_self_signed(
     return certificate_fingerprint(cert_file.read_bytes())
 
 
+def _off_the_event_loop(func, *args, **kwargs):
+    """pyHanko's synchronous calls run their own asyncio loop: from a thread that already
+    runs one (an async view, a test driving a browser) they run in a helper thread."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return func(*args, **kwargs)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(func, *args, **kwargs).result()
+
+
 def _timestamper():
     """An RFC 3161 client when SIGNING_TSA_URL is set; None otherwise (no request is made)."""
     url = settings.SIGNING_TSA_URL
@@ -177,7 +192,8 @@ def seal_pdf(pdf: bytes, *, certificate: SealCertificate, reason: str, location:
         name=SEAL_NAME,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    out = signers.PdfSigner(meta, signer=signer, timestamper=_timestamper()).sign_pdf(writer)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=_timestamper())
+    out = _off_the_event_loop(pdf_signer.sign_pdf, writer)
     return out.getvalue()
 
 
@@ -231,8 +247,10 @@ def check_pdf(data: bytes) -> SealCheck:
         if not is_ours:
             return SealCheck(ours=False, intact=False, problem="sealed by another certificate")
         try:
-            status = validate_pdf_signature(
-                embedded, ValidationContext(trust_roots=[root], allow_fetching=False)
+            status = _off_the_event_loop(
+                validate_pdf_signature,
+                embedded,
+                ValidationContext(trust_roots=[root], allow_fetching=False),
             )
         except Exception as exc:  # noqa: BLE001 - a damaged signature is a failed check
             return SealCheck(ours=True, intact=False, problem=f"the seal cannot be checked ({exc})")
