@@ -73,9 +73,12 @@ def signer_versions(contact):
     """The contract versions of the contact's account sent (or to be sent) to their email."""
     if not contact.email:
         return ContractVersion.objects.none()
-    return ContractVersion.objects.filter(
-        deal__account_id=contact.account_id, signer_email__iexact=contact.email
-    ).order_by("deal_id", "number")
+    return (
+        ContractVersion.objects.filter(deal__account_id=contact.account_id)
+        .filter(Q(signer_email__iexact=contact.email) | Q(signers__email__iexact=contact.email))
+        .distinct()
+        .order_by("deal_id", "number")
+    )
 
 
 def signer_personal_data(contact) -> list[dict]:
@@ -93,6 +96,26 @@ def signer_personal_data(contact) -> list[dict]:
             "declined_at": v.declined_at,
             "status_reason": v.status_reason,
             "signature_audit_trail": v.signature,
+            "as_signer": [
+                {
+                    "routing_order": s.routing_order,
+                    "role": s.role,
+                    "name": s.name,
+                    "email": s.email,
+                    "status": s.status,
+                    "due_at": s.due_at.isoformat() if s.due_at else None,
+                    "viewed_at": s.viewed_at.isoformat() if s.viewed_at else None,
+                    "signed_at": s.signed_at.isoformat() if s.signed_at else None,
+                    "declined_at": s.declined_at.isoformat() if s.declined_at else None,
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                    "typed_name": s.typed_name,
+                    "consent_text": s.consent_text,
+                    "decline_reason": s.decline_reason,
+                }
+                for s in v.signers.all()
+                if s.email.lower() == contact.email.lower()
+            ],
         }
         for v in signer_versions(contact)
     ]

@@ -188,8 +188,11 @@ def team_countersigner(team):
     )
 
 
-def signing_plan(deal: Deal, *, routing: str = "sequence") -> list[dict[str, Any]]:
-    """The signers a new version of `deal` gets, in routing order (ContractSigner fields)."""
+def signing_plan(
+    deal: Deal, *, routing: str = "sequence", countersigner: bool = True
+) -> list[dict[str, Any]]:
+    """The signers a new version of `deal` gets, in routing order (ContractSigner fields);
+    `countersigner=False`: the buyer's signers only."""
     from deals.models import Stakeholder
 
     holders = (
@@ -214,7 +217,7 @@ def signing_plan(deal: Deal, *, routing: str = "sequence") -> list[dict[str, Any
                 "email": contact.email,
             }
         )
-    counter = team_countersigner(deal.team)
+    counter = team_countersigner(deal.team) if countersigner else None
     if plan and counter is not None and counter.email.lower() not in seen:
         plan.append(
             {
@@ -1505,7 +1508,11 @@ def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
     signed (GDPR Art. 17(3)(b) and (e))."""
     from .selectors import signer_versions
 
-    versions = signer_versions(contact).select_for_update()
+    versions = (
+        ContractVersion.objects.select_for_update()
+        .filter(pk__in=signer_versions(contact).values("pk"))
+        .order_by("deal_id", "number")
+    )
     out = [v for v in versions if v.status in OUT_STATUSES]
     if out:
         raise ContractError(
@@ -1524,6 +1531,8 @@ def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
         signer_name="",
         signer_email="",
     )
+    # The drafts' signer rows name the person too; drafts never left the company.
+    ContractSigner.objects.filter(version_id__in=[v.pk for v in drafts]).delete()
     if files:
         from django.core.files.storage import default_storage
 

@@ -28,15 +28,14 @@ def contract_panel(context, deal):
     events = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.CONTRACT).select_related(
         "actor"
     )[:8]
-    from ..documents import deal_signer
+    from ..services import signing_plan, team_countersigner
 
-    signer = deal_signer(deal) if deal.is_open else None
+    # One query for the buying group's signers: the first is who the contract addresses.
+    plan = signing_plan(deal, countersigner=False) if deal.is_open else []
+    signer = plan[0]["contact"] if plan else None
     candidates = []
     if signer is None and deal.is_open:
         candidates = list(deal.account.contacts.active().exclude(email="").order_by("last_name"))
-    from ..services import signing_plan, team_countersigner
-
-    plan = signing_plan(deal) if deal.is_open and signer is not None else []
     return {
         "deal": deal,
         "signer": signer,
