@@ -516,3 +516,23 @@ def test_the_signers_token_names_its_signer(three_signers, rep, run_on_commit):
     ann, bob, _ = _signers(version)
     assert signing_token(version, ann) != signing_token(version, bob)
     assert Stakeholder.objects.filter(deal=three_signers, role="signer").count() == 2
+
+
+def test_docusign_gets_the_signers_as_recipients_in_routing_order(three_signers, rep):
+    """The provider interface carries the signers in order; DocuSign maps them to Signer
+    recipients (recipient_id, routing_order), the countersigner last."""
+    from contracts.esign.docusign import DocuSignProvider
+
+    version = services.contract_generate(deal=three_signers, by=rep)
+    recipients = DocuSignProvider().envelope_definition(version).recipients.signers
+    assert [(s.name, s.email, s.recipient_id, s.routing_order) for s in recipients] == [
+        ("Ann Buyer", "ann@acme.example", "1", "1"),
+        ("Bob Finance", "bob@acme.example", "2", "2"),
+        ("Mona", "mona@example.com", "3", "3"),
+    ]
+    parallel = services.contract_generate(deal=three_signers, by=rep, routing="parallel")
+    recipients = DocuSignProvider().envelope_definition(parallel).recipients.signers
+    assert [s.routing_order for s in recipients] == ["1", "1", "2"]
+    # Each signer's tab sits on the shared anchor, one under the other.
+    offsets = [s.tabs.sign_here_tabs[0].anchor_y_offset for s in recipients]
+    assert len(set(offsets)) == 3
