@@ -151,16 +151,9 @@ def signing_link_for(*, version, email: str) -> str | None:
 
 
 def due_signer(version):
-    """The first signer whose turn it is (reminders speak to them), else None."""
-    from .models import ContractSigner
-
+    """The first signer whose turn it is (reminders speak to them), else None. Uses the
+    version's prefetched signers when there are (one query otherwise)."""
     if version is None:
         return None
-    return (
-        ContractSigner.objects.filter(
-            version=version,
-            status__in=[ContractSigner.Status.DUE, ContractSigner.Status.VIEWED],
-        )
-        .order_by("routing_order", "pk")
-        .first()
-    )
+    due = [s for s in version.signers.all() if s.is_due]
+    return min(due, key=lambda s: (s.routing_order, s.pk)) if due else None

@@ -717,8 +717,13 @@ def _due_signer(version):
     """The contract's signer whose turn it is (None without a version or with no one due)."""
     if version is None or getattr(version, "pk", None) is None:
         return None
+    from django.db.models import prefetch_related_objects
+
     from contracts.selectors import due_signer
 
+    # Once per version (a no-op when the batch prefetched them): the signing link reads
+    # the same rows.
+    prefetch_related_objects([version], "signers")
     return due_signer(version)
 
 
@@ -850,7 +855,11 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     reminders = list(
         Reminder.objects.filter(pk__in=ids, claim_token=token, status=Reminder.Status.SENDING)
         .select_related("deal__owner", "deal__account", "contract_version")
-        .prefetch_related("deal__stakeholders__contact", "deal__account__contacts")
+        .prefetch_related(
+            "deal__stakeholders__contact",
+            "deal__account__contacts",
+            "contract_version__signers",  # who is due signs: one query per batch
+        )
         .order_by("due_at", "pk")
     )
     result.not_owned = len(ids) - len(reminders)

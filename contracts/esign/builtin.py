@@ -58,7 +58,7 @@ def signing_url(version, signer=None) -> str:
 
 def first_due_signer(version):
     """The first signer whose turn it is (by routing order), else the first signer."""
-    signers = list(version.signers.all())
+    signers = sorted(version.signers.all(), key=lambda s: (s.routing_order, s.pk))
     due = [s for s in signers if s.is_due]
     return (due or signers or [None])[0]
 

@@ -66,7 +66,6 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("contracts", "0004_contract_signers_and_seal"),
-        ("deals", "0011_team_countersigner"),
     ]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
