@@ -365,6 +365,18 @@ CONTRACT_EXPIRE_AFTER_DAYS = int(os.environ.get("CONTRACT_EXPIRE_AFTER_DAYS", "0
 # Provider calls that fail transiently are retried with exponential backoff, then marked failed.
 CONTRACTS_MAX_RETRIES = int(os.environ.get("CONTRACTS_MAX_RETRIES", "5"))
 CONTRACTS_RETRY_BACKOFF_SECONDS = int(os.environ.get("CONTRACTS_RETRY_BACKOFF_SECONDS", "30"))
+# Completed contracts are sealed (PAdES) with this certificate and key (PEM). A new
+# installation makes a self-signed pair with `manage.py signing_certificate_create`.
+SIGNING_CERT_FILE = os.environ.get("SIGNING_CERT_FILE", str(VAR_DIR / "signing" / "seal-cert.pem"))
+SIGNING_KEY_FILE = os.environ.get("SIGNING_KEY_FILE", str(VAR_DIR / "signing" / "seal-key.pem"))
+SIGNING_KEY_PASSWORD = os.environ.get("SIGNING_KEY_PASSWORD", "")
+# An RFC 3161 timestamp authority for the seal (empty: no timestamp is requested).
+SIGNING_TSA_URL = os.environ.get("SIGNING_TSA_URL", "")
+SIGNING_TSA_TIMEOUT = int(os.environ.get("SIGNING_TSA_TIMEOUT", "10"))
+# The verify pages: largest PDF accepted, and uploads per IP per window on the public one.
+VERIFY_MAX_BYTES = int(os.environ.get("VERIFY_MAX_BYTES", str(20 * 1024 * 1024)))
+VERIFY_THROTTLE = int(os.environ.get("VERIFY_THROTTLE", "20"))
+VERIFY_THROTTLE_WINDOW = int(os.environ.get("VERIFY_THROTTLE_WINDOW", "600"))
 # DocuSign (docusign-esign SDK, JWT grant): docs/docusign.md explains every variable.
 # REST calls go to the account's base URI from /oauth/userinfo; DOCUSIGN_BASE_URL is only a
 # fallback for when user info names none (`manage.py docusign_check` reports a mismatch).

@@ -6,6 +6,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from contracts.views_public import verify_public
 from deals.views.workspace import home
 
 admin.site.site_header = "Closing CRM admin"
@@ -36,4 +37,5 @@ urlpatterns = [
     path("sign/", include("contracts.urls_public")),
     path("rooms/", include("rooms.urls")),
     path("room/", include("rooms.urls_public")),
+    path("verify/", verify_public, name="verify_public"),
 ]

@@ -11,7 +11,13 @@ from django.utils.translation import gettext_lazy
 from deals.admin_actions import ServiceOnlyAdmin, service_action
 
 from . import documents, services
-from .models import ContractTemplate, ContractVersion, EnvelopeEvent, WebhookDelivery
+from .models import (
+    ContractSigner,
+    ContractTemplate,
+    ContractVersion,
+    EnvelopeEvent,
+    WebhookDelivery,
+)
 
 
 class ContractTemplateForm(forms.ModelForm):
@@ -63,10 +69,38 @@ class VoidForm(forms.Form):
     )
 
 
+class ContractSignerInline(admin.TabularInline):
+    """Who signs, in which order, and what they did (written only by the services)."""
+
+    model = ContractSigner
+    extra = 0
+    can_delete = False
+    fields = [
+        "routing_order",
+        "role",
+        "name",
+        "email",
+        "status",
+        "due_at",
+        "viewed_at",
+        "signed_at",
+        "declined_at",
+        "ip",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ContractVersion)
 class ContractVersionAdmin(ServiceOnlyAdmin):
     """Versions are generated, sent, signed and voided only through contracts.services."""
 
+    inlines = [ContractSignerInline]
     list_display = ["deal", "number", "status", "provider_label", "sent_at", "completed_at"]
     list_filter = ["status", "provider"]
     list_select_related = ["deal"]

@@ -13,7 +13,13 @@ from django.db.models import Exists, OuterRef, Q
 from deals.models import CLOSED_STATES, Deal, DealEvent, DealState
 
 from . import documents
-from .models import OUT_STATUSES, OUTSTANDING_STATUSES, ContractVersion
+from .models import (
+    OUT_STATUSES,
+    OUTSTANDING_STATUSES,
+    WITH_BUYER_STATUSES,
+    ContractSigner,
+    ContractVersion,
+)
 
 Status = ContractVersion.Status
 
@@ -83,6 +89,7 @@ def close_disagreements(deals=None) -> list[Disagreement]:
                 deal.pk, deal.title, "is won without a completed signature or an override reason"
             )
         )
+    found += _signer_disagreements(deals)
     signed = (
         ContractVersion.objects.filter(deal__in=won, status=Status.COMPLETED)
         .filter(Q(signed_late=False) | Q(late_signature_accepted_at__isnull=False))
@@ -113,4 +120,63 @@ def close_disagreements(deals=None) -> list[Disagreement]:
                 f"({', '.join(differences)}) with no audited amendment",
             )
         )
+    return found
+
+
+def _signer_disagreements(deals) -> list[Disagreement]:
+    """Where a version and its signers disagree:
+
+    - a signed version with a signer who has not signed (the last signature completes it);
+    - a built-in version out with the buyer while nobody can sign (no signer due);
+    - a signer who signed before everyone of an earlier routing order had signed;
+    - a declined built-in version with no signer who declined.
+    """
+    found: list[Disagreement] = []
+    versions = (
+        ContractVersion.objects.filter(deal__in=deals)
+        .filter(signers__isnull=False)
+        .distinct()
+        .select_related("deal")
+        .prefetch_related("signers")
+        .order_by("deal_id", "number")
+    )
+    for version in versions:
+        signers = sorted(version.signers.all(), key=lambda s: (s.routing_order, s.pk))
+        say = []
+        if version.status == Status.COMPLETED:
+            say += [
+                f"contract version {version.number} is signed but {s.name} has not signed"
+                for s in signers
+                if s.status != ContractSigner.Status.SIGNED
+            ]
+        if version.provider == "builtin":
+            waiting = [s for s in signers if s.status != ContractSigner.Status.SIGNED]
+            if (
+                version.status in WITH_BUYER_STATUSES
+                and waiting
+                and not any(s.is_due for s in waiting)
+            ):
+                say.append(
+                    f"contract version {version.number} is out but no signer can sign it "
+                    f"({', '.join(s.name for s in waiting)} waiting)"
+                )
+            if version.status == Status.DECLINED and not any(
+                s.status == ContractSigner.Status.DECLINED for s in signers
+            ):
+                say.append(f"contract version {version.number} is declined by none of its signers")
+            for person in signers:
+                if person.status != ContractSigner.Status.SIGNED or person.signed_at is None:
+                    continue
+                early = [
+                    s
+                    for s in signers
+                    if s.routing_order < person.routing_order
+                    and (s.signed_at is None or s.signed_at > person.signed_at)
+                ]
+                if early:
+                    say.append(
+                        f"{person.name} signed contract version {version.number} before "
+                        f"{', '.join(s.name for s in early)}, who sign first"
+                    )
+        found += [Disagreement(version.deal_id, version.deal.title, words) for words in say]
     return found

@@ -430,13 +430,47 @@ def signed_html(html: str, *, name: str, signed_at: str) -> str:
     return html
 
 
-def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
-    """The signed copy: a signature block on the page with the sign anchor, plus an audit page."""
+def _signature_block(sheet, x, y, box_w, box_h, person: dict[str, str]) -> None:
+    from reportlab.lib.units import mm
+
+    sheet.setStrokeColorRGB(0.1, 0.3, 0.6)
+    sheet.setFillColorRGB(0.94, 0.96, 1)
+    sheet.roundRect(x, y, box_w, box_h, 1.5 * mm, stroke=1, fill=1)
+    sheet.setFillColorRGB(0.1, 0.2, 0.45)
+    sheet.setFont("Helvetica-Oblique", 12)
+    sheet.drawString(x + 2.5 * mm, y + 7.8 * mm, person["name"][:40])
+    sheet.setFont("Helvetica", 6.5)
+    role = person.get("role_label", "")
+    signed = f"Signed electronically {person['signed_at']}" + (f" ({role})" if role else "")
+    sheet.drawString(x + 2.5 * mm, y + 4.4 * mm, signed[:80])
+    sheet.drawString(
+        x + 2.5 * mm, y + 1.6 * mm, f"Document SHA-256 {person['document_sha256'][:32]}…"
+    )
+
+
+def stamp_signed_pdf(
+    pdf: bytes,
+    *,
+    audit: dict[str, str],
+    signers: list[dict[str, str]] | None = None,
+    seal_fingerprint: str = "",
+) -> bytes:
+    """The signed copy: a signature block per signer on the page with the sign anchor (the
+    first where the template put it, the others under it, then beside it), plus the
+    certificate of completion: every signer (name, email, IP, user agent, times, consent),
+    the SHA-256 of the document they signed, and the sealing certificate's fingerprint.
+
+    `audit` is the contract-wide part (contract, sent_at, document_sha256); `signers` the
+    people in signing order (default: `audit` itself, a single signer).
+    """
     from pypdf import PdfReader, PdfWriter
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.pdfgen import canvas
 
+    signers = signers or [audit]
+    for person in signers:
+        person.setdefault("document_sha256", audit["document_sha256"])
     reader = PdfReader(io.BytesIO(pdf))
     writer = PdfWriter()
     for page in reader.pages:
@@ -451,78 +485,101 @@ def stamp_signed_pdf(pdf: bytes, *, audit: dict[str, str]) -> bytes:
     target = writer.pages[target_index]
     width = float(target.mediabox.width)
     height = float(target.mediabox.height)
-    # The block sits in the blank space under the anchor (the template leaves room for it).
+    # The blocks sit in the blank space under the anchor (the template leaves room for it).
     box_w, box_h = 80 * mm, 13 * mm
-    x, y = position or (20 * mm, 40 * mm)
-    x = min(max(x, 10 * mm), width - box_w - 10 * mm)
-    y = min(max(y + 6 - box_h, 10 * mm), height - box_h - 10 * mm)
+    x0, y0 = position or (20 * mm, 40 * mm)
+    x0 = min(max(x0, 10 * mm), width - box_w - 10 * mm)
+    y0 = min(max(y0 + 6 - box_h, 10 * mm), height - box_h - 10 * mm)
 
     block = io.BytesIO()
     sheet = canvas.Canvas(block, pagesize=(width, height))
-    sheet.setStrokeColorRGB(0.1, 0.3, 0.6)
-    sheet.setFillColorRGB(0.94, 0.96, 1)
-    sheet.roundRect(x, y, box_w, box_h, 1.5 * mm, stroke=1, fill=1)
-    sheet.setFillColorRGB(0.1, 0.2, 0.45)
-    sheet.setFont("Helvetica-Oblique", 12)
-    sheet.drawString(x + 2.5 * mm, y + 7.8 * mm, audit["name"][:40])
-    sheet.setFont("Helvetica", 6.5)
-    sheet.drawString(
-        x + 2.5 * mm,
-        y + 4.4 * mm,
-        gettext("Signed electronically %(when)s") % {"when": audit["signed_at"]},
-    )
-    sheet.drawString(
-        x + 2.5 * mm,
-        y + 1.6 * mm,
-        gettext("Document SHA-256 %(hash)s…") % {"hash": audit["document_sha256"][:32]},
-    )
-    # The "Date:" line gets the signing date where the template put the date anchor.
+    x, y = x0, y0
+    for person in signers:
+        _signature_block(sheet, x, y, box_w, box_h, person)
+        y -= box_h + 2 * mm
+        if y < 10 * mm:  # no room below: the next column
+            x = x + box_w + 4 * mm if x + 2 * box_w + 4 * mm < width - 10 * mm else 10 * mm
+            y = y0
+    # The "Date:" line gets the date of the last signature where the template put it.
     date_position = _anchor_position(target, DATE_ANCHOR)
     if date_position:
         dx = min(max(date_position[0], 10 * mm), width - 60 * mm)
         dy = min(max(date_position[1] + 6 - 9 * mm, 10 * mm), height - 20 * mm)
         sheet.setFont("Helvetica", 11)
         sheet.setFillColorRGB(0.1, 0.2, 0.45)
-        sheet.drawString(dx + 2.5 * mm, dy + 4 * mm, signed_on_text(audit["signed_at"]))
+        sheet.drawString(dx + 2.5 * mm, dy + 4 * mm, signed_on_text(signers[-1]["signed_at"]))
     sheet.save()
     target.merge_page(PdfReader(io.BytesIO(block.getvalue())).pages[0])
 
     page_buf = io.BytesIO()
     sheet = canvas.Canvas(page_buf, pagesize=A4)
-    sheet.setFont("Helvetica-Bold", 16)
-    sheet.drawString(20 * mm, 270 * mm, gettext("Signature audit trail"))
-    sheet.setFont("Helvetica", 10)
-    rows = [
-        (gettext("Contract"), audit.get("contract", "")),
-        (gettext("Signed by"), audit["name"]),
-        (gettext("Email"), audit["email"]),
-        (gettext("Consent"), audit.get("consent", "")),
-        (gettext("Link sent"), audit.get("sent_at", "")),
-        (gettext("First opened"), audit.get("viewed_at", "")),
-        (gettext("Signed at"), audit["signed_at"]),
-        (gettext("IP address"), audit["ip"]),
-        (gettext("User agent"), audit["user_agent"]),
-        (gettext("Document SHA-256"), audit["document_sha256"]),
-    ]
-    y = 255 * mm
-    for label, value in rows:
-        sheet.setFont("Helvetica-Bold", 10)
-        sheet.drawString(20 * mm, y, label)
-        sheet.setFont("Helvetica", 9)
+    state = {"y": 0.0}
+
+    def heading() -> None:
+        sheet.setFont("Helvetica-Bold", 16)
+        sheet.drawString(20 * mm, 275 * mm, gettext("Certificate of completion"))
+        sheet.setFont("Helvetica", 10)
+        sheet.drawString(20 * mm, 269 * mm, gettext("Signature audit trail"))
+        state["y"] = 258 * mm
+
+    def row(label: str, value: str, *, bold_value: bool = False) -> None:
         text = str(value)
         chunks = [text[i : i + 90] for i in range(0, len(text), 90)] or [""]
-        for chunk in chunks[:4]:
+        chunks = chunks[:4]
+        if state["y"] - 5 * mm * len(chunks) < 20 * mm:
+            sheet.showPage()
+            heading()
+        y = state["y"]
+        sheet.setFont("Helvetica-Bold", 9)
+        sheet.drawString(20 * mm, y, label)
+        sheet.setFont("Helvetica-Bold" if bold_value else "Helvetica", 8.5)
+        for chunk in chunks:
             sheet.drawString(62 * mm, y, chunk)
-            y -= 5 * mm
-        y -= 2 * mm
-    sheet.setFont("Helvetica-Oblique", 8)
+            y -= 4.2 * mm
+        state["y"] = y - 1.2 * mm
+
+    heading()
+    row("Contract", audit.get("contract", ""))
+    row("Sent for signature", audit.get("sent_at", ""))
+    row("Document SHA-256", audit["document_sha256"])
+    row("Signers", str(len(signers)))
+    for number, person in enumerate(signers, start=1):
+        state["y"] -= 2 * mm
+        role = person.get("role_label", "")
+        row(
+            f"Signer {number}",
+            f"{person['name']}" + (f" · {role}" if role else ""),
+            bold_value=True,
+        )
+        row("Email", person["email"])
+        if person.get("order"):
+            row("Signing order", person["order"])
+        row("Typed name", person.get("typed_name", person["name"]))
+        row("Consent", person.get("consent", ""))
+        row("Link sent", person.get("due_at", "") or audit.get("sent_at", ""))
+        row("First opened", person.get("viewed_at", ""))
+        row("Signed at", person["signed_at"])
+        row("IP address", person["ip"])
+        row("User agent", person["user_agent"])
+    state["y"] -= 3 * mm
+    if seal_fingerprint:
+        row("Sealed by", "Closing CRM (PAdES signature over the whole completed file)")
+        row("Seal certificate SHA-256", seal_fingerprint)
+    if state["y"] < 30 * mm:
+        sheet.showPage()
+        heading()
+    sheet.setFont("Helvetica-Oblique", 7.5)
     sheet.drawString(
         20 * mm,
-        y - 6 * mm,
-        gettext("The SHA-256 above is the hash of the unsigned contract the signer reviewed."),
+        state["y"] - 4 * mm,
+        gettext(
+            "The document SHA-256 is the hash of the unsigned contract the signers reviewed. "
+            "Any change after sealing breaks the seal."
+        ),
     )
     sheet.save()
-    writer.add_page(PdfReader(io.BytesIO(page_buf.getvalue())).pages[0])
+    for page in PdfReader(io.BytesIO(page_buf.getvalue())).pages:
+        writer.add_page(page)
     writer.add_metadata({"/Title": audit.get("contract", gettext("Signed contract"))})
     out = io.BytesIO()
     writer.write(out)

@@ -12,6 +12,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 
 from deals import addressing
 from deals.models import DealEvent, language_of
@@ -30,6 +31,44 @@ def signed_copy_enqueue(sender, *, version, **kwargs) -> None:
     transaction.on_commit(lambda: send_signed_copy.delay(version_id))
 
 
+def _signed_copy_body(version, signers, rep) -> str:
+    from django.urls import reverse
+
+    deal = version.deal
+    names = ", ".join(s.name for s in signers) or version.signer_name
+    hello = (
+        _("Hello,")
+        if len(signers) > 1
+        else f"Hello {version.signer_name or ''},".replace(" ,", ",")
+    )
+    lines = [
+        hello,
+        "",
+        _(
+            "“%(title)s” is signed by everyone: %(names)s. The signed contract is attached, "
+            "with its certificate of completion (who signed, when, from where, and the "
+            "document's fingerprint)."
+        )
+        % {"title": deal.title, "names": names},
+        "",
+    ]
+    if version.sealed_at:
+        lines += [
+            _(
+                "The PDF is sealed by Closing CRM: any change to it breaks the seal, which your "
+                "PDF reader shows in its signature panel. You can also check a copy here:"
+            ),
+            settings.SITE_URL + reverse("verify_public"),
+            "",
+        ]
+    lines += [
+        _("SHA-256 of the signed PDF: %(sha)s") % {"sha": version.signed_sha256},
+        "",
+        _("%(rep)s will be in touch about the next steps.") % {"rep": rep},
+    ]
+    return "\n".join(str(line) for line in lines) + "\n"
+
+
 def signed_copy_send(*, version_id: int) -> bool:
     version = ContractVersion.objects.select_related("deal", "deal__owner").get(pk=version_id)
     if version.status != ContractVersion.Status.COMPLETED or not version.signed_pdf:
@@ -37,7 +76,12 @@ def signed_copy_send(*, version_id: int) -> bool:
     if version.signature.get("copy_emailed_at"):
         return False
     deal, rep = version.deal, version.deal.owner
-    recipients = [a for a in dict.fromkeys([version.signer_email, rep.email]) if a]
+    signers = list(version.signers.all())
+    emails = [s.email for s in signers] or [version.signer_email]
+    recipients: list[str] = []
+    for address in [*emails, rep.email]:
+        if address and address.lower() not in {r.lower() for r in recipients}:
+            recipients.append(address)
     if not recipients:
         return False
     with version.signed_pdf.open("rb") as handle:
@@ -46,24 +90,7 @@ def signed_copy_send(*, version_id: int) -> bool:
     with translation.override(language_of(rep)):
         values = {"deal": deal.title, "number": version.number, "rep": rep}
         subject = gettext("Signed: %(deal)s (contract version %(number)s)") % values
-        body = (
-            (
-                gettext("Hello %(name)s,") % {"name": version.signer_name}
-                if version.signer_name
-                else gettext("Hello,")
-            )
-            + "\n\n"
-            + gettext(
-                "Thank you for signing “%(deal)s”. The signed contract is attached, with its "
-                "audit page (who signed, when, from where, and the document's fingerprint)."
-            )
-            % values
-            + "\n\n"
-            + gettext("SHA-256 of the signed PDF: %(sha)s") % {"sha": version.signed_sha256}
-            + "\n\n"
-            + gettext("%(rep)s will be in touch about the next steps.") % values
-            + "\n"
-        )
+        body = _signed_copy_body(version, signers, rep)
     message = EmailMessage(
         subject=subject,
         body=body,

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 
 class ContractTemplate(models.Model):
@@ -116,6 +117,12 @@ class ContractVersion(models.Model):
         default=dict,
         blank=True,
         help_text=gettext_lazy("Audit trail of the signature (built-in provider)."),
+    )
+    sealed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the completed PDF was sealed (PAdES signature)."
+    )
+    seal_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 fingerprint of the sealing certificate."
     )
 
     class Meta:
@@ -241,3 +248,73 @@ class EnvelopeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.envelope_id} {self.event}"
+
+
+class ContractSigner(models.Model):
+    """One person who signs a contract version, in their turn.
+
+    Signers with the same `routing_order` sign in parallel; a higher order waits until
+    every signer of the lower orders has signed. Buyers come from the deal's buying group,
+    the optional countersigner from the seller's team (the team's setting).
+    """
+
+    class Role(models.TextChoices):
+        BUYER = "buyer", _("Buyer")
+        COUNTERSIGNER = "countersigner", _("Countersigner")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for their turn")
+        DUE = "due", _("Due to sign")
+        VIEWED = "viewed", _("Opened")
+        SIGNED = "signed", _("Signed")
+        DECLINED = "declined", _("Declined")
+
+    version = models.ForeignKey(ContractVersion, on_delete=models.CASCADE, related_name="signers")
+    routing_order = models.PositiveSmallIntegerField(default=1)
+    role = models.CharField(max_length=14, choices=Role.choices, default=Role.BUYER)
+    contact = models.ForeignKey(
+        "deals.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When their turn came.")
+    viewed_at = models.DateTimeField(null=True, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    viewed_ip = models.CharField(max_length=64, blank=True)
+    viewed_user_agent = models.CharField(max_length=300, blank=True)
+    typed_name = models.CharField(max_length=200, blank=True)
+    consent_text = models.CharField(max_length=300, blank=True)
+    decline_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["version", "routing_order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "email"], name="contract_signer_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    @property
+    def is_due(self) -> bool:
+        """Their turn: they can sign or decline now (if the version is out)."""
+        return self.status in (self.Status.DUE, self.Status.VIEWED)
+
+
+#: Signer statuses in which the signer still has to act.
+SIGNER_WAITING = [
+    ContractSigner.Status.PENDING,
+    ContractSigner.Status.DUE,
+    ContractSigner.Status.VIEWED,
+]

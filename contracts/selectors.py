@@ -43,7 +43,10 @@ def deal_late_signature(deal) -> ContractVersion | None:
 def deal_contract_versions(deal) -> list[ContractVersion]:
     """The deal's versions, newest first, for the deal page panel."""
     return list(
-        ContractVersion.objects.filter(deal=deal).select_related("created_by").order_by("-number")
+        ContractVersion.objects.filter(deal=deal)
+        .select_related("created_by")
+        .prefetch_related("signers")
+        .order_by("-number")
     )
 
 
@@ -70,9 +73,12 @@ def signer_versions(contact):
     """The contract versions of the contact's account sent (or to be sent) to their email."""
     if not contact.email:
         return ContractVersion.objects.none()
-    return ContractVersion.objects.filter(
-        deal__account_id=contact.account_id, signer_email__iexact=contact.email
-    ).order_by("deal_id", "number")
+    return (
+        ContractVersion.objects.filter(deal__account_id=contact.account_id)
+        .filter(Q(signer_email__iexact=contact.email) | Q(signers__email__iexact=contact.email))
+        .distinct()
+        .order_by("deal_id", "number")
+    )
 
 
 def signer_personal_data(contact) -> list[dict]:
@@ -90,24 +96,64 @@ def signer_personal_data(contact) -> list[dict]:
             "declined_at": v.declined_at,
             "status_reason": v.status_reason,
             "signature_audit_trail": v.signature,
+            "as_signer": [
+                {
+                    "routing_order": s.routing_order,
+                    "role": s.role,
+                    "name": s.name,
+                    "email": s.email,
+                    "status": s.status,
+                    "due_at": s.due_at.isoformat() if s.due_at else None,
+                    "viewed_at": s.viewed_at.isoformat() if s.viewed_at else None,
+                    "signed_at": s.signed_at.isoformat() if s.signed_at else None,
+                    "declined_at": s.declined_at.isoformat() if s.declined_at else None,
+                    "ip": s.ip,
+                    "user_agent": s.user_agent,
+                    "typed_name": s.typed_name,
+                    "consent_text": s.consent_text,
+                    "decline_reason": s.decline_reason,
+                }
+                for s in v.signers.all()
+                if s.email.lower() == contact.email.lower()
+            ],
         }
         for v in signer_versions(contact)
     ]
 
 
-def signing_link_for(*, version: ContractVersion, email: str) -> str | None:
-    """The signing link of `email` for `version`, or None when they have nothing to sign
-    there (not the signer, not out for signature, or not the built-in signer).
+def version_signers(version) -> list:
+    """The version's signers in signing order."""
+    from .models import ContractSigner
 
-    Single signer: the version's signer_email must match. Other apps (the buyer room) call
-    only this function to reach the signer.
-    """
-    if not email or not version.signer_email:
-        return None
-    if version.signer_email.strip().lower() != email.strip().lower():
-        return None
-    if version.provider != "builtin" or not version.is_out or not version.envelope_id:
-        return None
+    return list(ContractSigner.objects.filter(version=version).order_by("routing_order", "pk"))
+
+
+def signing_link_for(*, version, email: str) -> str | None:
+    """The URL at which the person with this email signs `version` now; None when they are
+    not one of its signers, it is not (or no longer) their turn, or the version is not a
+    built-in contract out for signature."""
     from .esign.builtin import signing_url
+    from .models import ContractSigner
 
-    return signing_url(version)
+    email = (email or "").strip()
+    if not email or version is None or version.provider != "builtin" or not version.is_out:
+        return None
+    if not version.envelope_id:
+        return None
+    person = (
+        ContractSigner.objects.filter(version=version, email__iexact=email)
+        .order_by("routing_order", "pk")
+        .first()
+    )
+    if person is None or not person.is_due:
+        return None
+    return signing_url(version, person)
+
+
+def due_signer(version):
+    """The first signer whose turn it is (reminders speak to them), else None. Uses the
+    version's prefetched signers when there are (one query otherwise)."""
+    if version is None:
+        return None
+    due = [s for s in version.signers.all() if s.is_due]
+    return min(due, key=lambda s: (s.routing_order, s.pk)) if due else None

@@ -39,6 +39,8 @@ from .models import (
     OUT_STATUSES,
     OUTSTANDING_STATUSES,
     PROVIDER_LABELS,
+    SIGNER_WAITING,
+    ContractSigner,
     ContractTemplate,
     ContractVersion,
     EnvelopeEvent,
@@ -56,6 +58,7 @@ from .signals import (
 
 log = logging.getLogger(__name__)
 Status = ContractVersion.Status
+SignerStatus = ContractSigner.Status
 Withdrawal = ContractVersion.Withdrawal
 
 
@@ -170,6 +173,103 @@ def _enqueue(task_name: str, *args: Any) -> None:
     transaction.on_commit(enqueue)
 
 
+# --- signers ---------------------------------------------------------------------
+
+#: How buyer signers are routed: one after another, or all at the same time.
+ROUTINGS = ("sequence", "parallel")
+
+
+def team_countersigner(team):
+    """Who countersigns the team's contracts: its chosen countersigner, else its manager
+    (the first active one); None when the team does not countersign or has no one."""
+    from deals.models import User
+
+    if team is None or not team.countersign_contracts:
+        return None
+    chosen = team.countersigner
+    if chosen is not None and chosen.is_active and chosen.email:
+        return chosen
+    return (
+        User.objects.filter(team=team, role=User.Role.MANAGER, is_active=True)
+        .exclude(email="")
+        .order_by("pk")
+        .first()
+    )
+
+
+def signing_plan(
+    deal: Deal, *, routing: str = "sequence", countersigner: bool = True
+) -> list[dict[str, Any]]:
+    """The signers a new version of `deal` gets, in routing order (ContractSigner fields);
+    `countersigner=False`: the buyer's signers only."""
+    from deals.models import Stakeholder
+
+    holders = (
+        deal.stakeholders.filter(role=Stakeholder.Role.SIGNER, contact__archived_at__isnull=True)
+        .exclude(contact__email="")
+        .select_related("contact")
+        .order_by("pk")
+    )
+    plan: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for holder in holders:
+        contact = holder.contact
+        if contact.email.lower() in seen:
+            continue
+        seen.add(contact.email.lower())
+        plan.append(
+            {
+                "routing_order": len(plan) + 1 if routing == "sequence" else 1,
+                "role": ContractSigner.Role.BUYER,
+                "contact": contact,
+                "name": contact.full_name,
+                "email": contact.email,
+            }
+        )
+    counter = team_countersigner(deal.team) if countersigner else None
+    if plan and counter is not None and counter.email.lower() not in seen:
+        plan.append(
+            {
+                "routing_order": max(p["routing_order"] for p in plan) + 1,
+                "role": ContractSigner.Role.COUNTERSIGNER,
+                "user": counter,
+                "name": counter.get_full_name() or counter.username,
+                "email": counter.email,
+            }
+        )
+    return plan
+
+
+def _locked_signers(version: ContractVersion) -> list[ContractSigner]:
+    """The version's signers, locked (the caller holds the deal's and the version's locks
+    first: deal, version, signers, the order every contract action takes)."""
+    return list(
+        ContractSigner.objects.select_for_update()
+        .filter(version=version)
+        .order_by("routing_order", "pk")
+    )
+
+
+def _make_due(signers: list[ContractSigner], *, now=None) -> list[ContractSigner]:
+    """The next routing group whose turn it is becomes due (when nobody is due or waiting
+    in an earlier group); returns the signers who just became due."""
+    now = now or timezone.now()
+    waiting = [s for s in signers if s.status in SIGNER_WAITING]
+    if not waiting or any(s.is_due for s in waiting):
+        return []
+    order = min(s.routing_order for s in waiting)
+    made = [s for s in waiting if s.routing_order == order]
+    for person in made:
+        person.status = SignerStatus.DUE
+        person.due_at = now
+        person.save(update_fields=["status", "due_at"])
+    return made
+
+
+def _signer_words(signers) -> str:
+    return ", ".join(s.name for s in signers)
+
+
 # --- templates ------------------------------------------------------------------
 
 
@@ -221,13 +321,19 @@ def contract_generate(
     template: ContractTemplate | None = None,
     reason: str = "",
     signer=None,
+    routing: str = "sequence",
 ) -> ContractVersion:
     """Render the deal's terms into a new draft version (HTML, PDF, SHA-256).
 
-    The contract is addressed to the buying group's signer. `signer` (a contact of the
+    The contract is addressed to the buying group's signers. `signer` (a contact of the
     account, chosen by the rep) is added to the buying group as the signer first; with no
-    signer in the group and none given, the rep is asked to choose.
+    signer in the group and none given, the rep is asked to choose. With several buyer
+    signers, `routing` says whether they sign one after another ("sequence", in the order
+    they joined the buying group) or at the same time ("parallel"); the team's
+    countersigner (when the team countersigns) signs last.
     """
+    if routing not in ROUTINGS:
+        raise ContractError("Choose whether the signers sign one after another or together.")
     _require_workable(deal, by)
     deal_services.row_lock(deal)  # the stored state checked below, and the numbering
     if not deal.is_live:
@@ -276,6 +382,9 @@ def contract_generate(
     )
     version.pdf.save(f"deal-{deal.pk}-v{number}.pdf", ContentFile(pdf), save=False)
     version.save()
+    ContractSigner.objects.bulk_create(
+        ContractSigner(version=version, **plan) for plan in signing_plan(deal, routing=routing)
+    )
     amount_text = money_text(terms["amount"], terms["currency"])
     _timeline(
         version,
@@ -429,6 +538,12 @@ def contract_send(
                 "then generate the contract again."
             )
         )
+    signers = _locked_signers(version)
+    if not signers:
+        raise ContractError(
+            "The contract names no signer with an email. Add the signer to the buying group, "
+            "then generate the contract again."
+        )
     provider = provider or settings.ESIGN_PROVIDER
     for older in ContractVersion.objects.select_for_update().filter(
         deal=deal, status__in=OUT_STATUSES
@@ -467,11 +582,21 @@ def contract_send(
             "sent_at",
         ]
     )
+    due = _make_due(signers, now=now)
+    if len(signers) == 1:
+        to = f"{version.signer_name} <{version.signer_email}>"
+    else:
+        to = (
+            f"{_signer_words(due)} (signer {len(due)} of {len(signers)}"
+            if len(due) == 1
+            else (f"{_signer_words(due)} ({len(due)} of {len(signers)} signers")
+        )
+        to += f"; then {_signer_words([p for p in signers if p not in due])})"
     _timeline(
         version,
         by,
-        f"Contract version {version.number} sent to {version.signer_name} "
-        f"<{version.signer_email}> for signature ({provider_name(provider)}).",
+        f"Contract version {version.number} sent to {to} for signature "
+        f"({provider_name(provider)}).",
         action="sent",
         provider=provider,
     )
@@ -512,7 +637,8 @@ def contract_resend(*, version: ContractVersion, by) -> ContractVersion:
         _timeline(
             version,
             by,
-            f"Signing link for version {version.number} emailed again to {version.signer_email}.",
+            f"Signing link for version {version.number} emailed again to "
+            f"{', '.join(p.email for p in version.signers.all() if p.is_due)}.",
             action="resent",
         )
         _enqueue("send_version", version.pk)
@@ -728,6 +854,10 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
     version.status = Status.COMPLETED
     version.completed_at = timezone.now()
     version.signature = {**version.signature, **audit}
+    # An outside provider's completed envelope means every recipient signed.
+    ContractSigner.objects.filter(version=version).exclude(status=SignerStatus.SIGNED).update(
+        status=SignerStatus.SIGNED, signed_at=version.completed_at
+    )
     version.signed_late = late
     version.save(
         update_fields=[
@@ -776,6 +906,22 @@ def _complete(version: ContractVersion, *, signed_pdf: bytes, audit: dict, by_wo
     contract_signed.send(sender=ContractVersion, version=version, closed_before=closed_before)
 
 
+def signer_link_due(*, signer_id: int) -> tuple[ContractVersion, ContractSigner] | None:
+    """The version and signer whose link the task should email now, or None when their
+    turn passed (the version was withdrawn, or they already acted)."""
+    person = (
+        ContractSigner.objects.select_related("version", "version__deal", "version__deal__owner")
+        .filter(pk=signer_id)
+        .first()
+    )
+    if person is None or not person.is_due:
+        return None
+    version = person.version
+    if version.provider != "builtin" or not version.is_out:
+        return None
+    return version, person
+
+
 @transaction.atomic
 def contract_late_signature_accept(*, version: ContractVersion, by, reason: str) -> Deal:
     """A manager turns a signature that came after the close into the win it records: one
@@ -819,9 +965,9 @@ def contract_late_signature_accept(*, version: ContractVersion, by, reason: str)
     return deal
 
 
-def _decline(version: ContractVersion, *, reason: str) -> None:
+def _decline(version: ContractVersion, *, reason: str, who: str = "The signer") -> None:
     _withdraw(version, status=Status.DECLINED, reason=reason)
-    _timeline(version, None, f"The signer declined version {version.number}: {reason}")
+    _timeline(version, None, f"{who} declined version {version.number}: {reason}")
     deal = Deal.objects.get(pk=version.deal_id)
     deal_services.objection_raise_system(
         deal=deal,
@@ -844,12 +990,41 @@ def _now_text() -> str:
     return timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _time_text(when) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if when else ""
+
+
+def _signer_for(signers: list[ContractSigner], signer) -> ContractSigner | None:
+    """The locked row of `signer`, or (no signer given: the single-signer callers) the
+    first signer whose turn it is, else the first one."""
+    if signer is not None:
+        return next((s for s in signers if s.pk == signer.pk), None)
+    due = [s for s in signers if s.is_due]
+    return (due or signers or [None])[0]
+
+
 @transaction.atomic
-def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str) -> bool:
-    """The buyer opened the signing link: 'viewed', and a buying signal for the rep (once)."""
+def contract_view_builtin(
+    *, version: ContractVersion, ip: str, user_agent: str, signer: ContractSigner | None = None
+) -> bool:
+    """A signer opened their link: 'viewed' for them; the first time a buyer opens the
+    version it is 'viewed' too, with a buying signal for the rep (once)."""
     _locked(version)
-    if version.status not in (Status.SENT, Status.DELIVERED):
-        return False
+    person = _signer_for(_locked_signers(version), signer)
+    changed = False
+    if person is not None and person.status == SignerStatus.DUE and version.is_out:
+        person.status = SignerStatus.VIEWED
+        person.viewed_at = timezone.now()
+        person.viewed_ip = ip[:64]
+        person.viewed_user_agent = user_agent[:300]
+        person.save(update_fields=["status", "viewed_at", "viewed_ip", "viewed_user_agent"])
+        changed = True
+        if len(version.signers.all()) > 1:
+            _timeline(version, None, f"{person.name} opened version {version.number}.")
+    buyer = person is None or person.role == ContractSigner.Role.BUYER
+    if not buyer or version.status not in (Status.SENT, Status.DELIVERED):
+        return changed
+    name = person.name if person is not None else version.signer_name
     version.status = Status.VIEWED
     version.viewed_at = timezone.now()
     version.signature = {
@@ -859,11 +1034,12 @@ def contract_view_builtin(*, version: ContractVersion, ip: str, user_agent: str)
         "viewed_user_agent": user_agent[:300],
     }
     version.save(update_fields=["status", "viewed_at", "signature"])
-    _timeline(version, None, f"{version.signer_name} opened version {version.number}.")
+    if len(version.signers.all()) <= 1:
+        _timeline(version, None, f"{name} opened version {version.number}.")
     deal_services.buying_signal_record_system(
         deal=version.deal,
         kind="contract_viewed",
-        note=f"{version.signer_name} opened contract version {version.number}.",
+        note=f"{name} opened contract version {version.number}.",
         channel="email",
     )
     contract_viewed.send(sender=ContractVersion, version=version)
@@ -878,8 +1054,37 @@ def _signable(version: ContractVersion) -> None:
         )
 
 
+def _their_turn(person: ContractSigner | None, signers: list[ContractSigner]) -> ContractSigner:
+    """The signer may act now, or a conflict saying why not (signed, declined, not yet)."""
+    if person is None:
+        raise ContractConflict("This contract names no such signer.")
+    if person.status == SignerStatus.SIGNED:
+        waiting = [s for s in signers if s.status != SignerStatus.SIGNED]
+        then = f" Still to sign: {_signer_words(waiting)}." if waiting else ""
+        raise ContractConflict(
+            f"You already signed this contract on {_time_text(person.signed_at)}.{then}"
+        )
+    if person.status == SignerStatus.DECLINED:
+        raise ContractConflict("You declined this contract; it can no longer be signed.")
+    if person.status == SignerStatus.PENDING:
+        before = [
+            s
+            for s in signers
+            if s.routing_order < person.routing_order and s.status != SignerStatus.SIGNED
+        ]
+        raise ContractConflict(
+            f"It is not your turn to sign yet: {_signer_words(before) or 'another signer'} must "
+            "sign first. You will get an email with your link when it is your turn."
+        )
+    return person
+
+
 def _same_name(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+#: What a signer agrees to by ticking the box on the built-in page (kept in the audit).
+CONSENT_TEXT = "Agreed to sign electronically and to the terms shown"
 
 
 @transaction.atomic
@@ -890,17 +1095,26 @@ def contract_sign_builtin(
     consent: bool,
     ip: str,
     user_agent: str,
+    signer: ContractSigner | None = None,
 ) -> ContractVersion:
-    """The buyer signs on the built-in page: stamp the PDF with the audit trail, win the deal."""
+    """A signer signs on the built-in page, in their turn. When the last signer has signed,
+    the PDF is stamped (signature blocks and the certificate of completion), sealed with the
+    product's certificate, and the deal is won; otherwise the next signers get their links.
+
+    Locks: the deal's row, the version's, then its signers' (two signers of the same
+    routing order signing at once are serialised; neither signature is lost).
+    """
     _locked(version)
     _signable(version)
+    signers = _locked_signers(version)
+    person = _their_turn(_signer_for(signers, signer), signers)
     full_name = " ".join((full_name or "").split())
     if not full_name:
         raise ContractError(gettext("Type your full name to sign."))
-    if version.signer_name and not _same_name(full_name, version.signer_name):
+    if person.name and not _same_name(full_name, person.name):
         raise ContractError(
             gettext("Type your full name as it appears on the contract: %(signer_name)s.")
-            % {"signer_name": version.signer_name}
+            % {"signer_name": person.name}
         )
     if not consent:
         raise ContractError(gettext("Tick the box to agree to sign electronically."))
@@ -908,40 +1122,149 @@ def contract_sign_builtin(
         pdf = handle.read()
     if documents.sha256_hex(pdf) != version.sha256:
         raise ContractError(gettext("The document changed since it was sent; it cannot be signed."))
+    now = timezone.now()
+    person.status = SignerStatus.SIGNED
+    person.signed_at = now
+    person.typed_name = full_name
+    person.ip = ip[:64]
+    person.user_agent = user_agent[:300]
+    person.consent_text = CONSENT_TEXT
+    person.save(
+        update_fields=["status", "signed_at", "typed_name", "ip", "user_agent", "consent_text"]
+    )
+    remaining = [s for s in signers if s.status != SignerStatus.SIGNED]
+    if remaining:
+        _timeline(
+            version,
+            None,
+            f"{person.name} signed version {version.number} "
+            f"({len(signers) - len(remaining)} of {len(signers)}).",
+            action="signer_signed",
+            signer=person.email,
+        )
+        for upcoming in _make_due(signers, now=now):
+            _enqueue("email_signing_link", upcoming.pk)
+            _timeline(
+                version,
+                None,
+                f"Signing link for version {version.number} emailed to {upcoming.name} "
+                f"<{upcoming.email}>: their turn.",
+                action="signer_due",
+                signer=upcoming.email,
+            )
+        return version
+    _complete_builtin(version, signers, last=person)
+    return version
+
+
+def _signer_audit(person: ContractSigner, number: int) -> dict[str, str]:
+    return {
+        "name": person.name,
+        "typed_name": person.typed_name,
+        "email": person.email,
+        "role": person.role,
+        "role_label": str(person.get_role_display()),
+        "order": str(person.routing_order),
+        "consent": person.consent_text,
+        "due_at": _time_text(person.due_at),
+        "viewed_at": _time_text(person.viewed_at),
+        "signed_at": _time_text(person.signed_at),
+        "ip": person.ip,
+        "user_agent": person.user_agent,
+        "viewed_ip": person.viewed_ip,
+        "viewed_user_agent": person.viewed_user_agent,
+    }
+
+
+def _complete_builtin(
+    version: ContractVersion, signers: list[ContractSigner], *, last: ContractSigner
+) -> None:
+    """Every signer signed: stamp, add the certificate of completion, seal, complete."""
+    from . import sealing
+
+    with version.pdf.open("rb") as handle:
+        pdf = handle.read()
+    people = [_signer_audit(p, n) for n, p in enumerate(signers, start=1)]
+    first = people[0]
     audit = {
-        "name": full_name,
-        "email": version.signer_email,
-        "consent": "Agreed to sign electronically and to the terms shown",
-        "sent_at": version.sent_at.strftime("%Y-%m-%d %H:%M:%S UTC") if version.sent_at else "",
-        "viewed_at": version.signature.get("viewed_at", ""),
-        "signed_at": _now_text(),
-        "ip": ip,
-        "user_agent": user_agent[:300],
+        **first,
+        "name": first["typed_name"] or first["name"],
+        "sent_at": _time_text(version.sent_at),
+        "signed_at": people[-1]["signed_at"],
         "document_sha256": version.sha256,
         "contract": f"{version.deal.title}, contract {version.deal_id}-{version.number}",
+        "signers": people,
     }
-    signed = documents.stamp_signed_pdf(pdf, audit=audit)
-    _complete(version, signed_pdf=signed, audit=audit, by_words=f"{full_name} (built-in)")
-    return version
+    try:
+        certificate = sealing.seal_certificate()
+    except sealing.SealingUnavailable as exc:
+        certificate = None
+        log.error("Contract %s not sealed: %s", version.pk, exc)
+    stamped = documents.stamp_signed_pdf(
+        pdf,
+        audit=audit,
+        signers=[dict(p) for p in people],
+        seal_fingerprint=certificate.fingerprint if certificate else "",
+    )
+    if certificate is not None:
+        final = sealing.seal_pdf(
+            stamped,
+            certificate=certificate,
+            reason=f"Signed by {_signer_words(signers)}; sealed by Closing CRM",
+        )
+        version.sealed_at = timezone.now()
+        version.seal_fingerprint = certificate.fingerprint
+        version.save(update_fields=["sealed_at", "seal_fingerprint"])
+    else:
+        final = stamped
+        _timeline(
+            version,
+            None,
+            f"Version {version.number} could not be sealed: no signing certificate is "
+            "configured (an admin runs manage.py signing_certificate_create).",
+            action="not_sealed",
+        )
+    words = (
+        f"{last.name} (built-in)"
+        if len(signers) == 1
+        else f"{_signer_words(signers)} (built-in, {len(signers)} signers)"
+    )
+    _complete(version, signed_pdf=final, audit=audit, by_words=words)
 
 
 @transaction.atomic
 def contract_decline_builtin(
-    *, version: ContractVersion, reason: str, ip: str, user_agent: str
+    *,
+    version: ContractVersion,
+    reason: str,
+    ip: str,
+    user_agent: str,
+    signer: ContractSigner | None = None,
 ) -> ContractVersion:
+    """A signer declines, in their turn: the version ends for everyone (as with one signer)."""
     _locked(version)
     _signable(version)
+    signers = _locked_signers(version)
+    person = _their_turn(_signer_for(signers, signer), signers)
     reason = (reason or "").strip()
     if not reason:
         raise ContractError(gettext("Tell us why you decline, so we can fix it."))
+    person.status = SignerStatus.DECLINED
+    person.declined_at = timezone.now()
+    person.decline_reason = reason[:2000]
+    person.ip = ip[:64]
+    person.user_agent = user_agent[:300]
+    person.save(update_fields=["status", "declined_at", "decline_reason", "ip", "user_agent"])
     version.signature = {
         **version.signature,
+        "declined_by": person.email,
         "declined_at": _now_text(),
         "declined_ip": ip,
         "declined_user_agent": user_agent[:300],
     }
     version.save(update_fields=["signature"])
-    _decline(version, reason=reason[:2000])
+    who = "The signer" if len(signers) == 1 else person.name
+    _decline(version, reason=reason[:2000], who=who)
     return version
 
 
@@ -1231,7 +1554,11 @@ def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
     signed (GDPR Art. 17(3)(b) and (e))."""
     from .selectors import signer_versions
 
-    versions = signer_versions(contact).select_for_update()
+    versions = (
+        ContractVersion.objects.select_for_update()
+        .filter(pk__in=signer_versions(contact).values("pk"))
+        .order_by("deal_id", "number")
+    )
     out = [v for v in versions if v.status in OUT_STATUSES]
     if out:
         raise ContractError(
@@ -1253,6 +1580,8 @@ def signer_personal_data_erase(*, contact, by) -> dict[str, int]:
         signer_name="",
         signer_email="",
     )
+    # The drafts' signer rows name the person too; drafts never left the company.
+    ContractSigner.objects.filter(version_id__in=[v.pk for v in drafts]).delete()
     if files:
         from django.core.files.storage import default_storage
 

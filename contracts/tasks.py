@@ -99,3 +99,24 @@ def send_signed_copy(version_id: int) -> bool:
     from .mail import signed_copy_send
 
     return signed_copy_send(version_id=version_id)
+
+
+@shared_task(
+    name="contracts.email_signing_link",
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(ProviderError,),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=8,
+)
+def email_signing_link(signer_id: int) -> bool:
+    """The next signer's turn came: email them their own link (built-in provider)."""
+    from .esign.builtin import send_signing_email
+
+    found = services.signer_link_due(signer_id=signer_id)
+    if found is None:
+        return False
+    version, person = found
+    send_signing_email(version, person)
+    return True

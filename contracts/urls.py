@@ -20,6 +20,7 @@ urlpatterns = [
         views.late_signature_accept,
         name="late_signature_accept",
     ),
+    path("verify/", views.verify, name="verify"),
     path("versions/<int:pk>/signing-view/", views.signing_view, name="signing_view"),
     path("versions/<int:pk>/signing-return/", views.signing_return, name="signing_return"),
     # Exact URL, no redirect: DocuSign counts a redirect as a failed delivery.

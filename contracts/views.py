@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -74,7 +75,18 @@ def generate(request, deal_pk: int):
     def action():
         if signer_pk and signer is None:
             raise DealError(gettext("Choose the signer from the account's contacts."))
-        version = services.contract_generate(deal=deal, by=request.user, signer=signer)
+        version = services.contract_generate(
+            deal=deal,
+            by=request.user,
+            signer=signer,
+            routing=request.POST.get("routing") or "sequence",
+        )
+        names = [s.name for s in version.signers.all()]
+        if len(names) > 1:
+            return _(
+                "Contract version %(number)s generated for %(names)s to sign, in this order. "
+                "Preview it, then send it."
+            ) % {"number": version.number, "names": ", ".join(names)}
         return (
             f"Contract version {version.number} generated for {version.signer_name} to sign. "
             "Preview it, then send it."
@@ -319,3 +331,32 @@ def docusign_webhook(request):
         provider="docusign", event=event.event, envelope_id=event.envelope_id, body=body
     )
     return JsonResponse({"received": delivery.pk})
+
+
+# --- verify a PDF ---------------------------------------------------------------------
+
+
+@login_required
+def verify(request):
+    """Upload a PDF: is it one of our sealed contracts, unmodified, for which deal?
+
+    The deal and its signers are shown only when the user may see the deal."""
+    from .verification import UploadRefused, read_upload, verify_pdf
+
+    result, error, status = None, "", 200
+    if request.method == "POST":
+        try:
+            result = verify_pdf(read_upload(request.FILES.get("pdf")))
+        except UploadRefused as exc:
+            error, status = str(exc), 400
+    visible = bool(
+        result
+        and result.version
+        and Deal.objects.visible_to(request.user).filter(pk=result.version.deal_id).exists()
+    )
+    return render(
+        request,
+        "contracts/verify.html",
+        {"result": result, "error": error, "public": False, "visible": visible},
+        status=status,
+    )

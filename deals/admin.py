@@ -39,7 +39,14 @@ from .templatetags.crm_format import day_text, money_text
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "currency", "reps_see_team_deals", "account_manager"]
+    list_display = [
+        "name",
+        "currency",
+        "reps_see_team_deals",
+        "account_manager",
+        "countersign_contracts",
+        "countersigner",
+    ]
 
 
 @admin.register(User)

@@ -55,6 +55,18 @@ class Team(models.Model):
             "Who takes over won customers for onboarding. Defaults to the team's manager."
         ),
     )
+    countersign_contracts = models.BooleanField(
+        default=False,
+        help_text="Built-in contracts are countersigned by the seller after the buyer signed.",
+    )
+    countersigner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who countersigns the team's contracts. Defaults to the team's manager.",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -41,7 +41,7 @@ def signing_url_for(version) -> str:
         return ""
     from contracts.esign.builtin import signing_url
 
-    return signing_url(version)
+    return signing_url(version)  # the link of the first signer whose turn it is
 
 
 def signing_link_paragraph(version, body: str) -> str:

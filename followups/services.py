@@ -736,16 +736,34 @@ class Addressee:
         return self.full_name or self.email
 
 
+def _due_signer(version):
+    """The contract's signer whose turn it is (None without a version or with no one due)."""
+    if version is None or getattr(version, "pk", None) is None:
+        return None
+    from django.db.models import prefetch_related_objects
+
+    from contracts.selectors import due_signer
+
+    # Once per version (a no-op when the batch prefetched them): the signing link reads
+    # the same rows.
+    prefetch_related_objects([version], "signers")
+    return due_signer(version)
+
+
 def _buyer(deal: Deal, version=None) -> Contact | Addressee | None:
     """The person a follow-up speaks to: the contract's signer, else the buying group's
     signer, decision maker and so on, else any contact of the account with an email."""
     signer_email = (getattr(version, "signer_email", "") or "").strip()
+    signer_name = getattr(version, "signer_name", "") or ""
+    due = _due_signer(version)
+    if due is not None:  # several signers: the follow-up goes to whoever is due now
+        signer_email, signer_name = due.email, due.name
     if signer_email:
         people = [s.contact for s in deal.stakeholders.all()] + list(deal.account.contacts.all())
         for contact in people:
             if contact.email and contact.email.lower() == signer_email.lower():
                 return contact
-        first, _, last = (getattr(version, "signer_name", "") or "").strip().partition(" ")
+        first, _, last = signer_name.strip().partition(" ")
         return Addressee(first_name=first, last_name=last, email=signer_email)
     rank = {role: i for i, role in enumerate(BUYER_ROLES)}
     stakeholders = sorted(
@@ -862,7 +880,11 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     reminders = list(
         Reminder.objects.filter(pk__in=ids, claim_token=token, status=Reminder.Status.SENDING)
         .select_related("deal__owner", "deal__account", "contract_version")
-        .prefetch_related("deal__stakeholders__contact", "deal__account__contacts")
+        .prefetch_related(
+            "deal__stakeholders__contact",
+            "deal__account__contacts",
+            "contract_version__signers",  # who is due signs: one query per batch
+        )
         .order_by("due_at", "pk")
     )
     result.not_owned = len(ids) - len(reminders)

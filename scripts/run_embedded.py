@@ -65,6 +65,8 @@ def main() -> int:
 
     print("  Preparing the database (migrations, demo data)…", flush=True)
     manage("migrate", "--noinput", "-v", "0")
+    # The certificate that seals signed contracts (self-signed, var/signing/) when missing.
+    manage("signing_certificate_create", "--if-missing")
     # seed_demo refuses (and says why) on a database that has users of its own: start anyway.
     seeded = subprocess.run([PYTHON, "manage.py", "seed_demo"], cwd=ROOT, env=env)
     if seeded.returncode != 0:

@@ -42,6 +42,26 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(scope="session")
+def seal_files(tmp_path_factory):
+    """One self-signed sealing certificate for the session (as signing_certificate_create
+    makes for a new installation): making an RSA key per test would be slow."""
+    from contracts.sealing import create_self_signed
+
+    folder = tmp_path_factory.mktemp("signing")
+    cert, key = folder / "seal-cert.pem", folder / "seal-key.pem"
+    create_self_signed(cert_file=cert, key_file=key)
+    return cert, key
+
+
+@pytest.fixture(autouse=True)
+def _sealing_certificate(settings, seal_files):
+    """Completed contracts are sealed with the session's certificate; never a timestamp."""
+    settings.SIGNING_CERT_FILE, settings.SIGNING_KEY_FILE = (str(p) for p in seal_files)
+    settings.SIGNING_KEY_PASSWORD = ""
+    settings.SIGNING_TSA_URL = ""
+
+
 @pytest.fixture
 def postgres(db):
     """Skip (or fail in CI) unless the test database is PostgreSQL."""

@@ -312,6 +312,8 @@ CASES = [
         expect=hidden(),
     ),
     Case("contracts:signing_return", ("version",), query="event=cancel", expect=hidden()),
+    # Verify a PDF: any signed-in user; it shows a deal only to who may see it.
+    Case("contracts:verify", expect=everyone(OK)),
     # --- the buyer's signing pages: no login; a forged token is refused, for anyone ---
     Case("contracts_public:sign", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),
     Case("contracts_public:document", ("forged-token",), expect=dict.fromkeys(ROLES, FORBIDDEN)),

@@ -69,6 +69,31 @@ class WebhookEvent:
 
 
 @dataclass(frozen=True)
+class SignerSpec:
+    """One recipient who signs: signers with the same routing order sign in parallel; a
+    higher order waits for the lower ones (the seller's countersigner comes last)."""
+
+    recipient_id: str
+    routing_order: int
+    name: str
+    email: str
+    role: str = "buyer"  # "buyer" or "countersigner"
+
+
+def signers_for(version) -> list[SignerSpec]:
+    """The version's signers in routing order (a version from before signers were stored
+    has its one signer)."""
+    rows = list(version.signers.all()) if version.pk else []
+    if not rows:
+        return [SignerSpec("1", 1, version.signer_name, version.signer_email)]
+    rows.sort(key=lambda s: (s.routing_order, s.pk))
+    return [
+        SignerSpec(str(index), s.routing_order, s.name, s.email, s.role)
+        for index, s in enumerate(rows, start=1)
+    ]
+
+
+@dataclass(frozen=True)
 class EnvelopeChange:
     envelope_id: str
     status: str  # a ContractVersion.Status value
@@ -82,7 +107,12 @@ class ESignProvider(abc.ABC):
 
     @abc.abstractmethod
     def send(self, version: ContractVersion) -> SendResult:
-        """Put the version in front of its signer; returns the envelope id."""
+        """Put the version in front of its signers, in their routing order (`signers_for`):
+        the buyer's signers, then the seller's countersigner; returns the envelope id."""
+
+    def signers(self, version: ContractVersion) -> list[SignerSpec]:
+        """Who signs, in which order, as the provider is told."""
+        return signers_for(version)
 
     @abc.abstractmethod
     def status(self, version: ContractVersion) -> str:

@@ -481,33 +481,38 @@ class DocuSignProvider(ESignProvider):
 
         with version.pdf.open("rb") as handle:
             pdf = handle.read()
-        signer = Signer(
-            email=version.signer_email,
-            name=version.signer_name,
-            recipient_id="1",
-            routing_order="1",
-            tabs=Tabs(
-                sign_here_tabs=[
-                    SignHere(
-                        anchor_string=SIGN_ANCHOR,
-                        anchor_units="pixels",
-                        anchor_x_offset="0",
-                        anchor_y_offset="-4",
-                        anchor_ignore_if_not_present="false",
-                    )
-                ],
-                date_signed_tabs=[
-                    DateSigned(
-                        anchor_string=DATE_ANCHOR,
-                        anchor_units="pixels",
-                        anchor_x_offset="0",
-                        anchor_y_offset="0",
-                    )
-                ],
-            ),
-        )
-        if version.embedded_signing:
-            signer.client_user_id = str(version.pk)
+        recipients = []
+        for index, spec in enumerate(self.signers(version)):
+            # Each signer's tab sits under the one before (they share the template's anchor).
+            signer = Signer(
+                email=spec.email,
+                name=spec.name,
+                recipient_id=spec.recipient_id,
+                routing_order=str(spec.routing_order),
+                tabs=Tabs(
+                    sign_here_tabs=[
+                        SignHere(
+                            anchor_string=SIGN_ANCHOR,
+                            anchor_units="pixels",
+                            anchor_x_offset="0",
+                            anchor_y_offset=str(-4 + 48 * index),
+                            anchor_ignore_if_not_present="false",
+                        )
+                    ],
+                    date_signed_tabs=[
+                        DateSigned(
+                            anchor_string=DATE_ANCHOR,
+                            anchor_units="pixels",
+                            anchor_x_offset=str(120 * index),
+                            anchor_y_offset="0",
+                        )
+                    ],
+                ),
+            )
+            if version.embedded_signing and index == 0:
+                # In person: the first signer signs in front of the rep.
+                signer.client_user_id = str(version.pk)
+            recipients.append(signer)
         notification = None
         if settings.DOCUSIGN_WEBHOOK_URL:
             notification = EventNotification(
@@ -533,7 +538,7 @@ class DocuSignProvider(ESignProvider):
                     document_id="1",
                 )
             ],
-            recipients=Recipients(signers=[signer]),
+            recipients=Recipients(signers=recipients),
             custom_fields=CustomFields(
                 text_custom_fields=[
                     TextCustomField(name="deal_id", value=str(deal.pk), show="false"),

@@ -20,22 +20,27 @@ def contract_panel(context, deal):
     versions = deal_contract_versions(deal)
     rows = []
     for version in versions:
-        link = ""
+        links = []
         if version.provider == "builtin" and version.is_out and version.envelope_id:
-            link = signing_url(version)
-        rows.append({"v": version, "link": link})
+            people = [s for s in version.signers.all() if s.is_due] or [None]
+            links = [(person, signing_url(version, person)) for person in people]
+        rows.append({"v": version, "links": links, "signers": list(version.signers.all())})
     events = DealEvent.objects.filter(deal=deal, kind=DealEvent.Kind.CONTRACT).select_related(
         "actor"
     )[:8]
-    from ..documents import deal_signer
+    from ..services import signing_plan, team_countersigner
 
-    signer = deal_signer(deal) if deal.is_open else None
+    # One query for the buying group's signers: the first is who the contract addresses.
+    plan = signing_plan(deal, countersigner=False) if deal.is_open else []
+    signer = plan[0]["contact"] if plan else None
     candidates = []
     if signer is None and deal.is_open:
         candidates = list(deal.account.contacts.active().exclude(email="").order_by("last_name"))
     return {
         "deal": deal,
         "signer": signer,
+        "buyer_signers": [p for p in plan if p["role"] == "buyer"],
+        "countersigner": team_countersigner(deal.team) if plan else None,
         "signer_candidates": candidates,
         "messages": context.get("messages"),
         "docusign": settings.ESIGN_PROVIDER == "docusign",

@@ -61,6 +61,16 @@ class CloseMachine(RuleBasedStateMachine):
             last_name="Buyer",
             email="ann@acme.example",
         )
+        self.bob = deal_services.contact_create(
+            by=self.rep,
+            account=self.account,
+            first_name="Bob",
+            last_name="Finance",
+            email="bob@acme.example",
+        )
+        # The team's manager countersigns: versions have two or three signers in order.
+        self.team.countersign_contracts = True
+        self.team.save()
         self.api = APIClient()
         self.api.force_authenticate(self.manager)
         self.browser = Client()  # the deal page and the board post to the same view
@@ -75,6 +85,10 @@ class CloseMachine(RuleBasedStateMachine):
         deal_services.stakeholder_add(
             deal=deal, by=self.rep, contact=self.contact, role=Stakeholder.Role.SIGNER
         )
+        if self.deal_count % 2 == 0:  # every other deal has a second buyer signer
+            deal_services.stakeholder_add(
+                deal=deal, by=self.rep, contact=self.bob, role=Stakeholder.Role.SIGNER
+            )
         return deal.pk
 
     def _deal(self, pk: int) -> Deal:
@@ -246,8 +260,14 @@ class CloseMachine(RuleBasedStateMachine):
         if failed:
             self._try(services.contract_resend, version=failed[0], by=self.rep)
 
-    @rule(pk=deals, action=st.sampled_from(["view", "sign", "decline"]))
-    def buyer_on_the_builtin_page(self, pk, action):
+    @rule(
+        pk=deals,
+        action=st.sampled_from(["view", "sign", "decline"]),
+        who=st.integers(min_value=0, max_value=2),
+    )
+    def buyer_on_the_builtin_page(self, pk, action, who):
+        """Any of the version's signers acts on their link, in their turn or not (out of
+        turn is refused), including two of them one after the other."""
         versions = list(
             ContractVersion.objects.filter(deal_id=pk, provider="builtin")
             .exclude(envelope_id="")
@@ -255,19 +275,27 @@ class CloseMachine(RuleBasedStateMachine):
         )
         for version in versions:
             meta = {"ip": "127.0.0.1", "user_agent": "test"}
+            signers = list(version.signers.order_by("routing_order", "pk"))
+            person = signers[min(who, len(signers) - 1)] if signers else None
+            name = person.name if person else version.signer_name
             if action == "view":
-                self._try(services.contract_view_builtin, version=version, **meta)
+                self._try(services.contract_view_builtin, version=version, signer=person, **meta)
             elif action == "sign":
                 self._try(
                     services.contract_sign_builtin,
                     version=version,
-                    full_name=version.signer_name,
+                    signer=person,
+                    full_name=name,
                     consent=True,
                     **meta,
                 )
             else:
                 self._try(
-                    services.contract_decline_builtin, version=version, reason="Price", **meta
+                    services.contract_decline_builtin,
+                    version=version,
+                    signer=person,
+                    reason="Price",
+                    **meta,
                 )
 
     @rule(

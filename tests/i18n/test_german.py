@@ -49,6 +49,7 @@ SAME_IN_GERMAN = {
     "Plan",
     "Phase",
     "Version %(n)s",
+    "Version %(number)s",
     "Status",
     "v%(number)s",
     "&lt;%(signer_email)s&gt;",

@@ -57,6 +57,27 @@ def test_the_demo_seed_passes_the_close_consistency_check(demo_mode, capsys):
 
 
 @pytest.mark.django_db
+def test_the_demo_has_two_buyer_signers_and_a_countersigning_manager_ready(demo_mode):
+    """The demo's Nordlicht deal: Greta signs first, then Jonas, then Maria countersigns."""
+    from contracts.models import ContractVersion
+    from contracts.selectors import signing_link_for
+
+    call_command("seed_demo")
+    version = ContractVersion.objects.get(deal__title__startswith="Nordlicht")
+    assert version.is_out and version.provider == "builtin"
+    signers = list(version.signers.order_by("routing_order"))
+    assert [(s.name, s.role, s.status) for s in signers] == [
+        ("Greta Lindqvist", "buyer", "due"),
+        ("Jonas Weber", "buyer", "pending"),
+        ("Maria Jensen", "countersigner", "pending"),
+    ]
+    assert signing_link_for(version=version, email="greta.lindqvist@nordlicht.example")
+    # Won demo deals were signed by all their signers and sealed.
+    won = ContractVersion.objects.filter(status="completed", signed_late=False)
+    assert won.exists() and not won.filter(sealed_at__isnull=True).exists()
+
+
+@pytest.mark.django_db
 def test_demo_seed_leaves_no_backlog_of_follow_ups(demo_mode):
     """Replayed history must not flood buyers: nothing is due the moment the demo starts."""
     from django.utils import timezone

@@ -186,6 +186,8 @@ class Command(BaseCommand):
             started = now - dt.timedelta(days=rng.randint(25, 110), hours=rng.randint(0, 8))
             with transaction.atomic():
                 self._deal(i, target, rep, manager, started, rng)
+        with transaction.atomic():
+            self._countersigned_deal(users)
         # The replayed history planned follow-ups in the past; only future ones should go out.
         from followups.services import reminders_settle_past
 
@@ -477,6 +479,66 @@ class Command(BaseCommand):
             else:
                 self._complete_signature(deal)
 
+    def _countersigned_deal(self, users) -> None:
+        """A contract out with two buyer signers in sequence, then Maria Jensen (the team's
+        manager) countersigns: the team countersigns its contracts from now on. The deal
+        page shows each signer's link as their turn comes (rep1 / manager1, password demo)."""
+        from contracts import services as contract_services
+
+        rep, manager = users["rep1"], users["manager1"]
+        team = rep.team
+        team.countersign_contracts = True
+        team.countersigner = manager
+        team.save(update_fields=["countersign_contracts", "countersigner"])
+        account = services.account_create(
+            by=rep,
+            team=team,
+            name="Nordlicht Logistik AG",
+            industry="Logistics",
+            website="nordlicht.example",
+        )
+        people = [
+            ("Greta", "Lindqvist", "Head of Procurement"),
+            ("Jonas", "Weber", "CFO"),
+        ]
+        contacts = [
+            services.contact_create(
+                by=rep,
+                account=account,
+                first_name=first,
+                last_name=last,
+                job_title=title,
+                email=f"{first.lower()}.{last.lower()}@nordlicht.example",
+            )
+            for first, last, title in people
+        ]
+        deal = services.deal_create(
+            by=rep,
+            account=account,
+            title="Nordlicht Logistik AG: Closing CRM Enterprise",
+            amount=Decimal("96000"),
+            expected_close_date=self.today + dt.timedelta(days=10),
+            next_step="Greta signs, then Jonas; Maria countersigns",
+            next_step_due=self.today + dt.timedelta(days=3),
+            identified_pain="Contracts need two signatures on their side and ours.",
+        )
+        services.stakeholder_add(
+            deal=deal, by=rep, contact=contacts[1], role=Stakeholder.Role.DECISION_MAKER
+        )
+        for contact in contacts:  # procurement signs first, then the CFO
+            services.stakeholder_add(
+                deal=deal, by=rep, contact=contact, role=Stakeholder.Role.SIGNER
+            )
+        services.deal_ask_record(
+            deal=deal,
+            by=rep,
+            channel="meeting",
+            statement="Shall we put the contract in front of Greta and Jonas this week?",
+            answer=Ask.Answer.YES,
+        )
+        version = contract_services.contract_generate(deal=deal, by=rep, routing="sequence")
+        contract_services.contract_send(version=version, by=rep, notify=False, provider="builtin")
+
     def _send_contract(self, deal, rep):
         """Generate the contract PDF and send it with the built-in provider (no email: the
         demo replays history; the deal page shows the signer's link)."""
@@ -492,14 +554,19 @@ class Command(BaseCommand):
         from contracts.models import OUT_STATUSES
 
         version = deal.contract_versions.filter(status__in=OUT_STATUSES).order_by("-number")[0]
-        contract_services.contract_view_builtin(
-            version=version, ip="203.0.113.24", user_agent="Mozilla/5.0 (demo seed)"
-        )
-        contract_services.contract_sign_builtin(
-            version=version,
-            full_name=version.signer_name,
-            consent=True,
-            ip="203.0.113.24",
-            user_agent="Mozilla/5.0 (demo seed)",
-        )
+        for person in version.signers.order_by("routing_order", "pk"):
+            contract_services.contract_view_builtin(
+                version=version,
+                signer=person,
+                ip="203.0.113.24",
+                user_agent="Mozilla/5.0 (demo seed)",
+            )
+            contract_services.contract_sign_builtin(
+                version=version,
+                signer=person,
+                full_name=person.name,
+                consent=True,
+                ip="203.0.113.24",
+                user_agent="Mozilla/5.0 (demo seed)",
+            )
         deal.refresh_from_db()
