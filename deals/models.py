@@ -1073,6 +1073,36 @@ class DealEvent(models.Model):
         return str(self.actor) if self.actor_id else "System"
 
 
+class DealTotal(models.Model):
+    """Running totals of the deals that are not archived, per team, owner, state and
+    currency: how many, and their amount.
+
+    Kept by `deals.services` in the same transaction as every write that creates a deal or
+    changes its state, amount, currency, owner or archived flag (`deal_totals_kept` locks
+    the deals' rows, reads them before and after, and adds the difference), so dashboards
+    read a few hundred rows instead of aggregating every deal. `manage.py deal_totals`
+    checks it against the live aggregate (`--rebuild` recomputes it, e.g. after a bulk
+    load that bypassed the services). Rows whose count went back to zero stay.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=20, choices=DealState.choices)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    deals = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "owner", "state", "currency"], name="deal_total_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}/{self.owner_id} {self.state} {self.currency}: {self.deals}"
+
+
 class DealStay(models.Model):
     """One stay of a deal in one state: when it entered, when it left and who moved it.
 

@@ -42,6 +42,7 @@ from deals.models import (
     Deal,
     DealState,
     DealStay,
+    DealTotal,
     LossReason,
     Objection,
     StageSetting,
@@ -63,6 +64,7 @@ __all__ = [
     "dashboard_deals",
     "dashboard_drilldown",
     "dashboard_filters",
+    "dashboard_totals",
     "forecast_by_month",
     "loss_reasons",
     "objections_by_category",
@@ -263,6 +265,43 @@ def dashboard_deals(filters: DashboardFilters):
     return deals.order_by()
 
 
+def dashboard_totals(filters: DashboardFilters):
+    """The running totals (deals.DealTotal: count and amount per team, owner, state and
+    currency of the deals not archived) of the same deals as `dashboard_deals`: a few
+    hundred rows instead of every deal, for the figures over all deals in scope."""
+    user = filters.user
+    totals = DealTotal.objects.all()
+    if not user.is_authenticated:
+        return totals.none()
+    if not user.is_superuser:  # the same scope as Deal.objects.visible_to(user)
+        team_wide = user.is_manager or (user.team and user.team.reps_see_team_deals)
+        if user.team_id and team_wide:
+            totals = totals.filter(team_id=user.team_id)
+        else:
+            totals = totals.filter(owner=user)
+    if filters.team is not None:
+        totals = totals.filter(team=filters.team)
+    if filters.rep is not None:
+        totals = totals.filter(owner=filters.rep)
+    return totals.order_by()
+
+
+def _state_currency_rows(deals, keys: tuple[str, ...]) -> list[dict]:
+    """Count and amount grouped by `keys`, from deals or from their running totals."""
+    if deals.model is DealTotal:
+        return list(
+            deals.values(*keys)
+            .annotate(count=Sum("deals"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+            .filter(count__gt=0)
+            .order_by()
+        )
+    return list(
+        deals.values(*keys)
+        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+        .order_by()
+    )
+
+
 # --- stage settings ---------------------------------------------------------------
 
 
@@ -300,16 +339,12 @@ def pipeline_by_state(deals, states=None) -> list[dict]:
     """Per state and currency: count, amount and weighted amount (amount × probability).
 
     One query for the figures plus one for the probabilities. Rows are ordered by
-    state (the process order) then currency.
+    state (the process order) then currency. `deals` may be the running totals of the
+    deals (`dashboard_totals`): the same figures from a few hundred rows.
     """
     states = list(states or DealState.values)
     probabilities = stage_probabilities()
-    rows = (
-        deals.filter(state__in=states)
-        .values("state", "currency")
-        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
-        .order_by()
-    )
+    rows = _state_currency_rows(deals.filter(state__in=states), ("state", "currency"))
     order = {s: i for i, s in enumerate(states)}
     result = []
     for row in rows:
@@ -557,66 +592,94 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     ]
 
 
-def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> list[dict]:
+def reps_side_by_side(
+    deals, start_at, end_at, currency: str, settings=None, totals=None
+) -> list[dict]:
     """One row per rep: open deals, open amount, weighted amount (in `currency`), won and
-    lost in the period, close rate, stalled deals, asks recorded in the period."""
+    lost in the period, close rate, stalled deals, asks recorded in the period.
+
+    Four small reads instead of one aggregate with a dozen filters over every deal: the
+    open figures per owner, state and currency (from the running totals `totals` when
+    given, else from the deals), the deals closed in the period (the closed-at index), the
+    stalled ones (the state/last-activity index) and the asks; then names."""
     settings = settings if settings is not None else stage_settings()
-    probability = Case(
-        *[When(state=s, then=Value(settings[s].probability)) for s in OPEN_STATES if s in settings],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    in_period = Q(closed_at__gte=start_at, closed_at__lt=end_at)
-    open_q = Q(state__in=OPEN_STATES)
-    in_currency = Q(currency=currency)
+    probability = {s: settings[s].probability for s in OPEN_STATES if s in settings}
     asks = dict(
         Ask.objects.filter(deal__in=deals.values("id"), asked_at__gte=start_at, asked_at__lt=end_at)
         .values_list("deal__owner")
         .annotate(n=Count("id"))
         .order_by()
     )
-    rows = (
-        deals.values("owner")
+    rows: dict[int, dict] = {}
+
+    def row(owner_id) -> dict:
+        if owner_id not in rows:
+            rows[owner_id] = {
+                "owner": owner_id,
+                "open": 0,
+                "open_amount": ZERO,
+                "weighted": ZERO,
+                "other_currency": 0,
+                "won": 0,
+                "won_amount": ZERO,
+                "lost": 0,
+                "stalled": 0,
+            }
+        return rows[owner_id]
+
+    source = totals if totals is not None else deals
+    for r in _state_currency_rows(source, ("owner", "state", "currency")):
+        entry = row(r["owner"])
+        if r["state"] not in OPEN_STATES:
+            continue
+        entry["open"] += r["count"]
+        if r["currency"] == currency:
+            entry["open_amount"] += r["amount"]
+            entry["weighted"] += r["amount"] * probability.get(r["state"], 0) / 100
+        else:
+            entry["other_currency"] += r["count"]
+    won = Q(state=DealState.CLOSED_WON)
+    closed = (
+        deals.filter(
+            state__in=[DealState.CLOSED_WON, DealState.CLOSED_LOST],
+            closed_at__gte=start_at,
+            closed_at__lt=end_at,
+        )
+        .values("owner")
         .annotate(
-            open=Count("id", filter=open_q),
-            open_amount=Coalesce(Sum("amount", filter=open_q & in_currency), Value(ZERO)),
-            weighted=Coalesce(
-                Sum(
-                    ExpressionWrapper(F("amount") * probability / 100, output_field=MONEY),
-                    filter=open_q & in_currency,
-                ),
-                Value(ZERO),
-                output_field=MONEY,
-            ),
-            other_currency=Count("id", filter=open_q & ~in_currency),
-            won=Count("id", filter=Q(state=DealState.CLOSED_WON) & in_period),
-            won_amount=Coalesce(
-                Sum("amount", filter=Q(state=DealState.CLOSED_WON) & in_period & in_currency),
-                Value(ZERO),
-            ),
-            lost=Count("id", filter=Q(state=DealState.CLOSED_LOST) & in_period),
-            stalled=Count("id", filter=_stalled_q(settings, timezone.now())),
+            won=Count("id", filter=won),
+            won_amount=Coalesce(Sum("amount", filter=won & Q(currency=currency)), Value(ZERO)),
+            lost=Count("id", filter=Q(state=DealState.CLOSED_LOST)),
         )
         .order_by()
     )
-    rows = list(rows)
-    # Names in a second small query: grouping on the owner id alone keeps the big
-    # aggregate free of a join.
+    for r in closed:
+        row(r["owner"]).update(won=r["won"], won_amount=r["won_amount"], lost=r["lost"])
+    stalled = (
+        deals.filter(_stalled_q(settings, timezone.now()))
+        .values("owner")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for r in stalled:
+        row(r["owner"])["stalled"] = r["n"]
+    # Names in a second small query: grouping on the owner id alone keeps the aggregates
+    # free of a join.
     names = {
         user.pk: str(user)
-        for user in User.objects.filter(pk__in=[r["owner"] for r in rows]).only(
+        for user in User.objects.filter(pk__in=list(rows)).only(
             "first_name", "last_name", "username"
         )
     }
     result = []
-    for r in rows:
-        closed = r["won"] + r["lost"]
+    for r in rows.values():
+        closed_n = r["won"] + r["lost"]
         result.append(
             {
                 **r,
                 "name": names.get(r["owner"], ""),
                 "weighted": Decimal(r["weighted"]).quantize(Decimal("0.01")),
-                "rate": r["won"] / closed if closed else None,
+                "rate": r["won"] / closed_n if closed_n else None,
                 "asks": asks.get(r["owner"], 0),
             }
         )

@@ -55,6 +55,8 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
     """The dashboard figures for these filters (all, or the ones named in `only`), each
     row with the link to the deals behind it."""
     deals = sel.dashboard_deals(filters)
+    # Figures over every deal in scope read the running totals (a few hundred rows).
+    totals = sel.dashboard_totals(filters)
     start, end, cur = filters.start_at, filters.end_at, filters.currency
     figures: dict = {}
 
@@ -63,7 +65,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
 
     settings = sel.stage_settings() if want("stalled") or want("reps") else None
     if want("pipeline"):
-        pipeline = sel.pipeline_by_state(deals)
+        pipeline = sel.pipeline_by_state(totals)
         counts: dict[str, int] = {}
         for row in pipeline:
             row["href"] = _drill(
@@ -123,7 +125,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
             row["href"] = _drill(filters, left_state=row["state"])
         figures["stays"] = stays
     if want("reps"):
-        reps = sel.reps_side_by_side(deals, start, end, cur, settings)
+        reps = sel.reps_side_by_side(deals, start, end, cur, settings, totals=totals)
         for row in reps:
             row["href"] = _drill(filters, rep=row["owner"], open=1)
             row["won_href"] = _drill(filters, rep=row["owner"], closed="won")
