@@ -510,6 +510,52 @@ class Deal(ConcurrentTransitionMixin, models.Model):
                 name="deal_list_all",
                 condition=models.Q(archived_at__isnull=True),
             ),
+            # Dashboards (covering, so PostgreSQL answers from the index alone): deals
+            # closed in a period, per team or all; open deals by expected close date (the
+            # forecast); the few archived deals (left out of the all-teams scope); a deal's
+            # owner and team by id (joins from asks and stays); recent activity per state
+            # (stalled = open minus recently active).
+            models.Index(
+                fields=["closed_at"],
+                name="deal_closed_all",
+                include=["id", "state", "team", "owner", "currency", "amount", "loss_reason"],
+                condition=models.Q(archived_at__isnull=True, closed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "closed_at"],
+                name="deal_closed_team",
+                include=["id", "state", "owner", "currency", "amount", "loss_reason"],
+                condition=models.Q(archived_at__isnull=True, closed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "expected_close_date"],
+                name="deal_forecast_team",
+                include=["id", "state", "owner", "currency", "amount"],
+                condition=models.Q(archived_at__isnull=True, state__in=OPEN_STATES),
+            ),
+            models.Index(
+                fields=["expected_close_date"],
+                name="deal_forecast_all",
+                include=["id", "state", "team", "owner", "currency", "amount"],
+                condition=models.Q(archived_at__isnull=True, state__in=OPEN_STATES),
+            ),
+            models.Index(
+                fields=["id"],
+                name="deal_archived",
+                condition=models.Q(archived_at__isnull=False),
+            ),
+            models.Index(
+                fields=["id"],
+                name="deal_scope",
+                include=["team", "owner"],
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["state", "last_activity_at"],
+                name="deal_activity",
+                include=["id", "team", "owner"],
+                condition=models.Q(archived_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -877,6 +923,14 @@ class Objection(models.Model):
 
     class Meta:
         ordering = ["-raised_at"]
+        indexes = [
+            # Dashboard: objections raised in the period, with what the figure counts.
+            models.Index(
+                fields=["raised_at"],
+                name="objection_raised",
+                include=["deal", "category", "status", "is_stall"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_category_display()}: {self.detail[:40]}"

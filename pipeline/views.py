@@ -110,7 +110,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
             )
         figures["objections"] = objections
     if want("stalled"):
-        stalled = sel.stalled_by_state(deals, settings)
+        stalled = sel.stalled_by_state(deals, settings, totals=totals)
         for row in stalled:
             row["href"] = _drill(filters, stalled=1, state=row["state"])
         figures.update(stalled=stalled, stalled_total=sum(r["count"] for r in stalled))
@@ -243,8 +243,7 @@ def dashboard(request):
 @reads_from_replica
 def coaching(request):
     filters = sel.dashboard_filters(request.user, request.GET)
-    deals = sel.coaching_deals(sel.dashboard_deals(filters))
-    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    page = sel.coaching_page(sel.dashboard_deals(filters), request.GET.get("page"))
     rows = []
     for deal in page.object_list:
         answers = [

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +29,8 @@ ACTIONS = st.one_of(
     st.tuples(st.just("currency"), st.integers(0, 9), st.sampled_from(CURRENCIES)),
     st.tuples(st.just("reassign"), st.integers(0, 9), st.booleans()),
     st.tuples(st.just("archive"), st.integers(0, 9), st.none()),
+    # Time passing without work on the deal (what makes deals stalled).
+    st.tuples(st.just("idle"), st.integers(0, 9), st.integers(1, 60)),
 )
 
 
@@ -58,6 +62,9 @@ def _act(action, deals, *, rep, teammate, manager, account):
         services.deal_reassign(deal=deal, by=manager, new_owner=new_owner, reason="Holiday")
     elif kind == "archive":
         services.deal_archive(deal=deal, by=manager)
+    elif kind == "idle":
+        idle_since = timezone.now() - dt.timedelta(days=value)
+        Deal.objects.filter(pk=deal.pk).update(last_activity_at=idle_since)
 
 
 def _filters(user, **params):
@@ -87,6 +94,7 @@ def test_totals_equal_the_live_aggregate_after_random_service_sequences(
         live = sel.dashboard_deals(filters)
         totals = sel.dashboard_totals(filters)
         assert sel.pipeline_by_state(totals) == sel.pipeline_by_state(live)
+        assert sel.stalled_by_state(live, totals=totals) == sel.stalled_by_state(live)
         for currency in CURRENCIES:
             args = (live, filters.start_at, filters.end_at, currency)
             assert sel.reps_side_by_side(*args, totals=totals) == sel.reps_side_by_side(*args)
