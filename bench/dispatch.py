@@ -238,6 +238,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
+    print(f"Load average at the start: {load_at_start:.1f}", flush=True)
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
     from django.core.management import call_command
@@ -319,7 +321,8 @@ def main() -> int:
     print(
         f"Reminder dispatcher on {connection.vendor} + Redis · {platform.node()} · "
         f"{os.cpu_count()} CPUs · {args.workers} solo worker(s) · batch {args.batch} · "
-        f"load {os.getloadavg()[0]:.1f} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"load {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     lines = [
         ("reminders due", f"{total:,}"),

@@ -271,6 +271,7 @@ def main():
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+    print(f"# load average at the end of the page runs: {os.getloadavg()[0]:.1f}")
     if not args.skip_export:
         seconds, peak, lines = export_run(client_for(admin))
         print(
