@@ -93,6 +93,9 @@ def seed(n: int, per_deal: int) -> list[int]:
         ContractVersion.objects.filter(deal__team=team).delete()
         Stakeholder.objects.filter(deal__team=team).delete()
         Deal.objects.filter(team=team).delete()
+        from deals.models import DealTotal
+
+        DealTotal.objects.filter(team=team).delete()  # the bench's deals went around services
         Contact.objects.filter(account__team=team).delete()
         Account.objects.filter(team=team).delete()
         User.objects.filter(team=team).delete()
