@@ -1139,8 +1139,10 @@ class DealTotal(models.Model):
     load that bypassed the services). Rows whose count went back to zero stay.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # CASCADE: a user or team can only be deleted once no deal points at them (Deal's own
+    # PROTECT), and then their rows here only hold zeros.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     state = models.CharField(max_length=20, choices=DealState.choices)
     currency = models.CharField(max_length=3, choices=Currency.choices)
     deals = models.IntegerField(default=0)

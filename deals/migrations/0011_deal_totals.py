@@ -51,8 +51,8 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(choices=[('EUR', 'EUR (€)'), ('USD', 'USD ($)'), ('GBP', 'GBP (£)'), ('CHF', 'CHF')], max_length=3)),
                 ('deals', models.IntegerField(default=0)),
                 ('amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='deals.team')),
+                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='deals.team')),
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('team', 'owner', 'state', 'currency'), name='deal_total_key')],
