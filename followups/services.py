@@ -771,13 +771,12 @@ def reminder_email(reminder: Reminder, connection=None, parts: dict | None = Non
     with the same texts (subject, body, recipient): the dispatcher renders those once.
     """
     rendered = _email_parts(reminder, parts)
-    rep = reminder.deal.owner
     message = EmailMessage(
         subject=rendered["subject"],
         body=rendered["body"],
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[rendered["to"]],
-        reply_to=addressing.reply_to(reminder.deal_id, rep.email),
+        reply_to=rendered["reply_to"],
         headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
         connection=connection,
     )
@@ -801,7 +800,7 @@ def _parts_key(reminder: Reminder) -> tuple:
 
 
 def _email_parts(reminder: Reminder, cache: dict | None = None) -> dict:
-    """Subject, body (with the signing link) and recipient of a follow-up email."""
+    """Subject, body (with the signing link), recipient and Reply-To of a follow-up email."""
     key = _parts_key(reminder)
     if cache is not None and key in cache:
         return cache[key]
@@ -818,7 +817,12 @@ def _email_parts(reminder: Reminder, cache: dict | None = None) -> dict:
     from .deal_email import signing_link_paragraph
 
     body += signing_link_paragraph(reminder.contract_version, body)
-    parts = {"subject": subject, "body": body, "to": contact.email}
+    parts = {
+        "subject": subject,
+        "body": body,
+        "to": contact.email,
+        "reply_to": addressing.reply_to(reminder.deal_id, reminder.deal.owner.email),
+    }
     if cache is not None:
         cache[key] = parts
     return parts
