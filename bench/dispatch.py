@@ -93,6 +93,9 @@ def seed(n: int, per_deal: int) -> list[int]:
         ContractVersion.objects.filter(deal__team=team).delete()
         Stakeholder.objects.filter(deal__team=team).delete()
         Deal.objects.filter(team=team).delete()
+        from deals.models import DealTotal
+
+        DealTotal.objects.filter(team=team).delete()  # the bench's deals went around services
         Contact.objects.filter(account__team=team).delete()
         Account.objects.filter(team=team).delete()
         User.objects.filter(team=team).delete()
@@ -147,6 +150,9 @@ def seed(n: int, per_deal: int) -> list[int]:
             )
         )
     Reminder.objects.bulk_create(reminders, batch_size=2000)
+    from deals.services import deal_totals_rebuild
+
+    deal_totals_rebuild()  # the bench's deals were bulk-created and deleted around the services
     return [d.pk for d in deals]
 
 
@@ -235,6 +241,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
+    print(f"Load average at the start: {load_at_start:.1f}", flush=True)
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
     from django.core.management import call_command
@@ -316,7 +324,8 @@ def main() -> int:
     print(
         f"Reminder dispatcher on {connection.vendor} + Redis · {platform.node()} · "
         f"{os.cpu_count()} CPUs · {args.workers} solo worker(s) · batch {args.batch} · "
-        f"load {os.getloadavg()[0]:.1f} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"load {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     lines = [
         ("reminders due", f"{total:,}"),

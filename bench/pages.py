@@ -114,6 +114,34 @@ def sql_floor_ms(statements: list[str], runs: int = 10) -> float:
     return statistics.median(timings)
 
 
+def statement_report(statements: list[str], runs: int = 5) -> list[tuple[float, int, str]]:
+    """Each read the page ran: median ms of `runs`, shared buffers (hit + read) from
+    EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL (plans and buffers do not depend on the
+    machine's load, times do), and the statement's first line; slowest first."""
+    import json
+
+    report = []
+    with connection.cursor() as cursor:
+        for sql in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                cursor.execute(sql)
+                cursor.fetchall()
+                timings.append((time.perf_counter() - started) * 1000)
+            buffers = -1
+            if connection.vendor == "postgresql":
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)
+                plan = cursor.fetchone()[0]
+                plan = json.loads(plan) if isinstance(plan, str) else plan
+                top = plan[0]["Plan"]
+                buffers = top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+            report.append((statistics.median(timings), buffers, " ".join(sql.split())[:160]))
+    return sorted(report, reverse=True)
+
+
 def measure(client: Client, url: str, repeat: int) -> dict:
     response = client.get(url)  # warm-up (template and query caches)
     if response.status_code != 200:
@@ -137,6 +165,7 @@ def measure(client: Client, url: str, repeat: int) -> dict:
         "p95": p95,
         "floor": floor,
         "ratio": median / floor if floor else float("nan"),
+        "statements": [q["sql"] for q in queries],
     }
 
 
@@ -157,6 +186,14 @@ def main():
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--skip-export", action="store_true", help="skip the CSV export run")
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure only pages whose label has this"
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="after each page, list its statements: median ms, shared buffers, SQL",
+    )
     args = parser.parse_args()
 
     manager = User.objects.filter(role=User.Role.MANAGER, team__isnull=False).order_by("pk")
@@ -197,6 +234,8 @@ def main():
         return clients[user.pk]
 
     for label, user, (name, url_args, query) in pages(manager, admin, rep, deal, heavy):
+        if args.only and not any(word.lower() in label.lower() for word in args.only):
+            continue
         try:
             url = reverse(name, args=url_args) + (f"?{query}" if query else "")
         except NoReverseMatch:
@@ -218,6 +257,10 @@ def main():
             )
         )
         print(f"  measured {label}", file=sys.stderr, flush=True)
+        if args.statements:
+            print(f"## {label}: {result['queries']} queries, floor {result['floor']:.1f} ms")
+            for ms, buffers, sql in statement_report(result["statements"]):
+                print(f"  {ms:8.2f} ms {buffers:8d} buf  {sql}")
     header = ("page", "queries", "median ms", "p95 ms", "SQL floor ms", "page/floor", "url")
     if args.markdown:
         print("| " + " | ".join(header[:6]) + " |")
@@ -228,6 +271,7 @@ def main():
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             print("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+    print(f"# load average at the end of the page runs: {os.getloadavg()[0]:.1f}")
     if not args.skip_export:
         seconds, peak, lines = export_run(client_for(admin))
         print(

@@ -420,9 +420,16 @@ def seed(args):
                 f"{done:,} deals, {totals['events']:,} events ({time.monotonic() - started:.0f}s)",
                 flush=True,
             )
-    # Fresh statistics: without them SQLite's planner ignores the partial indexes.
+    # The running deal totals the dashboards read (the services keep them; bulk_create
+    # bypassed them).
+    from deals.services import deal_totals_rebuild
+
+    deal_totals_rebuild()
+    # Fresh statistics: without them SQLite's planner ignores the partial indexes. On
+    # PostgreSQL, VACUUM also sets the visibility map that index-only scans need.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
+        cursor.execute("VACUUM ANALYZE" if vacuum else "ANALYZE")
     print(
         f"Seeded {done:,} deals, "
         + ", ".join(f"{v:,} {k}" for k, v in totals.items())

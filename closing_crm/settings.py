@@ -297,9 +297,14 @@ CELERY_BEAT_SCHEDULE: dict = {}
 FOLLOWUPS_DISPATCH_QUEUE = os.environ.get("FOLLOWUPS_DISPATCH_QUEUE", "dispatch")
 FOLLOWUPS_DISPATCH_INTERVAL = float(os.environ.get("FOLLOWUPS_DISPATCH_INTERVAL", "60"))
 FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
-# Each sent reminder is committed on its own (groups of this size): a worker killed mid-send
-# can send at most this many emails a second time. 1 = at most one per killed worker.
+# Each sent email is committed on its own at once (one UPDATE setting its sent_at, before
+# the next email goes out), so a worker killed mid-send sends at most one email a second
+# time. The reminders are then marked sent with their timeline events in groups of
+# FOLLOWUPS_RECORD_EVERY (one transaction each); a killed worker's emailed-but-unrecorded
+# reminders are recorded, not resent, by the next claim. Call and meeting tasks are
+# committed in groups of FOLLOWUPS_COMMIT_EVERY.
 FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "1"))
+FOLLOWUPS_RECORD_EVERY = int(os.environ.get("FOLLOWUPS_RECORD_EVERY", "50"))
 FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
 # https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
 # A batch send task is stopped at its soft limit (what was sent is committed, the rest goes

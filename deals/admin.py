@@ -21,6 +21,7 @@ from .models import (
     DealEvent,
     DealState,
     DealStay,
+    DealTotal,
     LineItem,
     LossReason,
     Objection,
@@ -525,6 +526,17 @@ class DealStayAdmin(ServiceOnlyAdmin):
     search_fields = ["deal__title"]
     list_select_related = ["deal", "entered_by", "left_by"]
     date_hierarchy = "entered_at"
+
+
+@admin.register(DealTotal)
+class DealTotalAdmin(ServiceOnlyAdmin):
+    """Running deal totals the dashboards read: kept by the services, read-only here
+    (`manage.py deal_totals` checks them against the deals, `--rebuild` repairs them)."""
+
+    list_display = ["team", "owner", "state", "currency", "deals", "amount"]
+    list_filter = ["state", "currency", "team"]
+    list_select_related = ["team", "owner"]
+    ordering = ["team", "owner", "state", "currency"]
 
 
 @admin.register(StageSetting)

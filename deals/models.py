@@ -595,6 +595,52 @@ class Deal(ConcurrentTransitionMixin, models.Model):
                 name="deal_list_all",
                 condition=models.Q(archived_at__isnull=True),
             ),
+            # Dashboards (covering, so PostgreSQL answers from the index alone): deals
+            # closed in a period, per team or all; open deals by expected close date (the
+            # forecast); the few archived deals (left out of the all-teams scope); a deal's
+            # owner and team by id (joins from asks and stays); recent activity per state
+            # (stalled = open minus recently active).
+            models.Index(
+                fields=["closed_at"],
+                name="deal_closed_all",
+                include=["id", "state", "team", "owner", "currency", "amount", "loss_reason"],
+                condition=models.Q(archived_at__isnull=True, closed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "closed_at"],
+                name="deal_closed_team",
+                include=["id", "state", "owner", "currency", "amount", "loss_reason"],
+                condition=models.Q(archived_at__isnull=True, closed_at__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "expected_close_date"],
+                name="deal_forecast_team",
+                include=["id", "state", "owner", "currency", "amount"],
+                condition=models.Q(archived_at__isnull=True, state__in=OPEN_STATES),
+            ),
+            models.Index(
+                fields=["expected_close_date"],
+                name="deal_forecast_all",
+                include=["id", "state", "team", "owner", "currency", "amount"],
+                condition=models.Q(archived_at__isnull=True, state__in=OPEN_STATES),
+            ),
+            models.Index(
+                fields=["id"],
+                name="deal_archived",
+                condition=models.Q(archived_at__isnull=False),
+            ),
+            models.Index(
+                fields=["id"],
+                name="deal_scope",
+                include=["team", "owner"],
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["state", "last_activity_at"],
+                name="deal_activity",
+                include=["id", "team", "owner"],
+                condition=models.Q(archived_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -964,6 +1010,14 @@ class Objection(models.Model):
 
     class Meta:
         ordering = ["-raised_at"]
+        indexes = [
+            # Dashboard: objections raised in the period, with what the figure counts.
+            models.Index(
+                fields=["raised_at"],
+                name="objection_raised",
+                include=["deal", "category", "status", "is_stall"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_category_display()}: {self.detail[:40]}"
@@ -1165,6 +1219,38 @@ class DealEvent(models.Model):
     @property
     def actor_label(self) -> str:
         return str(self.actor) if self.actor_id else "System"
+
+
+class DealTotal(models.Model):
+    """Running totals of the deals that are not archived, per team, owner, state and
+    currency: how many, and their amount.
+
+    Kept by `deals.services` in the same transaction as every write that creates a deal or
+    changes its state, amount, currency, owner or archived flag (`deal_totals_kept` locks
+    the deals' rows, reads them before and after, and adds the difference), so dashboards
+    read a few hundred rows instead of aggregating every deal. `manage.py deal_totals`
+    checks it against the live aggregate (`--rebuild` recomputes it, e.g. after a bulk
+    load that bypassed the services). Rows whose count went back to zero stay.
+    """
+
+    # CASCADE: a user or team can only be deleted once no deal points at them (Deal's own
+    # PROTECT), and then their rows here only hold zeros.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=20, choices=DealState.choices)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    deals = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "owner", "state", "currency"], name="deal_total_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}/{self.owner_id} {self.state} {self.currency}: {self.deals}"
 
 
 class DealStay(models.Model):

@@ -8,6 +8,7 @@ e-signature, reminders) is started after commit, never inside the transaction.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
@@ -40,6 +41,7 @@ from .models import (
     DealEvent,
     DealState,
     DealStay,
+    DealTotal,
     LossReason,
     Objection,
     OnboardingStep,
@@ -303,7 +305,8 @@ def deal_transition(
             # A transition may name extra fields it sets (never written otherwise, so a
             # concurrent archive is not undone by an unrelated move).
             extra = list(fsm.custom.get("also_saves", ())) if fsm is not None else []
-            deal.save(update_fields=[*_TRANSITION_FIELDS, *extra])
+            with deal_totals_kept(deal.pk):
+                deal.save(update_fields=[*_TRANSITION_FIELDS, *extra])
             event = DealEvent.objects.create(
                 deal=deal,
                 actor=by,
@@ -512,6 +515,128 @@ def deal_activity_record_many(
     return len(entries)
 
 
+# --- running totals (deals.DealTotal) -------------------------------------------------
+
+_TOTAL_FIELDS = ("team_id", "owner_id", "state", "currency", "amount", "archived_at")
+
+
+def _totals_rows(deal_ids, *, lock: bool) -> dict[int, tuple]:
+    """What the totals count of these deals, read from their rows (locked: nobody can
+    change them until the transaction ends, so before and after are exact)."""
+    rows = Deal.objects.filter(pk__in=list(deal_ids)).order_by("pk")
+    if lock:
+        rows = rows.select_for_update()
+    return {row[0]: row[1:] for row in rows.values_list("pk", *_TOTAL_FIELDS)}
+
+
+def _totals_apply(before: dict[int, tuple], after: dict[int, tuple]) -> None:
+    """Add the difference between the deals' rows before and after to DealTotal."""
+    deltas: dict[tuple, list] = {}
+    for rows, sign in ((before, -1), (after, 1)):
+        for team_id, owner_id, state, currency, amount, archived_at in rows.values():
+            if archived_at is not None:
+                continue
+            entry = deltas.setdefault((team_id, owner_id, state, currency), [0, Decimal("0")])
+            entry[0] += sign
+            entry[1] += sign * (amount or Decimal("0"))
+    changes = [(key, n, amount) for key, (n, amount) in sorted(deltas.items()) if n or amount]
+    if not changes:
+        return
+    table = connection.ops.quote_name(DealTotal._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(changes))
+    params = []
+    for (team_id, owner_id, state, currency), n, amount in changes:  # key order: no deadlock
+        params += [team_id, owner_id, state, currency, n, str(amount)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (team_id, owner_id, state, currency, deals, amount) "
+            f"VALUES {values} ON CONFLICT (team_id, owner_id, state, currency) DO UPDATE SET "
+            f"deals = {table}.deals + excluded.deals, amount = {table}.amount + excluded.amount",
+            params,
+        )
+
+
+@contextlib.contextmanager
+def deal_totals_kept(*deal_ids: int):
+    """Keep DealTotal right across a write to these deals, inside the caller's transaction:
+    locks their rows (the deal's row first, like every service), and after the write adds
+    the difference of what the totals count (state, amount, currency, owner, team,
+    archived). Every service that changes one of those fields writes inside this."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("deal_totals_kept runs inside the writing service's transaction.")
+    before = _totals_rows(deal_ids, lock=True)
+    yield
+    _totals_apply(before, _totals_rows(deal_ids, lock=False))
+
+
+def deal_totals_rebuild() -> int:
+    """Recompute DealTotal from the deals (after a bulk load that bypassed the services,
+    or to repair it); returns the number of rows. One transaction, tables locked."""
+    from django.db.models import Count, Sum
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"LOCK TABLE {DealTotal._meta.db_table} IN EXCLUSIVE MODE; "
+                    f"LOCK TABLE {Deal._meta.db_table} IN SHARE MODE"
+                )
+        DealTotal.objects.all().delete()
+        rows = (
+            Deal.objects.filter(archived_at__isnull=True)
+            .values("team_id", "owner_id", "state", "currency")
+            .annotate(n=Count("id"), total=Sum("amount"))
+            .order_by()
+        )
+        totals = [
+            DealTotal(
+                team_id=r["team_id"],
+                owner_id=r["owner_id"],
+                state=r["state"],
+                currency=r["currency"],
+                deals=r["n"],
+                amount=r["total"] or Decimal("0"),
+            )
+            for r in rows
+        ]
+        DealTotal.objects.bulk_create(totals, batch_size=1000)
+    return len(totals)
+
+
+def deal_totals_differences() -> list[dict]:
+    """Where DealTotal and the live aggregate over the deals disagree (empty: they agree)."""
+    from django.db.models import Count, Sum
+
+    live = {
+        (r["team_id"], r["owner_id"], r["state"], r["currency"]): (r["n"], r["total"])
+        for r in Deal.objects.filter(archived_at__isnull=True)
+        .values("team_id", "owner_id", "state", "currency")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .order_by()
+    }
+    kept = {
+        (t.team_id, t.owner_id, t.state, t.currency): (t.deals, t.amount)
+        for t in DealTotal.objects.all()
+    }
+    differences = []
+    for key in sorted(set(live) | set(kept), key=str):
+        n_live, amount_live = live.get(key, (0, Decimal("0")))
+        n_kept, amount_kept = kept.get(key, (0, Decimal("0")))
+        if n_live != n_kept or (amount_live or 0) != (amount_kept or 0):
+            team_id, owner_id, state, currency = key
+            differences.append(
+                {
+                    "team_id": team_id,
+                    "owner_id": owner_id,
+                    "state": state,
+                    "currency": currency,
+                    "live": (n_live, amount_live),
+                    "kept": (n_kept, amount_kept),
+                }
+            )
+    return differences
+
+
 def row_lock(instance: Any) -> Any:
     """Lock `instance`'s row until the transaction ends, and reload it in place.
 
@@ -718,6 +843,7 @@ def deal_create(
         currency=deal.currency,
     )
     DealStay.objects.create(deal=deal, state=deal.state, entered_at=event.created_at, entered_by=by)
+    _totals_apply({}, _totals_rows([deal.pk], lock=False))
     return deal
 
 
@@ -766,6 +892,10 @@ def deal_update(*, deal: Deal, by: User, **changes: Any) -> Deal:
     return _deal_apply_changes(deal=deal, by=by, changes=changes)
 
 
+#: Editable fields the running totals (DealTotal) count.
+_TOTALS_EDITABLE = {"amount", "currency"}
+
+
 def _deal_apply_changes(
     *, deal: Deal, by: User, changes: dict[str, Any], amend_reason: str = ""
 ) -> Deal:
@@ -800,7 +930,11 @@ def _deal_apply_changes(
         return deal
     try:
         with transaction.atomic():
-            deal.save(update_fields=[*diff.keys(), "updated_at"])
+            if _TOTALS_EDITABLE & set(diff):
+                with deal_totals_kept(deal.pk):
+                    deal.save(update_fields=[*diff.keys(), "updated_at"])
+            else:
+                deal.save(update_fields=[*diff.keys(), "updated_at"])
             if amend_reason:
                 _record(deal, by, DealEvent.Kind.EDITED, amend_reason, changes=diff, amended=True)
             else:
@@ -1270,7 +1404,8 @@ def concession_decide(*, concession: Concession, by: User, accepted: bool) -> Co
     for field in diff:
         setattr(deal, field, changes[field])
     if diff:
-        deal.save(update_fields=[*diff, "updated_at"])
+        with deal_totals_kept(deal.pk):
+            deal.save(update_fields=[*diff, "updated_at"])
     _record(
         deal,
         by,
@@ -1447,7 +1582,8 @@ def deal_archive(*, deal: Deal, by: User, reason: str = "") -> Deal:
     if deal.archived_at is not None:
         raise conflict_already(gettext("This deal is already archived"), when=deal.archived_at)
     deal.archived_at = timezone.now()
-    Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
+    with deal_totals_kept(deal.pk):
+        Deal.objects.filter(pk=deal.pk).update(archived_at=deal.archived_at)
     _record(deal, by, DealEvent.Kind.NOTE, reason.strip() or "Deal archived", archived=True)
     # Receivers settle the paperwork in this transaction (contracts void what is out,
     # follow-ups stop); outside calls run on commit.
@@ -1512,7 +1648,8 @@ def deal_reassign(
         raise DealError(gettext("%(new_owner)s already owns this deal.") % {"new_owner": new_owner})
 
     previous_owner = deal.owner
-    Deal.objects.filter(pk=deal.pk).update(owner=new_owner, updated_at=timezone.now())
+    with deal_totals_kept(deal.pk):
+        Deal.objects.filter(pk=deal.pk).update(owner=new_owner, updated_at=timezone.now())
     deal.owner = new_owner
     account_moved = False
     if move_account:

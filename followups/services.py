@@ -247,10 +247,18 @@ def _cancel(
 ) -> int:
     """Close the deal's open reminders in `queryset` (cancelled, or `to`), drop their pending
     rep tasks, and put one line on the deal's timeline."""
-    ids = list(queryset.filter(status__in=Reminder.OPEN_STATUSES).values_list("pk", flat=True))
+    # A reminder whose email already went out (sent_at committed, the worker is about to
+    # record it as sent) is left to be recorded: it was sent, not cancelled.
+    ids = list(
+        queryset.filter(status__in=Reminder.OPEN_STATUSES)
+        .exclude(status=Reminder.Status.SENDING, sent_at__isnull=False)
+        .values_list("pk", flat=True)
+    )
     if not ids:
         return 0
-    count = Reminder.objects.filter(pk__in=ids, status__in=Reminder.OPEN_STATUSES).update(
+    count = Reminder.objects.filter(
+        pk__in=ids, status__in=Reminder.OPEN_STATUSES, sent_at__isnull=True
+    ).update(
         status=to,
         closed_reason=reason,
         claim_token=None,
@@ -797,8 +805,46 @@ def _signing_url(version) -> str:
     return signing_url_for(version)
 
 
-def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
-    """The follow-up email of one reminder, rendered with the deal's data."""
+def reminder_email(reminder: Reminder, connection=None, parts: dict | None = None) -> EmailMessage:
+    """The follow-up email of one reminder, rendered with the deal's data.
+
+    `parts` is a per-batch cache of what renders the same for every reminder of a deal
+    with the same texts (subject, body, recipient): the dispatcher renders those once.
+    """
+    rendered = _email_parts(reminder, parts)
+    message = EmailMessage(
+        subject=rendered["subject"],
+        body=rendered["body"],
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[rendered["to"]],
+        reply_to=rendered["reply_to"],
+        headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
+        connection=connection,
+    )
+    message.metadata = {"deal_id": str(reminder.deal_id)}  # ESP tracking events (anymail)
+    return message
+
+
+def _parts_key(reminder: Reminder) -> tuple:
+    """What a reminder's rendered text depends on: the deal (its owner, account and buying
+    group), the contract version and the texts; the reminder's own fields only when the
+    texts use them."""
+    key = (
+        reminder.deal_id,
+        reminder.contract_version_id,
+        reminder.subject_template,
+        reminder.body_template,
+    )
+    if "reminder" in reminder.subject_template or "reminder" in reminder.body_template:
+        key += (reminder.pk,)
+    return key
+
+
+def _email_parts(reminder: Reminder, cache: dict | None = None) -> dict:
+    """Subject, body (with the signing link), recipient and Reply-To of a follow-up email."""
+    key = _parts_key(reminder)
+    if cache is not None and key in cache:
+        return cache[key]
     context = reminder_context(reminder)
     contact = context["contact"]
     if contact is None:
@@ -807,7 +853,6 @@ def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
                 "Nobody to write to: add a stakeholder (ideally the signer) with an email address."
             )
         )
-    rep = reminder.deal.owner
     subject = " ".join(_render(reminder.subject_template, context).split())
     body = _render(reminder.body_template, context)
     if not subject:
@@ -815,17 +860,15 @@ def reminder_email(reminder: Reminder, connection=None) -> EmailMessage:
     from .deal_email import signing_link_paragraph
 
     body += signing_link_paragraph(reminder.contract_version, body)
-    message = EmailMessage(
-        subject=subject,
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[contact.email],
-        reply_to=addressing.reply_to(reminder.deal_id, rep.email),
-        headers={"Message-ID": reminder.message_id, "X-Closing-Reminder": str(reminder.pk)},
-        connection=connection,
-    )
-    message.metadata = {"deal_id": str(reminder.deal_id)}  # ESP tracking events (anymail)
-    return message
+    parts = {
+        "subject": subject,
+        "body": body,
+        "to": contact.email,
+        "reply_to": addressing.reply_to(reminder.deal_id, reminder.deal.owner.email),
+    }
+    if cache is not None:
+        cache[key] = parts
+    return parts
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -895,16 +938,26 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     if soft_limit:
         budget = min(budget, soft_limit * 0.8)
     handled: set[int] = set()
-    pending: list[tuple[Reminder, dict]] = []
+    emailed: list[tuple[Reminder, dict]] = []  # sent (sent_at committed), not yet recorded
+    pending: list[tuple[Reminder, dict]] = []  # tasks, committed one by one
+    cache: dict = {}  # texts rendered once per deal and template in this batch
+    working: dict = {}  # owner id → working now?
     mail = get_connection()
     try:
         mail.open()
         for reminder in reminders:
             if time.monotonic() - started > budget:
                 break
-            outcome = _send_one(reminder, token, mail, result)
+            outcome = _send_one(reminder, token, mail, result, cache=cache, working=working)
             handled.add(reminder.pk)
-            if outcome is not None:
+            if outcome is None:
+                continue
+            if outcome.get("emailed"):
+                emailed.append((reminder, outcome))
+                if len(emailed) >= settings.FOLLOWUPS_RECORD_EVERY:
+                    _record_emailed(emailed, token, result)
+                    emailed = []
+            else:
                 pending.append((reminder, outcome))
                 if len(pending) >= settings.FOLLOWUPS_COMMIT_EVERY:
                     _commit_sent(pending, token, result)
@@ -913,7 +966,10 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
         try:
             mail.close()
         finally:
-            _commit_sent(pending, token, result)  # what went out is recorded, even on error
+            # What went out is recorded, even on error (and by the next claim if this
+            # process dies first: its sent_at is already committed).
+            _record_emailed(emailed, token, result)
+            _commit_sent(pending, token, result)
             # One statement for the whole batch: the deals whose follow-ups went out.
             sent = set(result.sent)
             deals_mark_active(deal_ids={r.deal_id for r in reminders if r.pk in sent})
@@ -931,6 +987,79 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     return result
 
 
+_MARK_EMAILED_SQL = None
+
+
+def _mark_emailed(reminder: Reminder, token: uuid.UUID, recipient: str, now) -> bool:
+    """Commit that this reminder's email went out, before the next one is sent: one
+    UPDATE (its own transaction) that keeps the claim, so the reminder is still
+    `sending` until `_record_emailed` marks it sent with its timeline event. A process
+    killed between the two leaves a row whose `sent_at` says the email is out: the next
+    claim records it without sending it again."""
+    global _MARK_EMAILED_SQL
+    if _MARK_EMAILED_SQL is None:
+        table = connection.ops.quote_name(Reminder._meta.db_table)
+        _MARK_EMAILED_SQL = (
+            f"UPDATE {table} SET sent_at = %s, recipient = %s "
+            "WHERE id = %s AND claim_token = %s AND status = %s"
+        )
+    fields = Reminder._meta
+    params = [
+        fields.get_field("sent_at").get_db_prep_value(now, connection),
+        recipient,
+        reminder.pk,
+        fields.get_field("claim_token").get_db_prep_value(token, connection),
+        Reminder.Status.SENDING.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_EMAILED_SQL, params)
+        return cursor.rowcount == 1
+
+
+def _record_emailed(emailed: list[tuple[Reminder, dict]], token: uuid.UUID, result: BatchResult):
+    """Mark emailed reminders sent with their timeline events: one transaction for many
+    (lock the rows still ours, one UPDATE, one INSERT of the events)."""
+    if not emailed:
+        return
+    now = timezone.now()
+    by_pk = {r.pk: (r, info) for r, info in emailed}
+    with transaction.atomic():
+        owned = list(
+            Reminder.objects.select_for_update()
+            .filter(
+                pk__in=list(by_pk),
+                claim_token=token,
+                status=Reminder.Status.SENDING,
+                sent_at__isnull=False,
+            )
+            .values_list("pk", flat=True)
+        )
+        if not owned:
+            return
+        Reminder.objects.filter(pk__in=owned).update(
+            status=Reminder.Status.SENT,
+            claim_token=None,
+            lease_until=None,
+            last_error="",
+            updated_at=now,
+        )
+        events = []
+        for pk in sorted(owned, key=lambda pk: (by_pk[pk][1]["sent_at"], pk)):
+            reminder, info = by_pk[pk]
+            events.append(
+                {
+                    "deal": reminder.deal,
+                    "kind": DealEvent.Kind.REMINDER,
+                    "reason": f"Follow-up #{reminder.sequence} emailed to {info['recipient']}: "
+                    f"“{info['subject']}”",
+                    "data": {"reminder_id": reminder.pk, "channel": reminder.channel},
+                }
+            )
+        # The deals' last activity is set once per batch (see _batch_send), not per send.
+        deal_activity_record_many(entries=events, mark_active=False)
+    result.sent.extend(owned)
+
+
 def _owned(reminder: Reminder, token: uuid.UUID):
     """The reminder's row, locked, if this claim still owns it (inside a transaction)."""
     return Reminder.objects.select_for_update().filter(
@@ -946,11 +1075,34 @@ def _release(reminder: Reminder, token: uuid.UUID, **fields) -> bool:
     )
 
 
-def _send_one(reminder: Reminder, token: uuid.UUID, mail, result: BatchResult) -> dict | None:
+def _send_one(
+    reminder: Reminder,
+    token: uuid.UUID,
+    mail,
+    result: BatchResult,
+    *,
+    cache: dict | None = None,
+    working: dict | None = None,
+) -> dict | None:
     """Send one reminder's email or render its task; returns what to record, or None when
-    it was cancelled, deferred or failed (those are committed here, one by one)."""
+    it was cancelled, deferred or failed (those are committed here, one by one).
+
+    An email's sending is committed at once (`_mark_emailed`); a reminder whose email a
+    killed worker already sent (its `sent_at` is set) is only recorded, never sent again.
+    """
     deal = reminder.deal
     now = timezone.now()
+    if reminder.channel == Channel.EMAIL and reminder.sent_at is not None:
+        try:
+            subject = _email_parts(reminder, cache)["subject"]
+        except PermanentSendError:
+            subject = reminder.subject_template
+        return {
+            "emailed": True,
+            "recipient": reminder.recipient,
+            "subject": subject,
+            "sent_at": reminder.sent_at,
+        }
     if deal.state in CLOSED_STATES:
         with transaction.atomic():
             if _release(
@@ -961,22 +1113,37 @@ def _send_one(reminder: Reminder, token: uuid.UUID, mail, result: BatchResult) -
             ):
                 result.cancelled.append(reminder.pk)
         return None
-    if reminder.channel == Channel.EMAIL and not is_working_time(when=now, user=deal.owner):
-        with transaction.atomic():
-            if _release(
-                reminder,
-                token,
-                status=Reminder.Status.SCHEDULED,
-                due_at=working_time_next(when=now, user=deal.owner),
-                attempts=F("attempts") - 1,
-            ):
-                result.deferred.append(reminder.pk)
-        return None
+    if reminder.channel == Channel.EMAIL:
+        owner_id = deal.owner_id
+        if working is not None and owner_id in working:
+            at_work = working[owner_id]
+        else:
+            at_work = is_working_time(when=now, user=deal.owner)
+            if working is not None:
+                working[owner_id] = at_work
+        if not at_work:
+            with transaction.atomic():
+                if _release(
+                    reminder,
+                    token,
+                    status=Reminder.Status.SCHEDULED,
+                    due_at=working_time_next(when=now, user=deal.owner),
+                    attempts=F("attempts") - 1,
+                ):
+                    result.deferred.append(reminder.pk)
+            return None
     try:
         if reminder.channel == Channel.EMAIL:
-            message = reminder_email(reminder, connection=mail)
+            message = reminder_email(reminder, connection=mail, parts=cache)
             message.send()
-            return {"recipient": message.to[0], "subject": message.subject, "sent_at": now}
+            if not _mark_emailed(reminder, token, message.to[0], now):
+                return None  # reclaimed meanwhile (cannot happen within the lease budget)
+            return {
+                "emailed": True,
+                "recipient": message.to[0],
+                "subject": message.subject,
+                "sent_at": now,
+            }
         context = reminder_context(reminder)
         return {
             "recipient": "",

@@ -43,6 +43,7 @@ from deals.models import (
     Deal,
     DealState,
     DealStay,
+    DealTotal,
     LossReason,
     Objection,
     StageSetting,
@@ -60,10 +61,12 @@ __all__ = [
     "asks_per_won_deal",
     "close_rate",
     "coaching_deals",
+    "coaching_page",
     "contracts_out_by_age",
     "dashboard_deals",
     "dashboard_drilldown",
     "dashboard_filters",
+    "dashboard_totals",
     "forecast_by_month",
     "loss_reasons",
     "objections_by_category",
@@ -280,6 +283,58 @@ def dashboard_deals(filters: DashboardFilters):
     return deals.order_by()
 
 
+def dashboard_totals(filters: DashboardFilters):
+    """The running totals (deals.DealTotal: count and amount per team, owner, state and
+    currency of the deals not archived) of the same deals as `dashboard_deals`: a few
+    hundred rows instead of every deal, for the figures over all deals in scope."""
+    user = filters.user
+    totals = DealTotal.objects.all()
+    if not user.is_authenticated:
+        return totals.none()
+    if not user.is_superuser:  # the same scope as Deal.objects.visible_to(user)
+        team_wide = user.is_manager or (user.team and user.team.reps_see_team_deals)
+        if user.team_id and team_wide:
+            totals = totals.filter(team_id=user.team_id)
+        else:
+            totals = totals.filter(owner=user)
+    if filters.team is not None:
+        totals = totals.filter(team=filters.team)
+    if filters.rep is not None:
+        totals = totals.filter(owner=filters.rep)
+    return totals.order_by()
+
+
+def _all_active(deals) -> bool:
+    """Whether `deals` is every deal that is not archived (an admin's all-teams scope)."""
+    return deals.model is Deal and deals.query.where == Deal.objects.active().query.where
+
+
+def _in_scope(deals, field: str = "deal") -> Q:
+    """Rows (asks, objections, contracts…) whose deal is in `deals`. For the all-teams
+    scope that is "not one of the few archived deals" (a small anti-join on the
+    `deal_archived` index) rather than a semi-join over every deal id."""
+    if _all_active(deals):
+        archived = Deal.objects.filter(archived_at__isnull=False).values("id")
+        return ~Q(**{f"{field}__in": archived})
+    return Q(**{f"{field}__in": deals.values("id")})
+
+
+def _state_currency_rows(deals, keys: tuple[str, ...]) -> list[dict]:
+    """Count and amount grouped by `keys`, from deals or from their running totals."""
+    if deals.model is DealTotal:
+        return list(
+            deals.values(*keys)
+            .annotate(count=Sum("deals"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+            .filter(count__gt=0)
+            .order_by()
+        )
+    return list(
+        deals.values(*keys)
+        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
+        .order_by()
+    )
+
+
 # --- stage settings ---------------------------------------------------------------
 
 
@@ -310,6 +365,32 @@ def _stalled_q(settings: dict[str, StageSetting], now: dt.datetime) -> Q:
     return q
 
 
+def _stalled_counts(deals, settings: dict[str, StageSetting], key: str, totals=None) -> dict:
+    """Stalled open deals per `key` ("state" or "owner").
+
+    With the running totals, stalled = open deals in a state with a stall threshold minus
+    those active more recently than it: the recent ones are a range read on the
+    `deal_activity` index, where the stalled ones (most open deals, on a busy pipeline
+    with years of history) would be a scan of every open deal."""
+    now = timezone.now()
+    if totals is None:
+        rows = deals.filter(_stalled_q(settings, now)).values(key).annotate(n=Count("id"))
+        return {r[key]: r["n"] for r in rows.order_by()}
+    watched = [s for s in OPEN_STATES if s in settings and settings[s].stall_after_days]
+    recent_q = Q(pk__in=[])
+    for state in watched:
+        since = now - dt.timedelta(days=settings[state].stall_after_days)
+        recent_q |= Q(state=state, last_activity_at__gte=since)
+    counts = {
+        r[key]: r["n"]
+        for r in totals.filter(state__in=watched).values(key).annotate(n=Sum("deals")).order_by()
+    }
+    recent = deals.filter(recent_q).values(key).annotate(n=Count("id")).order_by()
+    for r in recent:
+        counts[r[key]] = counts.get(r[key], 0) - r["n"]
+    return {k: n for k, n in counts.items() if n}
+
+
 # --- figures ------------------------------------------------------------------------
 
 
@@ -317,16 +398,12 @@ def pipeline_by_state(deals, states=None) -> list[dict]:
     """Per state and currency: count, amount and weighted amount (amount × probability).
 
     One query for the figures plus one for the probabilities. Rows are ordered by
-    state (the process order) then currency.
+    state (the process order) then currency. `deals` may be the running totals of the
+    deals (`dashboard_totals`): the same figures from a few hundred rows.
     """
     states = list(states or DealState.values)
     probabilities = stage_probabilities()
-    rows = (
-        deals.filter(state__in=states)
-        .values("state", "currency")
-        .annotate(count=Count("id"), amount=Coalesce(Sum("amount"), Value(ZERO)))
-        .order_by()
-    )
+    rows = _state_currency_rows(deals.filter(state__in=states), ("state", "currency"))
     order = {s: i for i, s in enumerate(states)}
     result = []
     for row in rows:
@@ -435,9 +512,7 @@ def loss_reasons(deals, start_at, end_at) -> list[dict]:
 def objections_by_category(deals, start_at, end_at) -> list[dict]:
     """Objections raised in the period by category: how many, and how many were resolved."""
     rows = (
-        Objection.objects.filter(
-            deal__in=deals.values("id"), raised_at__gte=start_at, raised_at__lt=end_at
-        )
+        Objection.objects.filter(_in_scope(deals), raised_at__gte=start_at, raised_at__lt=end_at)
         .values("category")
         .annotate(
             count=Count("id"),
@@ -459,16 +534,13 @@ def objections_by_category(deals, start_at, end_at) -> list[dict]:
     ]
 
 
-def stalled_by_state(deals, settings: dict[str, StageSetting] | None = None) -> list[dict]:
-    """Open deals with no activity for longer than their state's `stall_after_days`."""
+def stalled_by_state(
+    deals, settings: dict[str, StageSetting] | None = None, totals=None
+) -> list[dict]:
+    """Open deals with no activity for longer than their state's `stall_after_days`
+    (with `totals`, the running totals of `deals`: open minus recently active)."""
     settings = settings if settings is not None else stage_settings()
-    rows = (
-        deals.filter(_stalled_q(settings, timezone.now()))
-        .values("state")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
-    counts = {r["state"]: r["count"] for r in rows}
+    counts = _stalled_counts(deals, settings, "state", totals)
     return [
         {
             "state": state,
@@ -524,21 +596,39 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     for those). Percentiles use the nearest-rank method, computed by window functions in
     the database; the whole query reads the `stay_left` index.
     """
-    ids_sql, ids_params = deals.values("id").query.get_compiler(using=deals.db).as_sql()
+    if _all_active(deals):  # all teams: leave out the few archived deals
+        scope = Deal.objects.filter(archived_at__isnull=False).values("id")
+        in_scope = "NOT IN"
+    else:
+        scope = deals.values("id")
+        in_scope = "IN"
+    ids_sql, ids_params = scope.query.get_compiler(using=deals.db).as_sql()
     table = DealStay._meta.db_table
     states = list(OPEN_STATES)
     placeholders = ", ".join(["%s"] * len(states))
     connection = connections[deals.db]  # the replica when the router sends reads there
     ops = connection.ops
     # `left_at IS NOT NULL` is written out so that SQLite matches the partial index.
-    sql = f"""
+    stays = f"""
         WITH stays AS (
             SELECT deal_id, state, MAX(state_seconds) AS secs
             FROM {table}
             WHERE left_at IS NOT NULL AND left_at >= %s AND left_at < %s
-              AND state IN ({placeholders}) AND deal_id IN ({ids_sql})
+              AND state IN ({placeholders}) AND deal_id {in_scope} ({ids_sql})
             GROUP BY deal_id, state
-        ),
+        )"""
+    if connection.vendor == "postgresql":
+        # Ordered-set aggregates: one sort per state instead of two window passes.
+        # percentile_disc(p) is the first value at or past p·n: the nearest rank.
+        sql = f"""{stays}
+        SELECT state, COUNT(*),
+               percentile_disc(0.5) WITHIN GROUP (ORDER BY secs),
+               percentile_disc(0.75) WITHIN GROUP (ORDER BY secs),
+               AVG(secs)
+        FROM stays GROUP BY state
+        """
+    else:
+        sql = f"""{stays},
         ranked AS (
             SELECT state, secs,
                    ROW_NUMBER() OVER (PARTITION BY state ORDER BY secs) AS rn,
@@ -550,7 +640,7 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
                MAX(CASE WHEN rn = (75 * n + 99) / 100 THEN secs END),
                AVG(secs)
         FROM ranked GROUP BY state
-    """
+        """
     start = ops.adapt_datetimefield_value(start_at)
     end = ops.adapt_datetimefield_value(end_at)
     params = [start, end, *states, *ids_params]
@@ -574,66 +664,88 @@ def time_in_state(deals, start_at, end_at) -> list[dict]:
     ]
 
 
-def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> list[dict]:
+def reps_side_by_side(
+    deals, start_at, end_at, currency: str, settings=None, totals=None
+) -> list[dict]:
     """One row per rep: open deals, open amount, weighted amount (in `currency`), won and
-    lost in the period, close rate, stalled deals, asks recorded in the period."""
+    lost in the period, close rate, stalled deals, asks recorded in the period.
+
+    Four small reads instead of one aggregate with a dozen filters over every deal: the
+    open figures per owner, state and currency (from the running totals `totals` when
+    given, else from the deals), the deals closed in the period (the closed-at index), the
+    stalled ones (the state/last-activity index) and the asks; then names."""
     settings = settings if settings is not None else stage_settings()
-    probability = Case(
-        *[When(state=s, then=Value(settings[s].probability)) for s in OPEN_STATES if s in settings],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    in_period = Q(closed_at__gte=start_at, closed_at__lt=end_at)
-    open_q = Q(state__in=OPEN_STATES)
-    in_currency = Q(currency=currency)
+    probability = {s: settings[s].probability for s in OPEN_STATES if s in settings}
     asks = dict(
-        Ask.objects.filter(deal__in=deals.values("id"), asked_at__gte=start_at, asked_at__lt=end_at)
+        Ask.objects.filter(_in_scope(deals), asked_at__gte=start_at, asked_at__lt=end_at)
         .values_list("deal__owner")
         .annotate(n=Count("id"))
         .order_by()
     )
-    rows = (
-        deals.values("owner")
+    rows: dict[int, dict] = {}
+
+    def row(owner_id) -> dict:
+        if owner_id not in rows:
+            rows[owner_id] = {
+                "owner": owner_id,
+                "open": 0,
+                "open_amount": ZERO,
+                "weighted": ZERO,
+                "other_currency": 0,
+                "won": 0,
+                "won_amount": ZERO,
+                "lost": 0,
+                "stalled": 0,
+            }
+        return rows[owner_id]
+
+    source = totals if totals is not None else deals
+    for r in _state_currency_rows(source, ("owner", "state", "currency")):
+        entry = row(r["owner"])
+        if r["state"] not in OPEN_STATES:
+            continue
+        entry["open"] += r["count"]
+        if r["currency"] == currency:
+            entry["open_amount"] += r["amount"]
+            entry["weighted"] += r["amount"] * probability.get(r["state"], 0) / 100
+        else:
+            entry["other_currency"] += r["count"]
+    won = Q(state=DealState.CLOSED_WON)
+    closed = (
+        deals.filter(
+            state__in=[DealState.CLOSED_WON, DealState.CLOSED_LOST],
+            closed_at__gte=start_at,
+            closed_at__lt=end_at,
+        )
+        .values("owner")
         .annotate(
-            open=Count("id", filter=open_q),
-            open_amount=Coalesce(Sum("amount", filter=open_q & in_currency), Value(ZERO)),
-            weighted=Coalesce(
-                Sum(
-                    ExpressionWrapper(F("amount") * probability / 100, output_field=MONEY),
-                    filter=open_q & in_currency,
-                ),
-                Value(ZERO),
-                output_field=MONEY,
-            ),
-            other_currency=Count("id", filter=open_q & ~in_currency),
-            won=Count("id", filter=Q(state=DealState.CLOSED_WON) & in_period),
-            won_amount=Coalesce(
-                Sum("amount", filter=Q(state=DealState.CLOSED_WON) & in_period & in_currency),
-                Value(ZERO),
-            ),
-            lost=Count("id", filter=Q(state=DealState.CLOSED_LOST) & in_period),
-            stalled=Count("id", filter=_stalled_q(settings, timezone.now())),
+            won=Count("id", filter=won),
+            won_amount=Coalesce(Sum("amount", filter=won & Q(currency=currency)), Value(ZERO)),
+            lost=Count("id", filter=Q(state=DealState.CLOSED_LOST)),
         )
         .order_by()
     )
-    rows = list(rows)
-    # Names in a second small query: grouping on the owner id alone keeps the big
-    # aggregate free of a join.
+    for r in closed:
+        row(r["owner"]).update(won=r["won"], won_amount=r["won_amount"], lost=r["lost"])
+    for owner_id, n in _stalled_counts(deals, settings, "owner", totals).items():
+        row(owner_id)["stalled"] = n
+    # Names in a second small query: grouping on the owner id alone keeps the aggregates
+    # free of a join.
     names = {
         user.pk: str(user)
-        for user in User.objects.filter(pk__in=[r["owner"] for r in rows]).only(
+        for user in User.objects.filter(pk__in=list(rows)).only(
             "first_name", "last_name", "username"
         )
     }
     result = []
-    for r in rows:
-        closed = r["won"] + r["lost"]
+    for r in rows.values():
+        closed_n = r["won"] + r["lost"]
         result.append(
             {
                 **r,
                 "name": names.get(r["owner"], ""),
                 "weighted": Decimal(r["weighted"]).quantize(Decimal("0.01")),
-                "rate": r["won"] / closed if closed else None,
+                "rate": r["won"] / closed_n if closed_n else None,
                 "asks": asks.get(r["owner"], 0),
             }
         )
@@ -643,23 +755,28 @@ def reps_side_by_side(deals, start_at, end_at, currency: str, settings=None) -> 
 # --- coaching -----------------------------------------------------------------------
 
 
-def coaching_deals(deals):
+def coaching_deals(deals, *, answers: bool = True):
     """Open deals annotated with the answer to each coaching question (True/False) and
-    `coaching_score` (how many are answered yes); weakest first."""
+    `coaching_score` (how many are answered yes); weakest first.
+
+    With `answers=False` only the score is selected (each question's subquery is then
+    evaluated once per deal instead of twice): the lean ranking `coaching_page` pages."""
     open_objection = Objection.objects.filter(deal=OuterRef("pk"), status=Objection.Status.OPEN)
     any_ask = Ask.objects.filter(deal=OuterRef("pk"))
     signer = Stakeholder.objects.filter(deal=OuterRef("pk"), role=Stakeholder.Role.SIGNER)
-    qs = deals.filter(state__in=OPEN_STATES).annotate(
-        q_needs=F("ready_needs_understood"),
-        q_value=ExpressionWrapper(
+    flags = {
+        "q_needs": F("ready_needs_understood"),
+        "q_value": ExpressionWrapper(
             Q(ready_value_established=True) | ~Q(metrics=""), output_field=BooleanField()
         ),
-        q_objections=~Exists(open_objection),
-        q_ask=Exists(any_ask),
-        q_signer=ExpressionWrapper(
+        "q_objections": ~Exists(open_objection),
+        "q_ask": Exists(any_ask),
+        "q_signer": ExpressionWrapper(
             Q(ready_signer_known=True) | Exists(signer), output_field=BooleanField()
         ),
-    )
+    }
+    qs = deals.filter(state__in=OPEN_STATES)
+    qs = qs.annotate(**flags) if answers else qs.alias(**flags)
     score = sum(
         (
             Case(When(**{f"q_{key}": True}, then=Value(1)), default=Value(0))
@@ -667,11 +784,23 @@ def coaching_deals(deals):
         ),
         Value(0),
     )
-    return (
-        qs.annotate(coaching_score=ExpressionWrapper(score, output_field=IntegerField()))
-        .select_related("owner", "account")
-        .order_by("coaching_score", "-amount", "pk")
-    )
+    qs = qs.annotate(coaching_score=ExpressionWrapper(score, output_field=IntegerField()))
+    if answers:
+        qs = qs.select_related("owner", "account")
+    return qs.order_by("coaching_score", "-amount", "pk")
+
+
+def coaching_page(deals, number, per_page: int = 50):
+    """One page of `coaching_deals`: the ranking reads ids and scores only, then the
+    page's deals are loaded with their answers (three queries whatever the page)."""
+    from django.core.paginator import Paginator
+
+    ranked = coaching_deals(deals, answers=False).values_list("pk", flat=True)
+    page = Paginator(ranked, per_page).get_page(number)
+    ids = list(page.object_list)
+    found = {deal.pk: deal for deal in coaching_deals(deals.filter(pk__in=ids))}
+    page.object_list = [found[pk] for pk in ids if pk in found]
+    return page
 
 
 def _coaching_q(key: str) -> Q:

@@ -62,6 +62,8 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
     """The dashboard figures for these filters (all, or the ones named in `only`), each
     row with the link to the deals behind it."""
     deals = sel.dashboard_deals(filters)
+    # Figures over every deal in scope read the running totals (a few hundred rows).
+    totals = sel.dashboard_totals(filters)
     start, end, cur = filters.start_at, filters.end_at, filters.currency
     figures: dict = {}
 
@@ -70,7 +72,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
 
     settings = sel.stage_settings() if want("stalled") or want("reps") else None
     if want("pipeline"):
-        pipeline = sel.pipeline_by_state(deals)
+        pipeline = sel.pipeline_by_state(totals)
         counts: dict[str, int] = {}
         for row in pipeline:
             row["href"] = _drill(
@@ -115,7 +117,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
             )
         figures["objections"] = objections
     if want("stalled"):
-        stalled = sel.stalled_by_state(deals, settings)
+        stalled = sel.stalled_by_state(deals, settings, totals=totals)
         for row in stalled:
             row["href"] = _drill(filters, stalled=1, state=row["state"])
         figures.update(stalled=stalled, stalled_total=sum(r["count"] for r in stalled))
@@ -130,7 +132,7 @@ def _figures(filters: sel.DashboardFilters, only: set[str] | None = None) -> dic
             row["href"] = _drill(filters, left_state=row["state"])
         figures["stays"] = stays
     if want("reps"):
-        reps = sel.reps_side_by_side(deals, start, end, cur, settings)
+        reps = sel.reps_side_by_side(deals, start, end, cur, settings, totals=totals)
         for row in reps:
             row["href"] = _drill(filters, rep=row["owner"], open=1)
             row["won_href"] = _drill(filters, rep=row["owner"], closed="won")
@@ -250,8 +252,7 @@ def dashboard(request):
 @reads_from_replica
 def coaching(request):
     filters = sel.dashboard_filters(request.user, request.GET)
-    deals = sel.coaching_deals(sel.dashboard_deals(filters))
-    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    page = sel.coaching_page(sel.dashboard_deals(filters), request.GET.get("page"))
     rows = []
     for deal in page.object_list:
         answers = [
