@@ -47,6 +47,7 @@ SAME_IN_GERMAN = {
     "Import",
     "Version",
     "Plan",
+    "Name",
     "Phase",
     "Version %(n)s",
     "Version %(number)s",
