@@ -4,17 +4,22 @@ in the list and skipping it, through the services (locked, audited, stale edits 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from deals import services as deal_services
 from deals.models import DealEvent
 from deals.services import DealConflict, DealError, NotPermitted
 from rooms import services
 from rooms.models import PlanStep
+from tests.concurrency import run_concurrently
 from tests.rooms.test_access import other_deal_room  # noqa: F401  (fixture)
 
 
@@ -315,3 +320,105 @@ def test_panel_queries_do_not_grow_with_the_plan(
     large = panel_queries(client, deal)
     assert PlanStep.objects.filter(deal=deal).count() >= 20
     assert small == large, f"{small} queries for the template plan, {large} with 12 more steps"
+
+
+# --- races and invariants ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_edits_from_the_same_form_at_once_save_once(postgres, deal, rep):
+    step = services.plan_step_add(deal=deal, by=rep, title="Security review")
+    seen = step.version
+    numbers = itertools.count()  # thread-safe under the GIL, unlike a generator
+
+    outcomes = run_concurrently(
+        lambda s: services.plan_step_update(
+            step=s, by=rep, expected_version=seen, title=f"Security review v{next(numbers)}"
+        ),
+        load=lambda: PlanStep.objects.get(pk=step.pk),
+        threads=10,
+    )
+    assert sum(o.won for o in outcomes) == 1
+    assert all(isinstance(o.error, DealConflict) for o in outcomes if not o.won)
+    step.refresh_from_db()
+    assert step.title == next(o.result for o in outcomes if o.won).title
+    updated = DealEvent.objects.filter(deal=deal, kind="plan", data__step_id=step.pk)
+    assert updated.count() == 2  # added + the one edit that won
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_moves_keep_the_order_a_permutation(postgres, deal, rep):
+    steps = [services.plan_step_add(deal=deal, by=rep, title=f"Step {i}") for i in range(6)]
+    directions = iter(["up", "down"] * 10)
+
+    def move(step):
+        return services.plan_step_move(step=step, by=rep, direction=next(directions))
+
+    pks = iter([s.pk for s in steps[1:5]] * 3)
+    outcomes = run_concurrently(move, load=lambda: PlanStep.objects.get(pk=next(pks)), threads=8)
+    assert all(o.won or isinstance(o.error, DealError) for o in outcomes)
+    positions = list(
+        PlanStep.objects.filter(deal=deal).order_by("position").values_list("position", flat=True)
+    )
+    assert positions == list(range(1, 7))
+    moves = DealEvent.objects.filter(deal=deal, kind="plan", reason__contains="moved").count()
+    assert moves == sum(o.won for o in outcomes)
+
+
+MOVES = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=4), st.sampled_from(["up", "down"])),
+    max_size=15,
+)
+_counter = itertools.count()
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(moves=MOVES)
+def test_any_sequence_of_moves_matches_a_list_model(rep, account, moves):
+    """The plan's order after any moves is the order a plain list gets from the same swaps,
+    positions stay 1..n, refusals (first up, last down) change nothing."""
+    deal = deal_services.deal_create(by=rep, account=account, title=f"Moves {next(_counter)}")
+    model = [services.plan_step_add(deal=deal, by=rep, title=f"S{i}").pk for i in range(5)]
+    PlanStep.objects.filter(deal=deal).update(position=1)  # as a template with equal positions
+    moved = False
+    for index, direction in moves:
+        step = PlanStep.objects.get(pk=model[index])
+        other = index - 1 if direction == "up" else index + 1
+        if 0 <= other < len(model):
+            services.plan_step_move(step=step, by=rep, direction=direction)
+            model[index], model[other] = model[other], model[index]
+            moved = True
+        else:
+            with pytest.raises(DealError):
+                services.plan_step_move(step=step, by=rep, direction=direction)
+        rows = list(
+            PlanStep.objects.filter(deal=deal)
+            .order_by("position", "pk")
+            .values_list("pk", flat=True)
+        )
+        assert rows == model
+        if moved:
+            positions = PlanStep.objects.filter(deal=deal).values_list("position", flat=True)
+            assert sorted(positions) == list(range(1, 6))
+
+
+def test_the_api_refuses_a_stale_edit_by_version(deal, rep):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(rep)
+    step = services.plan_step_add(deal=deal, by=rep, title="Security review")
+    url = f"/api/v1/deals/{deal.pk}/plan/{step.pk}/"
+    seen = api.get(f"/api/v1/deals/{deal.pk}/plan/").json()["results"][0]["version"]
+    assert seen == step.version
+    response = api.patch(
+        url, {"title": "Security review (v2)", "expected_version": seen}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    stale = api.patch(url, {"note": "late", "expected_version": seen}, format="json")
+    assert stale.status_code == 409 and stale.json()["code"] == "conflict"
+    step.refresh_from_db()
+    assert step.note == "" and step.title == "Security review (v2)"
