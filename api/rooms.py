@@ -2,7 +2,8 @@
 
 GET/POST   /api/v1/deals/{id}/plan/                   the steps; add a step
 POST       /api/v1/deals/{id}/plan/from-template/     build the plan from the team's template
-PATCH      /api/v1/deals/{id}/plan/{step_id}/         change a step (status, date, title, note)
+PATCH      /api/v1/deals/{id}/plan/{step_id}/         change a step (status, date, title, note);
+                                                      expected_version: 409 when it changed since
 GET/POST   /api/v1/deals/{id}/room-links/             links per buying-group contact; issue one
 POST       /api/v1/deals/{id}/room-links/{link_id}/revoke/
 """
@@ -27,6 +28,10 @@ from .views import DEAL_NOT_FOUND, WRITE_ERRORS, DealScopedMixin
 
 class PlanStepSerializer(serializers.ModelSerializer):
     slipped = serializers.SerializerMethodField()
+    version = serializers.CharField(
+        read_only=True,
+        help_text="Changes whenever the step does; send it back as expected_version.",
+    )
 
     class Meta:
         model = PlanStep
@@ -45,6 +50,7 @@ class PlanStepSerializer(serializers.ModelSerializer):
             "done_by_user",
             "done_by_contact",
             "slipped",
+            "version",
         ]
         read_only_fields = fields
 
@@ -79,6 +85,11 @@ class PlanStepUpdateSerializer(serializers.Serializer):
         choices=PlanStep.Status.choices,
         required=False,
         help_text="The status you saw; a different current status is a 409 conflict.",
+    )
+    expected_version = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="The step's version you saw; a step changed since is a 409 conflict.",
     )
 
 
@@ -167,8 +178,9 @@ class PlanStepView(DealScopedMixin, generics.GenericAPIView):
         step = get_object_or_404(PlanStep, deal=self.get_deal(), pk=step_id)
         data = dict(validate_body(PlanStepUpdateSerializer, request))
         expected = data.pop("expected_status", None)
+        version = data.pop("expected_version", None)
         step = room_services.plan_step_update(
-            step=step, by=request.user, expected_status=expected, **data
+            step=step, by=request.user, expected_status=expected, expected_version=version, **data
         )
         return Response(PlanStepSerializer(step).data)
 

@@ -8,6 +8,7 @@ so revoking (or expiring) the row ends the link at once.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -123,6 +124,24 @@ class PlanStep(models.Model):
     def owner_label(self) -> str:
         person = self.owner_user or self.owner_contact
         return str(person) if person else ""
+
+    @property
+    def version(self) -> str:
+        """A fingerprint of what the rep sees of the step (not its place in the list): an edit
+        made from an older fingerprint is stale and refused (someone changed it meanwhile)."""
+        seen = "\x1f".join(
+            str(v)
+            for v in (
+                self.title,
+                self.side,
+                self.owner_user_id,
+                self.owner_contact_id,
+                self.due_date,
+                self.status,
+                self.note,
+            )
+        )
+        return hashlib.sha256(seen.encode()).hexdigest()[:16]
 
     def is_slipped(self, today=None) -> bool:
         today = today or timezone.localdate()

@@ -15,7 +15,11 @@ from .models import DealNeed, Phase, PlanOutcome, PlanStep, RoomFile, RoomLink, 
 
 
 def plan_steps(deal: Deal) -> list[PlanStep]:
-    return list(PlanStep.objects.filter(deal=deal).select_related("owner_user", "owner_contact"))
+    return list(
+        PlanStep.objects.filter(deal=deal).select_related(
+            "owner_user", "owner_contact", "done_by_contact"
+        )
+    )
 
 
 def deal_room_panel(deal: Deal) -> dict:

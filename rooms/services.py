@@ -226,9 +226,12 @@ def plan_step_update(
     owner_contact: Contact | None = _UNSET,
     side: str = _UNSET,
     note: str = _UNSET,
+    expected_version: str | None = None,
 ) -> PlanStep:
     """Change a step (the rep). `expected_status`: the status the rep saw; a step changed by
-    someone else meanwhile (the buyer ticked it) is a conflict, not a silent overwrite."""
+    someone else meanwhile (the buyer ticked it) is a conflict, not a silent overwrite.
+    `expected_version`: the step's `version` the rep's edit form was made from; any change
+    since (title, owner, date, status, note) refuses the edit the same way."""
     deal = deal_lock(step.deal_id)
     row_lock(step)
     step.deal = deal
@@ -240,6 +243,14 @@ def plan_step_update(
             by=step.done_by_user or step.done_by_contact,
             when=step.done_at,
         )
+    if expected_version and step.version != expected_version:
+        raise DealConflict(
+            _(
+                "Someone changed “%(title)s” meanwhile. Cancel to see their change, "
+                "then edit it again."
+            )
+            % {"title": step.title}
+        )
     changes: dict[str, Any] = {}
     if title is not _UNSET:
         changes["title"] = _one_line(title, _("The step's title"))
@@ -250,7 +261,10 @@ def plan_step_update(
     if due_date is not _UNSET:
         changes["due_date"] = due_date
     if note is not _UNSET:
-        changes["note"] = (note or "").strip()[:300]
+        note = (note or "").strip()
+        if len(note) > 300:
+            raise DealError(_("A step's note is at most 300 characters."))
+        changes["note"] = note
     new_side = step.side if side is _UNSET else side
     new_user = step.owner_user if owner_user is _UNSET else owner_user
     new_contact = step.owner_contact if owner_contact is _UNSET else owner_contact
@@ -279,6 +293,8 @@ def plan_step_update(
         for k, v in changed.items()
         if k in ("title", "status", "due_date", "side", "note")
     }
+    if "owner_user" in changed or "owner_contact" in changed:
+        shown["owner"] = step.owner_label
     deal_activity_record(
         deal=deal,
         by=by,
@@ -286,6 +302,52 @@ def plan_step_update(
         reason=_("Plan step “%(title)s” updated") % {"title": step.title},
         step_id=step.pk,
         changes=shown,
+    )
+    return step
+
+
+@transaction.atomic
+def plan_step_move(*, step: PlanStep, by: User, direction: str) -> PlanStep:
+    """Move a step one place up or down among its phase's steps (the list is renumbered
+    1..n, so equal positions from a template cannot make a move do nothing)."""
+    deal = deal_lock(step.deal_id)
+    row_lock(step)
+    step.deal = deal
+    _require_workable(deal, by)
+    if direction not in ("up", "down"):
+        raise DealError(_("A step moves up or down."))
+    siblings = list(
+        PlanStep.objects.select_for_update()
+        .filter(deal=deal, phase=step.phase)
+        .order_by("position", "pk")
+    )
+    index = next(i for i, s in enumerate(siblings) if s.pk == step.pk)
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(siblings):
+        raise DealError(
+            _("“%(title)s” is already first.") % {"title": step.title}
+            if direction == "up"
+            else _("“%(title)s” is already last.") % {"title": step.title}
+        )
+    siblings[index], siblings[other] = siblings[other], siblings[index]
+    moved = []
+    for position, sibling in enumerate(siblings, start=1):
+        if sibling.position != position:
+            sibling.position = position
+            moved.append(sibling)
+    PlanStep.objects.bulk_update(moved, ["position"])
+    step.position = other + 1
+    deal_activity_record(
+        deal=deal,
+        by=by,
+        kind=DealEvent.Kind.PLAN,
+        reason=(
+            _("Plan step “%(title)s” moved up") % {"title": step.title}
+            if direction == "up"
+            else _("Plan step “%(title)s” moved down") % {"title": step.title}
+        ),
+        step_id=step.pk,
+        position=step.position,
     )
     return step
 

@@ -15,13 +15,14 @@ from django.http import FileResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from deals.models import Contact, Objection, User, can_work_deal
 from deals.selectors import deal_get_visible
 from deals.services import DealConflict, DealError, NotPermitted
 
 from . import services
+from .forms import StepEditForm, owner_choices
 from .models import DealNeed, Phase, PlanStep, RoomFile, RoomLink, RoomQuestion, Side
 from .templatetags.rooms_tags import room_panel_context
 
@@ -155,6 +156,72 @@ def step_update(request, pk: int, step_pk: int):
     return _act(request, pk, action)
 
 
+@require_http_methods(["GET", "POST"])
+@login_required
+def step_edit(request, pk: int, step_pk: int):
+    """GET: the step's row as a small form (htmx swaps it in place of the row). POST: save it
+    through `plan_step_update`; the panel comes back, or the form again with its errors."""
+    deal = deal_get_visible(request.user, pk)
+    step = get_object_or_404(
+        PlanStep.objects.select_related("owner_user", "owner_contact"), pk=step_pk, deal=deal
+    )
+    if not can_work_deal(deal, request.user):
+        return _panel(request, deal, error=can_work_deal.denied_message, status=403)
+    context = room_panel_context(request, deal)
+    owners = owner_choices(
+        step, team_members=context["team_members"], group_contacts=context["group_contacts"]
+    )
+    status = 200
+    if request.method == "POST":
+        form = StepEditForm.for_step(step, owners=owners, data=request.POST)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                owner_user, owner_contact = _owner(deal, data["owner"])
+                services.plan_step_update(
+                    step=step,
+                    by=request.user,
+                    expected_version=data["version"],
+                    title=data["title"],
+                    owner_user=owner_user,
+                    owner_contact=owner_contact,
+                    due_date=data["due_date"],
+                    note=data["note"],
+                )
+            except DealError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                return _panel(
+                    request, deal, notice=_("Step “%(title)s” saved.") % {"title": step.title}
+                )
+    else:
+        form = StepEditForm.for_step(step, owners=owners)
+    context.update(step=step, form=form)
+    if not request.htmx:
+        return render(request, "rooms/step_edit.html", context, status=status)
+    response = render(request, "rooms/_step_edit.html", context, status=status)
+    if request.method == "POST":
+        # The form posts with the panel as its target; a refused save shows the form again.
+        response["HX-Retarget"] = f"#rm-step-{step.pk}"
+        response["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@require_POST
+@login_required
+def step_move(request, pk: int, step_pk: int):
+    def action(deal):
+        step = get_object_or_404(PlanStep, pk=step_pk, deal=deal)
+        services.plan_step_move(
+            step=step, by=request.user, direction=request.POST.get("direction", "")
+        )
+        return ""
+
+    return _act(request, pk, action)
+
+
 @require_POST
 @login_required
 def link_issue(request, pk: int):
@@ -280,6 +347,8 @@ urlpatterns = [
     path("deals/<int:pk>/plan/from-template/", plan_from_template, name="plan_from_template"),
     path("deals/<int:pk>/steps/", step_add, name="step_add"),
     path("deals/<int:pk>/steps/<int:step_pk>/", step_update, name="step_update"),
+    path("deals/<int:pk>/steps/<int:step_pk>/edit/", step_edit, name="step_edit"),
+    path("deals/<int:pk>/steps/<int:step_pk>/move/", step_move, name="step_move"),
     path("deals/<int:pk>/links/", link_issue, name="link_issue"),
     path("deals/<int:pk>/links/<int:link_pk>/revoke/", link_revoke, name="link_revoke"),
     path(

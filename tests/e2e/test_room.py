@@ -7,17 +7,21 @@ events and answers; the signature wins the deal; the buyer's room then shows onb
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import re
 from urllib.parse import urljoin
 
 import pytest
+from django.utils import timezone
 
 from closing_crm.celery import app as celery_app
 from contracts import services as contract_services
 from contracts.models import ContractTemplate
 from deals import services as deal_services
 from deals.models import DealEvent, DealState, LineItem, Stakeholder
+from deals.templatetags.crm_format import day_text
+from rooms import services as rooms_services
 from rooms.models import PlanStep, PlanTemplate, RoomQuestion
 
 
@@ -116,4 +120,43 @@ def test_rep_and_buyer_close_the_deal_in_the_room(browser, page, login, snap, ro
     assert signed.status == 200 and signed.body().startswith(b"%PDF")
     assert signed.headers["content-disposition"].startswith("attachment")
     snap(room, "room-buyer-won")
+    buyer.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rep_edits_a_step_date_and_the_buyer_room_shows_it(
+    browser, page, login, snap, room_deal, rep, contact
+):
+    """The rep edits a step inline on the deal page; the buyer's room shows the new date."""
+    deal = room_deal
+    rooms_services.plan_create_from_template(deal=deal, by=rep)
+    link = rooms_services.room_link_issue(deal=deal, by=rep, contact=contact)
+    new_date = timezone.localdate() + dt.timedelta(days=45)
+    login(page, "rita")
+    page.goto(deal.get_absolute_url())
+    panel = page.locator("#room-panel")
+    panel.get_by_role("link", name="Edit “Security review”").click()
+    form = panel.get_by_test_id("plan-step-edit")
+    form.get_by_label("Due date").fill(new_date.isoformat())
+    form.get_by_label(re.compile("^Note")).fill("SOC 2 report goes first")
+    snap(page, "room-step-edit")
+    form.get_by_role("button", name="Save").click()
+    panel.get_by_test_id("room-notice").wait_for()
+    row = panel.get_by_test_id("plan-step").filter(has_text="Security review")
+    assert f"due {day_text(new_date)}" in row.inner_text()
+    assert "SOC 2 report goes first" in row.inner_text()
+    step = PlanStep.objects.get(deal=deal, title="Security review")
+    assert step.due_date == new_date
+    # Cancel puts the row back unchanged.
+    panel.get_by_role("link", name="Edit “Security review”").click()
+    panel.get_by_test_id("plan-step-edit").get_by_role("link", name="Cancel").click()
+    panel.get_by_role("link", name="Edit “Security review”").wait_for()
+
+    buyer = browser.new_context(viewport={"width": 390, "height": 844})
+    buyer.set_default_timeout(10_000)
+    room = buyer.new_page()
+    room.goto(rooms_services.room_url(link))
+    item = room.locator("li.rm-step", has_text="Security review").first
+    assert f"due {day_text(new_date)}" in item.inner_text()
+    assert "SOC 2" not in room.content()  # the note is for the rep's team only
     buyer.close()
