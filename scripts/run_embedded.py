@@ -64,6 +64,15 @@ def main() -> int:
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
     print("  Preparing the database (migrations, demo data)…", flush=True)
+    # The .mo files are build output (git-ignored): without them a German user sees German
+    # dates in an English UI. `make run` compiles them too; running this script directly must.
+    subprocess.run(
+        [PYTHON, "manage.py", "compile_translations"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     manage("migrate", "--noinput", "-v", "0")
     # The certificate that seals signed contracts (self-signed, var/signing/) when missing.
     manage("signing_certificate_create", "--if-missing")
