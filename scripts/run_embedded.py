@@ -9,6 +9,7 @@ up, the URL and the demo logins are printed last, where they stay visible.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -117,6 +118,11 @@ def main() -> int:
                 write_banner()
 
     threading.Thread(target=watch_banner, daemon=True).start()
+
+    def stop(signum, frame):  # `kill PID` stops everything like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
@@ -133,7 +139,14 @@ def main() -> int:
                     write_banner()
             sys.stdout.flush()
     except KeyboardInterrupt:
-        pass
+        # Ctrl-C reached honcho too; a SIGTERM sent to this script alone did not: pass it on.
+        if proc.poll() is None:
+            proc.terminate()
+        # Keep reading while honcho stops web, worker and beat: with its output pipe closed
+        # honcho fails on its next line ("SIGTERM received") and leaves them running.
+        for line in proc.stdout:
+            sys.stdout.write(line)
+        sys.stdout.flush()
     return proc.wait()
 
 
