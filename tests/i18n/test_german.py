@@ -33,6 +33,7 @@ SAME_IN_GERMAN = {
     "Chat",
     "smtp, http, anymail:…, app",
     "Commit",
+    "Name",
     "Pipeline",
     "in %(currency)s",
     "manage.py docusign_check",
@@ -331,7 +332,9 @@ def test_the_pages_merged_last_are_german_too(client, rep, manager, contract_dea
         client, rooms.room_url(link).removeprefix(settings.SITE_URL), HTTP_ACCEPT_LANGUAGE="de"
     )
     assert '<html lang="de">' in room
-    problems["room"] = english_leftovers(room)
+    # Plan step titles are the team's template data (stored as written), not catalogue UI.
+    steps = set(deal.plan_steps.values_list("title", flat=True))
+    problems["room"] = [found for found in english_leftovers(room) if found not in steps]
     assert not {url: found for url, found in problems.items() if found}, problems
 
 
