@@ -117,7 +117,13 @@ def plan_slippage(deals, *, limit: int = 10) -> list[dict]:
     today = timezone.localdate()
     rows = (
         PlanStep.objects.filter(_slipping(today), deal__in=deals)
-        .values("deal_id", "deal__title", "deal__owner__username")
+        .values(
+            "deal_id",
+            "deal__title",
+            "deal__owner__username",
+            "deal__owner__first_name",
+            "deal__owner__last_name",
+        )
         .annotate(slipped=Count("pk"), oldest=Max("due_date"))
         .order_by("-slipped", "deal_id")[:limit]
     )
@@ -125,7 +131,11 @@ def plan_slippage(deals, *, limit: int = 10) -> list[dict]:
         {
             "deal_id": r["deal_id"],
             "title": r["deal__title"],
-            "owner": r["deal__owner__username"],
+            # Shown like the owner everywhere else (User.__str__: full name, else username).
+            "owner": " ".join(
+                n for n in (r["deal__owner__first_name"], r["deal__owner__last_name"]) if n
+            )
+            or r["deal__owner__username"],
             "slipped": r["slipped"],
         }
         for r in rows

@@ -9,6 +9,7 @@ up, the URL and the demo logins are printed last, where they stay visible.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +65,15 @@ def main() -> int:
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
     print("  Preparing the database (migrations, demo data)…", flush=True)
+    # The .mo files are build output (git-ignored): without them a German user sees German
+    # dates in an English UI. `make run` compiles them too; running this script directly must.
+    subprocess.run(
+        [PYTHON, "manage.py", "compile_translations"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     manage("migrate", "--noinput", "-v", "0")
     # The certificate that seals signed contracts (self-signed, var/signing/) when missing.
     manage("signing_certificate_create", "--if-missing")
@@ -108,6 +118,11 @@ def main() -> int:
                 write_banner()
 
     threading.Thread(target=watch_banner, daemon=True).start()
+
+    def stop(signum, frame):  # `kill PID` stops everything like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
@@ -124,7 +139,14 @@ def main() -> int:
                     write_banner()
             sys.stdout.flush()
     except KeyboardInterrupt:
-        pass
+        # Ctrl-C reached honcho too; a SIGTERM sent to this script alone did not: pass it on.
+        if proc.poll() is None:
+            proc.terminate()
+        # Keep reading while honcho stops web, worker and beat: with its output pipe closed
+        # honcho fails on its next line ("SIGTERM received") and leaves them running.
+        for line in proc.stdout:
+            sys.stdout.write(line)
+        sys.stdout.flush()
     return proc.wait()
 
 

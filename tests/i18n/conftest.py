@@ -6,3 +6,4 @@ from tests.contracts.conftest import (  # noqa: F401 (fixtures)
     run_on_commit,
     signer,
 )
+from tests.rooms.conftest import plan_template  # noqa: F401 (fixture)

@@ -33,6 +33,7 @@ SAME_IN_GERMAN = {
     "Chat",
     "smtp, http, anymail:…, app",
     "Commit",
+    "Name",
     "Pipeline",
     "in %(currency)s",
     "manage.py docusign_check",
@@ -288,6 +289,54 @@ def test_the_deal_page_speaks_german(client, rep, contract_deal):
     html = _get(client, deal.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="de")
     for german in ["Nächste beste Aktion", "Vertrag", "Abmelden", "Mein Tag", "Kaufsignale"]:
         assert german in html
+
+
+def test_the_pages_merged_last_are_german_too(client, rep, manager, contract_deal, plan_template):
+    """The features merged after the catalogue was made (quotas, what works, the close plan
+    and buyer room, the verify pages) speak German on every page they show up on: the
+    manager's pages, the rep's My day, and the buyer's room (Accept-Language)."""
+    from django.utils import timezone
+
+    from rooms import services as rooms
+
+    deal, _version = contract_deal
+    rooms.plan_create_from_template(deal=deal, by=rep)
+    link = rooms.room_link_issue(deal=deal, by=rep, contact=deal.stakeholders.first().contact)
+    for kind in ("quarter", "month"):
+        deal_services.quota_set(
+            by=manager,
+            rep=rep,
+            period_kind=kind,
+            period_start=timezone.localdate(),
+            currency=rep.team.currency,
+            amount=90000,
+        )
+    for user in (rep, manager):
+        deal_services.user_language_set(user=user, language="de")
+    problems = {}
+    client.force_login(manager)
+    for url in [
+        reverse("deals:quotas"),
+        reverse("pipeline:dashboard"),
+        reverse("pipeline:coaching"),
+        reverse("contracts:verify"),
+        reverse("verify_public"),
+        deal.get_absolute_url(),
+    ]:
+        problems[url] = english_leftovers(_get(client, url))
+    client.force_login(rep)
+    home = _get(client, reverse("home"))
+    assert "Meine Quote" in home
+    problems["home"] = english_leftovers(home)
+    client.logout()
+    room = _get(
+        client, rooms.room_url(link).removeprefix(settings.SITE_URL), HTTP_ACCEPT_LANGUAGE="de"
+    )
+    assert '<html lang="de">' in room
+    # Plan step titles are the team's template data (stored as written), not catalogue UI.
+    steps = set(deal.plan_steps.values_list("title", flat=True))
+    problems["room"] = [found for found in english_leftovers(room) if found not in steps]
+    assert not {url: found for url, found in problems.items() if found}, problems
 
 
 def test_anonymous_pages_follow_accept_language(client, contract_deal):

@@ -46,6 +46,12 @@ def test_demo_seed_is_idempotent_and_covers_every_state(demo_mode):
     open_deals = Deal.objects.open()
     assert not open_deals.filter(expected_close_date__lt=today).exists()
     assert not open_deals.filter(next_step_due__lt=today - timezone.timedelta(days=7)).exists()
+    # Quota pages, dashboard attainment and My day's "My quota" have figures to show.
+    from deals.models import Quota
+
+    for username in ["rep1", "rep2", "rep3", "rep4"]:
+        kinds = Quota.objects.filter(rep__username=username).values_list("period_kind", flat=True)
+        assert sorted(kinds) == ["month", "quarter"]
 
 
 @pytest.mark.django_db

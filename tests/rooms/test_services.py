@@ -222,6 +222,8 @@ def test_manager_figures(deal, rep, manager, room_link, plan_template, make_deal
 
     slipping = selectors.plan_slippage(dashboard_deals(dashboard_filters(manager, {})))
     assert slipping[0]["deal_id"] == deal.pk and slipping[0]["slipped"] == 6
+    # The owner reads as everywhere else on the coaching page: the name, not the login.
+    assert slipping[0]["owner"] == str(rep)
     assert [s.deal_id for s in selectors.slipped_steps_for(rep)] == [deal.pk] * 6
     deal_services.deal_transition(deal=deal, transition="override_won", by=manager, reason="Paper")
     # Won: the close steps no longer slip; the onboarding steps are dated from the win.

@@ -31,6 +31,7 @@ from deals.models import (
     DealState,
     LossReason,
     Objection,
+    QuotaPeriod,
     Stakeholder,
     Team,
     User,
@@ -193,6 +194,7 @@ class Command(BaseCommand):
 
         reminders_settle_past(before=now, reason="planned before the demo data was created")
         self._demo_room(users["rep1"])
+        self._demo_quotas(users)
         self.stdout.write(self.style.SUCCESS(f"Seeded {len(PLAN)} demo deals."))
 
     def _demo_room(self, rep: User) -> None:
@@ -226,6 +228,22 @@ class Command(BaseCommand):
                 answer="Yes: I will send two auditor logins with the security pack this week.",
             )
         self.stdout.write(f"Buyer room of “{deal}” for {signer.contact}: {rooms.room_url(link)}")
+
+    def _demo_quotas(self, users) -> None:
+        """Every rep gets a quota for this quarter and this month (set by the team's manager),
+        so the quotas page, the dashboard's attainment and My day's "My quota" show figures."""
+        for _team, currency, manager_name, _names, reps in TEAMS:
+            for n, rep_name in enumerate(reps):
+                for kind, amount in ((QuotaPeriod.QUARTER, 240000), (QuotaPeriod.MONTH, 80000)):
+                    services.quota_set(
+                        by=users[manager_name],
+                        rep=users[rep_name],
+                        period_kind=kind,
+                        period_start=self.today,
+                        currency=currency,
+                        amount=amount + 20000 * n,
+                        reason="Demo quota",
+                    )
 
     def _refuse_outside_a_demo(self, *, not_production: bool) -> None:
         """Demo logins share a published password: never on a real installation."""
