@@ -48,7 +48,6 @@ SAME_IN_GERMAN = {
     "Import",
     "Version",
     "Plan",
-    "Name",
     "Phase",
     "Version %(n)s",
     "Version %(number)s",
