@@ -160,6 +160,7 @@ class PlanView(DealScopedMixin, generics.ListCreateAPIView):
 )
 class PlanFromTemplateView(DealScopedMixin, generics.GenericAPIView):
     serializer_class = PlanStepSerializer
+    pagination_class = None  # answers the whole new plan, not a page of it
 
     def post(self, request, deal_id: int):
         steps = room_services.plan_create_from_template(deal=self.get_deal(), by=request.user)

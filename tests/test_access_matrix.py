@@ -375,6 +375,23 @@ CASES = [
         expect=owned(reader=FORBIDDEN, owner=BAD),
     ),
     Case("rooms:step_update", ("deal", 999999), method="post", data={}, expect=hidden()),
+    Case("rooms:step_edit", ("deal", "step"), expect=owned(reader=FORBIDDEN)),
+    Case(
+        "rooms:step_edit",
+        ("deal", "step"),
+        method="post",
+        data={"title": ""},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case("rooms:step_edit", ("deal", 999999), expect=hidden()),
+    Case(
+        "rooms:step_move",
+        ("deal", "step"),
+        method="post",
+        data={"direction": "sideways"},
+        expect=owned(reader=FORBIDDEN, owner=BAD),
+    ),
+    Case("rooms:step_move", ("deal", 999999), method="post", data={}, expect=hidden()),
     Case(
         "rooms:link_issue",
         ("deal",),
