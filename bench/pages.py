@@ -142,6 +142,26 @@ def statement_report(statements: list[str], runs: int = 5) -> list[tuple[float, 
     return sorted(report, reverse=True)
 
 
+def profile_report(client: Client, url: str, limit: int = 30) -> str:
+    """One request under cProfile: the functions with the most time of their own, then the
+    costliest call paths (cumulative), as pstats prints them."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    response = client.get(url)
+    if hasattr(response, "streaming_content"):
+        b"".join(response.streaming_content)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(limit)
+    stats.sort_stats("cumulative").print_stats(limit)
+    return out.getvalue()
+
+
 def measure(client: Client, url: str, repeat: int) -> dict:
     response = client.get(url)  # warm-up (template and query caches)
     if response.status_code != 200:
@@ -170,12 +190,20 @@ def measure(client: Client, url: str, repeat: int) -> dict:
 
 
 def export_run(client: Client) -> tuple[float, float, int]:
-    """The streamed CSV export of every deal: seconds, peak Python memory (MiB), rows."""
-    tracemalloc.start()
+    """The streamed CSV export of every deal: seconds, peak Python memory (MiB), rows.
+
+    Timed without tracing (tracemalloc slows every allocation several times over), then
+    run once more under tracemalloc for the peak memory."""
+
+    def run() -> int:
+        response = client.get(reverse("deals:deal_list_csv"))
+        return sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+
     started = time.perf_counter()
-    response = client.get(reverse("deals:deal_list_csv"))
-    rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+    rows = run()
     seconds = time.perf_counter() - started
+    tracemalloc.start()
+    run()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return seconds, peak, rows
@@ -188,6 +216,11 @@ def main():
     parser.add_argument("--skip-export", action="store_true", help="skip the CSV export run")
     parser.add_argument(
         "--only", action="append", default=[], help="measure only pages whose label has this"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each page, profile one request (cProfile) and print its costliest functions",
     )
     parser.add_argument(
         "--statements",
@@ -257,6 +290,9 @@ def main():
             )
         )
         print(f"  measured {label}", file=sys.stderr, flush=True)
+        if args.profile:
+            print(f"## {label}: profile of one request")
+            print(profile_report(client_for(user), url))
         if args.statements:
             print(f"## {label}: {result['queries']} queries, floor {result['floor']:.1f} ms")
             for ms, buffers, sql in statement_report(result["statements"]):
