@@ -51,6 +51,7 @@ from deals.models import (
     Team,
     User,
 )
+from deals.selectors import deal_totals_visible
 
 __all__ = [
     "COACHING_QUESTIONS",
@@ -287,16 +288,7 @@ def dashboard_totals(filters: DashboardFilters):
     """The running totals (deals.DealTotal: count and amount per team, owner, state and
     currency of the deals not archived) of the same deals as `dashboard_deals`: a few
     hundred rows instead of every deal, for the figures over all deals in scope."""
-    user = filters.user
-    totals = DealTotal.objects.all()
-    if not user.is_authenticated:
-        return totals.none()
-    if not user.is_superuser:  # the same scope as Deal.objects.visible_to(user)
-        team_wide = user.is_manager or (user.team and user.team.reps_see_team_deals)
-        if user.team_id and team_wide:
-            totals = totals.filter(team_id=user.team_id)
-        else:
-            totals = totals.filter(owner=user)
+    totals = deal_totals_visible(filters.user)
     if filters.team is not None:
         totals = totals.filter(team=filters.team)
     if filters.rep is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 
-from ..models import Deal, DealState
+from ..models import Deal, DealState, DealTotal
 
 __all__ = [
     "deal_get_visible",
     "deal_get_workable",
+    "deal_totals_visible",
     "deals_visible",
     "state_graph_edges",
     "state_graph_mermaid",
@@ -18,6 +19,20 @@ __all__ = [
 def deals_visible(user):
     """Deals `user` may read, not archived."""
     return Deal.objects.visible_to(user).active()
+
+
+def deal_totals_visible(user):
+    """The running totals (DealTotal rows) of the deals `user` may read: the same scope as
+    `Deal.objects.visible_to(user)`, for figures over every deal in it."""
+    totals = DealTotal.objects.order_by()
+    if not user.is_authenticated:
+        return totals.none()
+    if user.is_superuser:
+        return totals
+    team_wide = user.is_manager or (user.team_id and user.team.reps_see_team_deals)
+    if user.team_id and team_wide:
+        return totals.filter(team_id=user.team_id)
+    return totals.filter(owner=user)
 
 
 def deal_get_visible(user, pk) -> Deal:

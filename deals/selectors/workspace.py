@@ -16,13 +16,14 @@ from django.utils.translation import gettext, gettext_lazy
 
 from contracts.models import WITH_BUYER_STATUSES
 
-from ..models import OPEN_STATES, Account, Contact, Deal, DealState, StageSetting, User
-from .core import deals_visible
+from ..models import OPEN_STATES, Account, Contact, Deal, DealState, DealTotal, StageSetting, User
+from .core import deal_totals_visible, deals_visible
 
 __all__ = [
     "DEAL_LIST_SORTS",
     "accounts_visible",
     "board_columns",
+    "board_totals",
     "contacts_visible",
     "deal_filter_owners",
     "deals_filtered",
@@ -246,11 +247,107 @@ def _mark_stall(deal: Deal, thresholds: dict[str, int], now: dt.datetime) -> Non
 BOARD_COLUMN_LIMIT = 40
 
 
-def board_columns(deals: QuerySet[Deal], *, now: dt.datetime | None = None) -> list[dict]:
+@dataclass(frozen=True)
+class BoardCard:
+    """What one board card shows (deals.templatetags.board renders it): plain values read
+    with `values_list`, because 200 model instances with their account and owner cost more
+    than the whole rest of the board."""
+
+    pk: int
+    title: str
+    state: str
+    amount: Decimal | None
+    currency: str
+    owner_id: int
+    account: str
+    owner: str
+    expected_close_date: dt.date | None
+    next_step: str
+    next_step_due: dt.date | None
+    days_in_state: int
+    is_stalled: bool
+
+
+_CARD_VALUES = (
+    "pk",
+    "title",
+    "state",
+    "amount",
+    "currency",
+    "owner_id",
+    "account__name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+    "expected_close_date",
+    "next_step",
+    "next_step_due",
+    "state_changed_at",
+    "last_activity_at",
+)
+
+
+def _board_cards(deals: QuerySet[Deal], state: str, *, now: dt.datetime, stall_days: int):
+    rows = (
+        deals.filter(state=state)
+        .order_by(F("expected_close_date").asc(nulls_last=True), "pk")
+        .values_list(*_CARD_VALUES)[:BOARD_COLUMN_LIMIT]
+    )
+    stalled_before = now - dt.timedelta(days=stall_days) if stall_days else None
+    cards = []
+    for (
+        pk, title, state_, amount, currency, owner_id, account, username, first, last,
+        close, next_step, next_due, changed_at, active_at,
+    ) in rows:  # fmt: skip
+        cards.append(
+            BoardCard(
+                pk=pk,
+                title=title,
+                state=state_,
+                amount=amount,
+                currency=currency,
+                owner_id=owner_id,
+                account=account,
+                owner=f"{first} {last}".strip() or username,  # User.__str__
+                expected_close_date=close,
+                next_step=next_step,
+                next_step_due=next_due,
+                days_in_state=(now - changed_at).days,  # Deal.days_in_state
+                is_stalled=stalled_before is not None and active_at < stalled_before,
+            )
+        )
+    return cards
+
+
+def board_totals(user, params) -> QuerySet[DealTotal] | None:
+    """The running totals of the board's deals (`deals_filtered(user, params)` with the
+    board's owner and team filters), or None when a filter has no running total (the
+    expected close month): then the board aggregates its deals."""
+    if _month_range(_param(params, "close")):
+        return None
+    totals = deal_totals_visible(user)
+    owner = _param(params, "owner")
+    if owner == "me":
+        totals = totals.filter(owner_id=user.pk)
+    elif owner.isdigit():
+        totals = totals.filter(owner_id=int(owner))
+    team = _param(params, "team")
+    if team.isdigit():
+        totals = totals.filter(team_id=int(team))
+    return totals
+
+
+def board_columns(
+    deals: QuerySet[Deal],
+    *,
+    totals: QuerySet[DealTotal] | None = None,
+    now: dt.datetime | None = None,
+) -> list[dict]:
     """One column per open state: its first cards (closest close date first) and its totals.
 
     `deals` is an already scoped and filtered queryset. Totals come from the shared
-    `pipeline_by_state` selector (per currency), so the board agrees with the dashboards.
+    `pipeline_by_state` selector (per currency), so the board agrees with the dashboards,
+    over `totals` (the same deals' running totals, `board_totals`) when given.
     One query per column plus two for the totals.
     """
     # The read side owns the figure; imported here so deals loads without pipeline.
@@ -258,20 +355,13 @@ def board_columns(deals: QuerySet[Deal], *, now: dt.datetime | None = None) -> l
 
     now = now or timezone.now()
     thresholds = stall_thresholds()
-    totals: dict[str, list[dict]] = {state: [] for state in OPEN_STATES}
-    for row in pipeline_by_state(deals, OPEN_STATES):
-        totals[row["state"]].append(row)
+    by_state: dict[str, list[dict]] = {state: [] for state in OPEN_STATES}
+    for row in pipeline_by_state(deals if totals is None else totals, OPEN_STATES):
+        by_state[row["state"]].append(row)
     columns = []
     for state in OPEN_STATES:
-        rows = totals[state]
-        cards = list(
-            deals.filter(state=state)
-            .select_related("account", "owner")
-            .order_by(F("expected_close_date").asc(nulls_last=True), "pk")[:BOARD_COLUMN_LIMIT]
-        )
-        for deal in cards:
-            limit = thresholds.get(state) or 0
-            deal.is_stalled = bool(limit) and deal.last_activity_at < now - dt.timedelta(days=limit)
+        rows = by_state[state]
+        cards = _board_cards(deals, state, now=now, stall_days=thresholds.get(state) or 0)
         count = sum(r["count"] for r in rows)
         columns.append(
             {

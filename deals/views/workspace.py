@@ -30,6 +30,7 @@ from ..models import OPEN_STATES, DealState, SavedView, Team, can_work_deal
 from ..selectors import (
     accounts_visible,
     board_columns,
+    board_totals,
     contacts_visible,
     deal_get_visible,
     deals_filtered,
@@ -88,7 +89,7 @@ def board(request: HttpRequest) -> HttpResponse:
     if not user.is_superuser:
         params.pop("team")
     deals = deals_filtered(user, params)
-    columns = board_columns(deals)
+    columns = board_columns(deals, totals=board_totals(user, params))
     filtered = any(params.values())
     # Drag and drop between columns: which transition joins two open states (one at most).
     edges: dict[str, dict[str, str]] = {}
