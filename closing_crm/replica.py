@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import time
 
 from django.conf import settings
 from django.db import connections
 
 REPLICA = "replica"
 PIN_COOKIE = "crm_primary"
+#: When this browser last changed something (Unix time): dashboard snapshots older than
+#: that are recomputed, so users always see their own changes (pipeline.snapshots).
+CHANGED_COOKIE = "crm_changed"
 
 _analytics = contextvars.ContextVar("analytics_reads", default=False)
 
@@ -81,20 +85,23 @@ def _on_replica(chunks):
 
 
 class PinToPrimaryMiddleware:
-    """After a user's change, their next reads come from the primary for a few seconds."""
+    """After a user's change, their next reads come from the primary for a few seconds, and
+    no dashboard snapshot older than the change is shown to them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.method not in ("GET", "HEAD", "OPTIONS") and replica_configured():
-            response.set_cookie(
-                PIN_COOKIE,
-                "1",
-                max_age=settings.REPLICA_PIN_SECONDS,
-                httponly=True,
-                samesite="Lax",
-                secure=settings.SESSION_COOKIE_SECURE,
-            )
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return response
+        cookie = {"httponly": True, "samesite": "Lax", "secure": settings.SESSION_COOKIE_SECURE}
+        response.set_cookie(
+            CHANGED_COOKIE,
+            f"{time.time():.3f}",
+            max_age=max(settings.DASHBOARD_CACHE_SECONDS, 1),
+            **cookie,
+        )
+        if replica_configured():
+            response.set_cookie(PIN_COOKIE, "1", max_age=settings.REPLICA_PIN_SECONDS, **cookie)
         return response

@@ -240,6 +240,11 @@ ANYMAIL = {
     },
 }
 
+# Dashboards and coaching keep their rendered figures this long, per scope and filters
+# (pipeline/snapshots.py); the page says when they were computed and offers a refresh, and
+# a user's own change always shows at once. 0 computes them on every request.
+DASHBOARD_CACHE_SECONDS = int(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
+
 CACHES = {
     "default": (
         {

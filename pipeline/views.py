@@ -12,9 +12,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.formats import date_format, number_format
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET
 
@@ -25,6 +27,7 @@ from deals.models import OPEN_STATES, Currency, DealState
 from . import charts
 from . import selectors as sel
 from .quotas import quota_attainment
+from .snapshots import dashboard_snapshot
 from .what_works import what_works
 
 CURRENCY_NOTE = gettext_lazy(
@@ -228,22 +231,30 @@ def _context(request, filters: sel.DashboardFilters, **extra) -> dict:
 @reads_from_replica
 def dashboard(request):
     filters = sel.dashboard_filters(request.user, request.GET)
-    figures = _figures(filters)
+
+    def figures_html() -> str:
+        figures = _figures(filters)
+        return render_to_string(
+            "pipeline/_dashboard_figures.html",
+            _context(
+                request,
+                filters,
+                f=figures,
+                charts=_charts(filters, figures),
+                categories=[
+                    (key, label, ", ".join(str(DealState(state).label) for state in states))
+                    for key, label, states in sel.FORECAST_CATEGORIES
+                ],
+                quota=quota_attainment(filters),
+            ),
+            request=request,
+        )
+
+    snapshot = dashboard_snapshot(request, "dashboard", filters, figures_html)
     return render(
         request,
         "pipeline/dashboard.html",
-        _context(
-            request,
-            filters,
-            f=figures,
-            charts=_charts(filters, figures),
-            categories=[
-                (key, label, ", ".join(str(DealState(state).label) for state in states))
-                for key, label, states in sel.FORECAST_CATEGORIES
-            ],
-            csv_names=list(CSV_FIGURES),
-            quota=quota_attainment(filters),
-        ),
+        _context(request, filters, figures_html=mark_safe(snapshot.html), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
     )
 
 
@@ -252,22 +263,34 @@ def dashboard(request):
 @reads_from_replica
 def coaching(request):
     filters = sel.dashboard_filters(request.user, request.GET)
-    page = sel.coaching_page(sel.dashboard_deals(filters), request.GET.get("page"))
-    rows = []
-    for deal in page.object_list:
-        answers = [
-            (key, question, getattr(deal, f"q_{key}"))
-            for key, question, _h in sel.COACHING_QUESTIONS
+    page_number = request.GET.get("page", "1")
+
+    def figures_html() -> str:
+        page = sel.coaching_page(sel.dashboard_deals(filters), page_number)
+        rows = []
+        for deal in page.object_list:
+            answers = [
+                (key, question, getattr(deal, f"q_{key}"))
+                for key, question, _h in sel.COACHING_QUESTIONS
+            ]
+            rows.append({"deal": deal, "answers": answers})
+        weak = [
+            (key, question, help_text, _drill(filters, weak=key))
+            for key, question, help_text in sel.COACHING_QUESTIONS
         ]
-        rows.append({"deal": deal, "answers": answers})
-    weak = [
-        (key, question, help_text, _drill(filters, weak=key))
-        for key, question, help_text in sel.COACHING_QUESTIONS
-    ]
+        return render_to_string(
+            "pipeline/_coaching_figures.html",
+            _context(
+                request, filters, page=page, rows=rows, questions=weak, works=what_works(filters)
+            ),
+            request=request,
+        )
+
+    snapshot = dashboard_snapshot(request, f"coaching:{page_number}", filters, figures_html)
     return render(
         request,
         "pipeline/coaching.html",
-        _context(request, filters, page=page, rows=rows, questions=weak, works=what_works(filters)),
+        _context(request, filters, figures_html=mark_safe(snapshot.html), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
     )
 
 

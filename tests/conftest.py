@@ -42,6 +42,14 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _dashboard_snapshots_off(settings):
+    """Dashboards compute their figures on every request in tests (tests change data
+    between two reads; parallel workers share Redis): tests/pipeline/test_snapshots.py
+    turns snapshots on to test them."""
+    settings.DASHBOARD_CACHE_SECONDS = 0
+
+
 @pytest.fixture(scope="session")
 def seal_files(tmp_path_factory):
     """One self-signed sealing certificate for the session (as signing_certificate_create
