@@ -6,7 +6,9 @@ queries, and the page's SQL floor: every statement the page ran, re-run directly
 connection one after the other (median of 10 such runs), with the ratio page / floor
 (how much the page costs beyond its own SQL: Python, templates, round trips). The deal
 page is measured twice: on the team's busiest seeded deal and on a deal with 1,000
-events, signals and asks (created once by this script: "Bench heavy deal"). The streamed
+events, signals and asks (created once by this script: "Bench heavy deal"). Dashboards and
+coaching are measured as users get them (their figures kept as a snapshot for
+DASHBOARD_CACHE_SECONDS) and with "Refresh now" (`fresh=1`: computed on every request). The streamed
 CSV export of every deal is measured once, with its peak Python memory. Run it on data
 from bench/seed.py:
 
@@ -91,9 +93,13 @@ def pages(manager: User, admin: User, rep: User, deal: Deal, heavy: Deal) -> lis
         ("Deal page, 1,000 events", manager, ("deals:deal_detail", [heavy.pk], "")),
         ("Dashboard (manager, team)", manager, ("pipeline:dashboard", [], "")),
         ("Dashboard (admin, all teams)", admin, ("pipeline:dashboard", [], "")),
+        # "Refresh now": the figures computed on every request (no snapshot).
+        ("Dashboard (admin, all teams), fresh", admin, ("pipeline:dashboard", [], "fresh=1")),
+        ("Dashboard (manager, team), fresh", manager, ("pipeline:dashboard", [], "fresh=1")),
         ("Dashboard (rep)", rep, ("pipeline:dashboard", [], "")),
         ("Dashboard, this year", manager, ("pipeline:dashboard", [], "period=year")),
         ("Coaching (manager)", manager, ("pipeline:coaching", [], "")),
+        ("Coaching (manager), fresh", manager, ("pipeline:coaching", [], "fresh=1")),
         ("Drill-down: stalled", manager, ("pipeline:dashboard_deals", [], "stalled=1")),
         ("CSV: reps (admin)", admin, ("pipeline:dashboard_csv", ["reps"], "")),
         ("CSV: time in state (admin)", admin, ("pipeline:dashboard_csv", ["time-in-state"], "")),

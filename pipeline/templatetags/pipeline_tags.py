@@ -1,9 +1,11 @@
-"""Template tags that put pipeline figures on other apps' pages (My day's quota panel)."""
+"""Template tags of the pipeline pages, and pipeline figures on other apps' pages (My day's
+quota panel)."""
 
 from __future__ import annotations
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html_join
 
 from ..quotas import quota_attainment
 from ..selectors import DashboardFilters
@@ -28,3 +30,16 @@ def my_quota(context) -> dict:
         currency=user.team.currency if user.team_id else "EUR",
     )
     return {"quota": quota_attainment(filters, today=today), "user": user}
+
+
+@register.simple_tag
+def options(objects, selected=None) -> str:
+    """`<option>`s for people or teams (value: id, text: the object), built in Python: an
+    admin's filter lists some 200 reps, and a template loop over them cost more than the
+    rest of a dashboard served from its snapshot."""
+    chosen = getattr(selected, "pk", None)
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((obj.pk, " selected" if obj.pk == chosen else "", str(obj)) for obj in objects),
+    )
