@@ -22,10 +22,23 @@ OPTION = WIDGETS + "select_option.html"
 #: Widgets whose template is only `{% include "django/forms/widgets/input.html" %}`.
 INPUTS = {
     WIDGETS + f"{name}.html"
-    for name in (
-        "input checkbox color date datetime email file hidden number password search tel "
-        "text time url"
-    ).split()
+    for name in [
+        "input",
+        "checkbox",
+        "color",
+        "date",
+        "datetime",
+        "email",
+        "file",
+        "hidden",
+        "number",
+        "password",
+        "search",
+        "tel",
+        "text",
+        "time",
+        "url",
+    ]
 }
 
 
