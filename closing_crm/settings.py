@@ -98,6 +98,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "closing_crm.urls"
+# Django's widget templates, with <select> and <input> rendered in Python (the same HTML).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#form-renderer
+FORM_RENDERER = "closing_crm.form_renderer.FormRenderer"
 WSGI_APPLICATION = "closing_crm.wsgi.application"
 
 TEMPLATES = [

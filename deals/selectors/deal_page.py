@@ -28,6 +28,7 @@ from ..models import (
     TECHNIQUE_GUIDES,
     Ask,
     BuyingSignal,
+    Channel,
     ClosingTechnique,
     Concession,
     Contact,
@@ -35,6 +36,7 @@ from ..models import (
     DealEvent,
     DealState,
     Objection,
+    Stakeholder,
     in_sentence,
     ordinal_text,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "NextBestAction",
     "RANKING_EXPLANATION",
     "PANEL_LIMIT",
+    "with_labels",
     "deal_next_best_action",
     "deal_page_counts",
     "readiness_events_grouped",
@@ -329,6 +332,20 @@ def readiness_events_grouped(events: list) -> list:
 PANEL_LIMIT = 50
 
 
+def with_labels(rows, **fields) -> None:
+    """Give each row a `<field>_label` attribute: its choice's label in the active language.
+
+    `get_FOO_display()` rebuilds (and hashes, translating every lazy label) the field's whole
+    choice list on each call; a panel of 50 rows paid that for each row and field. Here each
+    label is translated once per call, for all the rows.
+    """
+    for name, choices in fields.items():
+        labels = {value: str(label) for value, label in choices.choices}
+        for row in rows:
+            value = getattr(row, name)
+            setattr(row, f"{name}_label", labels.get(value, value))
+
+
 def _latest(queryset, limit: int = PANEL_LIMIT) -> list:
     """The newest `limit` rows of a queryset ordered oldest first, still oldest first."""
     ordering = queryset.query.order_by or queryset.model._meta.ordering
@@ -348,7 +365,9 @@ def deal_timeline_page(deal: Deal, *, before: int | None = None) -> tuple[list, 
         )
     page = list(events.order_by("-created_at", "-pk")[: PANEL_LIMIT + 1])
     older = page[PANEL_LIMIT - 1].pk if len(page) > PANEL_LIMIT else None
-    return page[:PANEL_LIMIT], older
+    page = page[:PANEL_LIMIT]
+    with_labels(page, kind=DealEvent.Kind, from_state=DealState, to_state=DealState)
+    return page, older
 
 
 def _count(queryset) -> Subquery:
@@ -416,6 +435,16 @@ def deal_page_data(deal: Deal) -> dict:
         onboarding = list(deal.onboarding_steps.select_related("assignee", "done_by"))
         follow_ons = list(deal.follow_on_deals.select_related("owner")[:PANEL_LIMIT])
     onboarding_open = sum(1 for s in onboarding if not s.done_at)
+    with_labels(signals, kind=BuyingSignal.Kind, channel=Channel)
+    with_labels(asks, channel=Channel, technique=ClosingTechnique, answer=Ask.Answer)
+    with_labels(
+        [*objections, *open_objections, *(o for a in asks for o in a.objections.all())],
+        category=Objection.Category,
+        status=Objection.Status,
+    )
+    with_labels(concessions, status=Concession.Status)
+    with_labels(stays, state=DealState)
+    with_labels(stakeholders, role=Stakeholder.Role)
     # The next best action needs every open objection, plus the recent settled ones.
     seen = {o.pk for o in open_objections}
     for_action = open_objections + [o for o in objections if o.pk not in seen]

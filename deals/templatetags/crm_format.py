@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.formats import number_format
-from django.utils.translation import pgettext
+from django.utils.translation import get_language, pgettext
 
 register = template.Library()
 
@@ -64,17 +67,34 @@ def terms_money(terms) -> str:
     return money_text(terms.get("amount"), terms.get("currency", ""))
 
 
+@functools.lru_cache(maxsize=64)
+def _day_formats(language: str | None) -> tuple[str, str]:
+    """The date formats of `language` (this year's, other years'), looked up once."""
+    return (
+        # Translators: a date in the current year (Django date format): "13 Dec", "13. Dez."
+        pgettext("date format", "j M"),
+        # Translators: a date with its year (Django date format): "13 Dec 2027".
+        pgettext("date format", "j M Y"),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _formatted_day(value: dt.date, format_: str, language: str | None) -> str:
+    """A date formatted in `language` (the active one: part of the key, as month names
+    depend on it). Lists show many rows of the same few days: each is formatted once."""
+    return date_format(value, format_)
+
+
 def day_text(value: dt.date | dt.datetime | None) -> str:
     if not value:
         return ""
     if isinstance(value, dt.datetime):
         value = timezone.localtime(value) if timezone.is_aware(value) else value
         value = value.date()
-    if value.year == timezone.localdate().year:
-        # Translators: a date in the current year (Django date format): "13 Dec", "13. Dez."
-        return date_format(value, pgettext("date format", "j M"))
-    # Translators: a date with its year (Django date format): "13 Dec 2027".
-    return date_format(value, pgettext("date format", "j M Y"))
+    language = get_language()
+    this_year, other_year = _day_formats(language)
+    format_ = this_year if value.year == timezone.localdate().year else other_year
+    return _formatted_day(value, format_, language)
 
 
 @register.filter
@@ -83,13 +103,24 @@ def day(value) -> str:
     return day_text(value)
 
 
+def _zone_name(moment: dt.datetime) -> str:
+    """Django's "T" format: the zone's abbreviation, empty for a time that is ambiguous or
+    does not exist in the zone (the hour a DST change repeats or skips)."""
+    zone = moment.tzinfo
+    if zone.utcoffset(moment.replace(fold=not moment.fold)) != zone.utcoffset(moment):
+        return ""
+    return str(zone.tzname(moment))
+
+
 @register.filter
 def when(value) -> str:
     """A moment in the user's zone, labelled: "4 Nov, 16:43 CET" (the year when not this one)."""
     if not value:
         return ""
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
-    return f"{day_text(local.date())}, {date_format(local, 'H:i T')}"
+    if not timezone.is_aware(value):
+        return f"{day_text(value.date())}, {date_format(value, 'H:i T')}"
+    local = timezone.localtime(value)
+    return f"{day_text(local.date())}, {local:%H:%M} {_zone_name(local)}"
 
 
 @register.filter
@@ -98,3 +129,11 @@ def in_sentence(label) -> str:
     from deals.models import in_sentence as _in_sentence
 
     return _in_sentence(label)
+
+
+@receiver(setting_changed)
+def _forget_formats(*, setting, **kwargs) -> None:
+    """Tests that change languages or formats see them (the caches above are per process)."""
+    if setting in {"LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS", "FORMAT_MODULE_PATH"}:
+        _day_formats.cache_clear()
+        _formatted_day.cache_clear()

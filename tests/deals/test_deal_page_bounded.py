@@ -107,3 +107,63 @@ def test_the_stage_history_shows_each_stay_with_who_moved_it(client, rep, manage
     assert states == ["intent_spotted", "closed_lost", "intent_spotted"]
     assert "Mona" in rows[2] and "now" in rows[2] and "so far" in rows[2]
     assert "Rita" in rows[1] and "minute" in rows[1]
+
+
+def test_each_kind_of_event_reads_as_a_short_heading(client, rep, make_deal):
+    """Transitions, numbered asks, objections and concessions get their own headings (in
+    German too); other events show their kind; the time shows in the user's words."""
+    deal = make_deal(title="Headings")
+    at = timezone.now() + dt.timedelta(minutes=1)  # after "Deal created"
+    events = [
+        ("transition", {}, "", "asked"),
+        ("ask", {"number": 1, "answer": "not_yet"}, "", ""),
+        ("ask", {"number": 2, "answer": "yes"}, "", ""),
+        ("ask", {"number": 3, "answer": "no"}, "", ""),
+        ("ask", {"number": 11, "answer": "no"}, "", ""),
+        ("objection", {"status": "resolved"}, "", ""),
+        ("objection", {"status": "accepted_loss"}, "", ""),
+        ("objection", {}, "", ""),
+        ("concession", {"status": "accepted"}, "", ""),
+        ("note", {}, "", ""),
+    ]
+    DealEvent.objects.bulk_create(
+        DealEvent(
+            deal=deal,
+            actor=rep,
+            kind=kind,
+            data=data,
+            from_state=from_state,
+            to_state=to_state,
+            reason="<b>Why</b> " + "x" * 300,
+            created_at=at + dt.timedelta(minutes=i),
+        )
+        for i, (kind, data, from_state, to_state) in enumerate(events)
+    )
+    client.force_login(rep)
+    body = client.get(deal.get_absolute_url()).content.decode()
+    headings = re.findall(r'<div class="ev-head"><strong>(.*?)</strong>', body)
+    assert headings[:10] == [
+        "Note",
+        "Concession accepted",
+        "Objection raised",
+        "Objection accepted as a loss",
+        "Objection resolved",
+        "11th ask: no",
+        "3rd ask: no",
+        "2nd ask: yes",
+        "1st ask: not yet",
+        "— → Asked",
+    ]
+    assert "&lt;b&gt;Why&lt;/b&gt; " + "x" * 228 + "…</p>" in body  # escaped, 240 characters
+    assert re.search(
+        r'<time datetime="[^"]+T[^"]+" title="[^"]+">[^<]+, \d\d:\d\d [A-Z]+</time>', body
+    )
+    german = client.get(deal.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    headings = re.findall(r'<div class="ev-head"><strong>(.*?)</strong>', german)
+    assert headings[5:9] == [
+        "11. Abschlussfrage: no",
+        "3. Abschlussfrage: no",
+        "2. Abschlussfrage: yes",
+        "1. Abschlussfrage: noch nicht",
+    ]
+    assert headings[4] == "Einwand gelöst"
