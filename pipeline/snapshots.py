@@ -1,5 +1,7 @@
 """Dashboard snapshots: the rendered figures of a dashboard, kept for a short while.
 
+Also the coaching pages and the CSV of each dashboard figure.
+
 The all-teams dashboard aggregates 100,000 deals, their asks, objections, stays and
 contracts in some thirty statements; even with the running totals and covering indexes
 that is ~0.5 s of SQL plus the rendering of a few hundred rows (issue 13). Managers open
@@ -41,7 +43,7 @@ SNAPSHOT_VERSION = 1
 
 @dataclass(frozen=True)
 class Snapshot:
-    html: str
+    content: str  # the rendered figures (HTML, or the text of a CSV figure)
     at: dt.datetime  # when the figures were computed
     cached: bool  # served from the cache (not computed for this request)
     ttl: int  # seconds a snapshot is kept (0: never)
@@ -86,7 +88,8 @@ def _changed_at(request) -> float:
 
 
 def dashboard_snapshot(request, page: str, filters, render: Callable[[], str]) -> Snapshot:
-    """The page's figures as HTML: from a fresh enough snapshot, or `render()` (then kept)."""
+    """The page's figures (HTML or CSV text): from a fresh enough snapshot, or `render()`
+    (then kept)."""
     ttl = settings.DASHBOARD_CACHE_SECONDS
     key = snapshot_key(page, filters)
     if ttl > 0 and request.GET.get("fresh") != "1":
@@ -97,12 +100,14 @@ def dashboard_snapshot(request, page: str, filters, render: Callable[[], str]) -
             kept = None
         if kept and kept["at"] > _changed_at(request):
             at = dt.datetime.fromtimestamp(kept["at"], tz=dt.UTC)
-            return Snapshot(html=kept["html"], at=at, cached=True, ttl=ttl)
+            return Snapshot(content=kept["content"], at=at, cached=True, ttl=ttl)
     now = time.time()
-    html = render()
+    content = render()
     if ttl > 0:
         try:
-            cache.set(key, {"html": html, "at": now}, ttl)
+            cache.set(key, {"content": content, "at": now}, ttl)
         except Exception:  # noqa: BLE001
             logger.warning("Dashboard snapshot not kept", exc_info=True)
-    return Snapshot(html=html, at=dt.datetime.fromtimestamp(now, tz=dt.UTC), cached=False, ttl=ttl)
+    return Snapshot(
+        content=content, at=dt.datetime.fromtimestamp(now, tz=dt.UTC), cached=False, ttl=ttl
+    )

@@ -21,7 +21,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET
 
 from closing_crm.replica import reads_from_replica
-from deals.csv_export import SafeCSVWriter
+from deals.csv_export import csv_lines
 from deals.models import OPEN_STATES, Currency, DealState
 
 from . import charts
@@ -254,7 +254,7 @@ def dashboard(request):
     return render(
         request,
         "pipeline/dashboard.html",
-        _context(request, filters, figures_html=mark_safe(snapshot.html), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
+        _context(request, filters, figures_html=mark_safe(snapshot.content), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
     )
 
 
@@ -290,7 +290,7 @@ def coaching(request):
     return render(
         request,
         "pipeline/coaching.html",
-        _context(request, filters, figures_html=mark_safe(snapshot.html), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
+        _context(request, filters, figures_html=mark_safe(snapshot.content), snapshot=snapshot),  # noqa: S308 (rendered by Django's escaping templates)
     )
 
 
@@ -454,9 +454,12 @@ def figure_csv(request, figure: str):
         raise Http404("No such figure.")
     needs, writer_for = CSV_FIGURES[figure]
     filters = sel.dashboard_filters(request.user, request.GET)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+
+    def csv_text() -> str:
+        return "".join(csv_lines(writer_for(filters, _figures(filters, only={needs}))))
+
+    snapshot = dashboard_snapshot(request, f"csv:{figure}", filters, csv_text)
+    response = HttpResponse(snapshot.content, content_type="text/csv; charset=utf-8")
     name = f"{figure}_{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    writer = SafeCSVWriter(response)
-    writer.writerows(writer_for(filters, _figures(filters, only={needs})))
     return response

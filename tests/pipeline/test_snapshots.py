@@ -138,3 +138,18 @@ def test_snapshots_off_computes_every_time(settings, client, manager, deal, rep)
         deal=deal, transition="mark_lost", by=rep, loss_reason="price", reason="No."
     )
     assert CLOSED_ONE in _get(client)[0]
+
+
+def test_figure_csv_is_kept_like_the_page(snapshots_on, client, manager, deal, rep):
+    """A figure's CSV is computed once per snapshot too; fresh=1 recomputes it."""
+    client.force_login(manager)
+    url = reverse("pipeline:dashboard_csv", args=["reps"])
+    first, computed = _get(client, url)
+    second, served = _get(client, url)
+    assert first == second and "rita" in first.lower()
+    assert served < computed
+    services.deal_transition(
+        deal=deal, transition="mark_lost", by=rep, loss_reason="price", reason="No."
+    )
+    fresh, _ = _get(client, url, fresh="1")
+    assert fresh != first
