@@ -676,6 +676,7 @@ class BatchResult:
     failed: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)  # not reached in time: due again
     not_owned: int = 0
 
 
@@ -996,6 +997,7 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
             deals_mark_active(deal_ids={r.deal_id for r in reminders if r.pk in sent})
             leftover = [r.pk for r in reminders if r.pk not in handled]
             if leftover:  # not reached in time: back to the queue for the next tick
+                result.returned.extend(leftover)
                 Reminder.objects.filter(
                     pk__in=leftover, claim_token=token, status=Reminder.Status.SENDING
                 ).update(
