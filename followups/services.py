@@ -669,6 +669,17 @@ def reminders_claim(*, limit: int | None = None, now: dt.datetime | None = None)
     return token, ids
 
 
+def reminder_claims_in_flight(*, now: dt.datetime | None = None) -> int:
+    """How many claims hold a live lease: batches queued or being sent."""
+    now = now or timezone.now()
+    return (
+        Reminder.objects.filter(status=Reminder.Status.SENDING, lease_until__gte=now)
+        .values("claim_token")
+        .distinct()
+        .count()
+    )
+
+
 @dataclass
 class BatchResult:
     sent: list[int] = field(default_factory=list)
@@ -945,11 +956,13 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     soft_limit = getattr(settings, "FOLLOWUPS_TASK_SOFT_TIME_LIMIT", None)
     if soft_limit:
         budget = min(budget, soft_limit * 0.8)
-    # The claim's lease is renewed only when the batch gets near its end (a batch that
-    # waited in the queue, or a slow mail server): a fresh claim is sent on its own lease.
-    margin = lease.total_seconds() * 0.25
+    # A live task must never lose its claim: the lease has to outlast the task's hard time
+    # limit. A fresh claim does (lease = limit + 5 s) and is sent without another write;
+    # a claim that waited in the queue is renewed first.
     left = min(r.lease_until for r in reminders) - timezone.now()
-    renew_at = started + left.total_seconds() - margin
+    if left.total_seconds() < settings.FOLLOWUPS_TASK_TIME_LIMIT:
+        reminders = _lease_renew(reminders, token, lease)
+        result.not_owned = len(ids) - len(reminders)
     handled: set[int] = set()
     emailed: list[tuple[Reminder, dict]] = []  # sent (sent_at committed), not yet recorded
     pending: list[tuple[Reminder, dict]] = []  # tasks, committed one by one
@@ -958,18 +971,9 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     mail = get_connection()
     try:
         mail.open()
-        queue = reminders
-        i = 0
-        while i < len(queue):
-            clock = time.monotonic()
-            if clock - started > budget:
+        for reminder in reminders:
+            if time.monotonic() - started > budget:
                 break
-            if clock >= renew_at:
-                queue = queue[:i] + _lease_renew(queue[i:], token, lease)
-                renew_at = time.monotonic() + lease.total_seconds() - margin
-                continue
-            reminder = queue[i]
-            i += 1
             outcome = _send_one(reminder, token, mail, result, cache=cache, working=working)
             handled.add(reminder.pk)
             if outcome is None:

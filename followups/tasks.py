@@ -39,11 +39,12 @@ def _claim_and_enqueue(batches: int) -> int:
 
 @shared_task(name="followups.dispatch_due_reminders", acks_late=True, ignore_result=True)
 def dispatch_due_reminders() -> int:
-    """Beat runs this every minute: claim the first batches of due reminders, one send
-    task each. Each full batch claims the next when it is done (`send_reminder_batch`), so
-    a backlog keeps the workers busy between ticks without claiming more than they can
-    send within a lease."""
-    claimed = _claim_and_enqueue(settings.FOLLOWUPS_MAX_BATCHES_PER_TICK)
+    """Beat runs this every minute: top the batches in flight up to
+    FOLLOWUPS_MAX_BATCHES_PER_TICK, one send task each. Each full batch claims the next
+    when it is done (`send_reminder_batch`), so a backlog keeps the workers busy between
+    ticks, and claimed rows do not pile up in the queue behind more than that."""
+    in_flight = services.reminder_claims_in_flight()
+    claimed = _claim_and_enqueue(settings.FOLLOWUPS_MAX_BATCHES_PER_TICK - in_flight)
     if claimed:
         logger.info("Follow-ups: claimed %s due reminders", claimed)
     return claimed

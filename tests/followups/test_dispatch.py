@@ -398,3 +398,18 @@ def test_an_expired_claim_taken_by_another_dispatcher_is_left_to_it(due):
     result = services.reminder_batch_send(ids=ids, token=token)
     assert result.sent == [] and result.not_owned == 6 and mail.outbox == []
     assert len(services.reminder_batch_send(ids=ids2, token=token2).sent) == 6
+
+
+@override_settings(FOLLOWUPS_BATCH_SIZE=2, FOLLOWUPS_MAX_BATCHES_PER_TICK=2)
+def test_a_tick_only_tops_up_the_batches_in_flight(due):
+    """Two batches allowed in flight, one claimed and not sent yet: the tick queues one
+    more batch, and none once both are in flight."""
+    from unittest import mock
+
+    services.reminders_claim()
+    assert services.reminder_claims_in_flight() == 1
+    with mock.patch("followups.tasks.send_reminder_batch.delay") as delay:
+        assert dispatch_due_reminders() == 2
+        assert dispatch_due_reminders() == 0
+    assert delay.call_count == 1
+    assert services.reminder_claims_in_flight() == 2
