@@ -313,7 +313,11 @@ FOLLOWUPS_BATCH_SIZE = int(os.environ.get("FOLLOWUPS_BATCH_SIZE", "100"))
 # committed in groups of FOLLOWUPS_COMMIT_EVERY.
 FOLLOWUPS_COMMIT_EVERY = int(os.environ.get("FOLLOWUPS_COMMIT_EVERY", "1"))
 FOLLOWUPS_RECORD_EVERY = int(os.environ.get("FOLLOWUPS_RECORD_EVERY", "50"))
-FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "500"))
+# A tick tops the batches in flight (claimed, queued or being sent) up to this many; each
+# full batch then claims the next one when it is done. Keep it a little above the number
+# of dispatch worker processes: more only makes claims wait in the queue (a claim that
+# waited longer than the lease margin is renewed before it is sent: one more UPDATE).
+FOLLOWUPS_MAX_BATCHES_PER_TICK = int(os.environ.get("FOLLOWUPS_MAX_BATCHES_PER_TICK", "8"))
 # https://docs.celeryq.dev/en/stable/userguide/workers.html#time-limits
 # A batch send task is stopped at its soft limit (what was sent is committed, the rest goes
 # back to the queue) and killed at its hard limit.

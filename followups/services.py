@@ -61,6 +61,7 @@ from deals.services import (
 )
 
 from . import ical
+from .mail import ReminderEmailMessage
 from .models import Cadence, CadenceStep, Channel, Reminder, RepTask, ReviewMeeting
 
 logger = logging.getLogger(__name__)
@@ -642,14 +643,21 @@ def reminders_claim(*, limit: int | None = None, now: dt.datetime | None = None)
     limit = limit or settings.FOLLOWUPS_BATCH_SIZE
     now = now or timezone.now()
     token = uuid.uuid4()
-    due = Q(status=Reminder.Status.SCHEDULED, due_at__lte=now) | Q(
-        status=Reminder.Status.SENDING, lease_until__lt=now
-    )
     with transaction.atomic():
-        queryset = Reminder.objects.filter(due).order_by("due_at", "pk")
-        if connection.features.has_select_for_update_skip_locked:
-            queryset = queryset.select_for_update(skip_locked=True)
-        ids = list(queryset.values_list("pk", flat=True)[:limit])
+        # Two index-ordered reads (expired leases first, then the earliest due), not one
+        # OR: with an OR PostgreSQL sorts every due row to return the first `limit`, and
+        # a backlog of N rows would cost each of its N/limit claims a sort of all N.
+        ids: list[int] = []
+        for due, order in (
+            (Q(status=Reminder.Status.SENDING, lease_until__lt=now), "lease_until"),
+            (Q(status=Reminder.Status.SCHEDULED, due_at__lte=now), "due_at"),
+        ):
+            queryset = Reminder.objects.filter(due).order_by(order)
+            if connection.features.has_select_for_update_skip_locked:
+                queryset = queryset.select_for_update(skip_locked=True)
+            ids += queryset.values_list("pk", flat=True)[: limit - len(ids)]
+            if len(ids) >= limit:
+                break
         if ids:
             Reminder.objects.filter(pk__in=ids).update(
                 status=Reminder.Status.SENDING,
@@ -661,6 +669,17 @@ def reminders_claim(*, limit: int | None = None, now: dt.datetime | None = None)
     return token, ids
 
 
+def reminder_claims_in_flight(*, now: dt.datetime | None = None) -> int:
+    """How many claims hold a live lease: batches queued or being sent."""
+    now = now or timezone.now()
+    return (
+        Reminder.objects.filter(status=Reminder.Status.SENDING, lease_until__gte=now)
+        .values("claim_token")
+        .distinct()
+        .count()
+    )
+
+
 @dataclass
 class BatchResult:
     sent: list[int] = field(default_factory=list)
@@ -668,6 +687,7 @@ class BatchResult:
     failed: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)  # not reached in time: due again
     not_owned: int = 0
 
 
@@ -805,14 +825,16 @@ def _signing_url(version) -> str:
     return signing_url_for(version)
 
 
-def reminder_email(reminder: Reminder, connection=None, parts: dict | None = None) -> EmailMessage:
+def reminder_email(
+    reminder: Reminder, connection=None, parts: dict | None = None
+) -> ReminderEmailMessage:
     """The follow-up email of one reminder, rendered with the deal's data.
 
     `parts` is a per-batch cache of what renders the same for every reminder of a deal
     with the same texts (subject, body, recipient): the dispatcher renders those once.
     """
     rendered = _email_parts(reminder, parts)
-    message = EmailMessage(
+    message = ReminderEmailMessage(
         subject=rendered["subject"],
         body=rendered["body"],
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -913,30 +935,34 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
     result = BatchResult()
     lease = _lease()
     started = time.monotonic()
-    # Renew the lease for what is still ours; anything reclaimed meanwhile is left alone.
-    renewed = Reminder.objects.filter(
-        pk__in=ids, claim_token=token, status=Reminder.Status.SENDING
-    ).update(lease_until=timezone.now() + lease)
-    if not renewed:
-        result.not_owned = len(ids)
-        return result
+    # Prefetched, not joined: the reminders of one deal share one Deal (and version,
+    # owner, account) instance, so each deal's people are loaded and filtered once.
     reminders = list(
         Reminder.objects.filter(pk__in=ids, claim_token=token, status=Reminder.Status.SENDING)
-        .select_related("deal__owner", "deal__account", "contract_version")
         .prefetch_related(
-            "deal__stakeholders__contact",
+            "deal__owner",
             "deal__account__contacts",
+            "deal__stakeholders__contact",
             "contract_version__signers",  # who is due signs: one query per batch
         )
         .order_by("due_at", "pk")
     )
     result.not_owned = len(ids) - len(reminders)
+    if not reminders:
+        return result
     # Stop early enough that no other dispatcher can reclaim a row we are still sending,
     # and before Celery's soft time limit interrupts the batch.
     budget = lease.total_seconds() * 0.75
     soft_limit = getattr(settings, "FOLLOWUPS_TASK_SOFT_TIME_LIMIT", None)
     if soft_limit:
         budget = min(budget, soft_limit * 0.8)
+    # A live task must never lose its claim: the lease has to outlast the task's hard time
+    # limit. A fresh claim does (lease = limit + 5 s) and is sent without another write;
+    # a claim that waited in the queue is renewed first.
+    left = min(r.lease_until for r in reminders) - timezone.now()
+    if left.total_seconds() < settings.FOLLOWUPS_TASK_TIME_LIMIT:
+        reminders = _lease_renew(reminders, token, lease)
+        result.not_owned = len(ids) - len(reminders)
     handled: set[int] = set()
     emailed: list[tuple[Reminder, dict]] = []  # sent (sent_at committed), not yet recorded
     pending: list[tuple[Reminder, dict]] = []  # tasks, committed one by one
@@ -975,6 +1001,7 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
             deals_mark_active(deal_ids={r.deal_id for r in reminders if r.pk in sent})
             leftover = [r.pk for r in reminders if r.pk not in handled]
             if leftover:  # not reached in time: back to the queue for the next tick
+                result.returned.extend(leftover)
                 Reminder.objects.filter(
                     pk__in=leftover, claim_token=token, status=Reminder.Status.SENDING
                 ).update(
@@ -985,6 +1012,17 @@ def _batch_send(*, ids: list[int], token: uuid.UUID) -> BatchResult:
                     updated_at=timezone.now(),
                 )
     return result
+
+
+def _lease_renew(reminders: list[Reminder], token: uuid.UUID, lease) -> list[Reminder]:
+    """Extend the claim on these reminders; returns those still ours (in the same order)."""
+    pks = [r.pk for r in reminders]
+    owned = Reminder.objects.filter(pk__in=pks, claim_token=token, status=Reminder.Status.SENDING)
+    if owned.update(lease_until=timezone.now() + lease) == len(pks):
+        return reminders
+    # Some lease ran out and another dispatcher took those rows: leave them to it.
+    still = set(owned.values_list("pk", flat=True))
+    return [r for r in reminders if r.pk in still]
 
 
 _MARK_EMAILED_SQL = None

@@ -20,11 +20,11 @@ logger = logging.getLogger(__name__)
 RETRYABLE = (OperationalError, InterfaceError, ConnectionError, TimeoutError, OSError)
 
 
-@shared_task(name="followups.dispatch_due_reminders", acks_late=True, ignore_result=True)
-def dispatch_due_reminders() -> int:
-    """Beat runs this every minute: claim due reminders in batches, one send task each."""
+def _claim_and_enqueue(batches: int) -> int:
+    """Claim up to `batches` batches of due reminders, one send task each; returns how
+    many reminders were claimed."""
     claimed = 0
-    for _ in range(settings.FOLLOWUPS_MAX_BATCHES_PER_TICK):
+    for _ in range(batches):
         token, ids = services.reminders_claim()
         if not ids:
             break
@@ -34,6 +34,17 @@ def dispatch_due_reminders() -> int:
         claimed += len(ids)
         if len(ids) < settings.FOLLOWUPS_BATCH_SIZE:
             break
+    return claimed
+
+
+@shared_task(name="followups.dispatch_due_reminders", acks_late=True, ignore_result=True)
+def dispatch_due_reminders() -> int:
+    """Beat runs this every minute: top the batches in flight up to
+    FOLLOWUPS_MAX_BATCHES_PER_TICK, one send task each. Each full batch claims the next
+    when it is done (`send_reminder_batch`), so a backlog keeps the workers busy between
+    ticks, and claimed rows do not pile up in the queue behind more than that."""
+    in_flight = services.reminder_claims_in_flight()
+    claimed = _claim_and_enqueue(settings.FOLLOWUPS_MAX_BATCHES_PER_TICK - in_flight)
     if claimed:
         logger.info("Follow-ups: claimed %s due reminders", claimed)
     return claimed
@@ -54,6 +65,10 @@ def dispatch_due_reminders() -> int:
 )
 def send_reminder_batch(reminder_ids: list[int], token: str) -> dict:
     result = services.reminder_batch_send(ids=reminder_ids, token=token)
+    if len(reminder_ids) >= settings.FOLLOWUPS_BATCH_SIZE and not result.returned:
+        # A full batch sent in time: more may be due. Claim the next one now rather
+        # than at the next tick (a batch cut short by its time budget waits for it).
+        _claim_and_enqueue(1)
     return {"sent": len(result.sent), "failed": len(result.failed), "retried": len(result.retried)}
 
 

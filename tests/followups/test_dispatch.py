@@ -163,9 +163,10 @@ def test_a_reminder_of_a_deal_closed_meanwhile_is_not_sent(deal, due, rep):
 
 @override_settings(FOLLOWUPS_BATCH_SIZE=4)
 def test_the_dispatcher_task_claims_in_batches(due, eager_celery):
-    """One tick claims every due reminder, a batch (one send task) per BATCH_SIZE rows."""
+    """One tick sends every due reminder, a batch (one send task) per BATCH_SIZE rows: the
+    tick claims the first batch, whose task (run at once here) claims the rest."""
     claimed = dispatch_due_reminders()
-    assert claimed == 6
+    assert claimed == 4
     assert Reminder.objects.filter(status=Reminder.Status.SENT).count() == 6
 
 
@@ -330,3 +331,85 @@ def test_a_killed_workers_claim_is_free_again_within_90_seconds():
     assert settings.FOLLOWUPS_LEASE_SECONDS > settings.FOLLOWUPS_TASK_TIME_LIMIT
     assert settings.FOLLOWUPS_LEASE_SECONDS + settings.FOLLOWUPS_DISPATCH_INTERVAL <= 90
     assert settings.FOLLOWUPS_COMMIT_EVERY == 1  # at most one email resent per killed worker
+
+
+@override_settings(FOLLOWUPS_BATCH_SIZE=2, FOLLOWUPS_MAX_BATCHES_PER_TICK=1)
+def test_a_full_batch_claims_the_next_one_without_waiting_for_a_tick(due, eager_celery):
+    """The tick claims one batch; each full batch, once sent, claims the next: one tick
+    clears the backlog, every reminder claimed once."""
+    assert dispatch_due_reminders() == 2
+    assert set(Reminder.objects.values_list("status", "attempts")) == {("sent", 1)}
+    assert len(mail.outbox) == 5
+
+
+@override_settings(FOLLOWUPS_BATCH_SIZE=4, FOLLOWUPS_MAX_BATCHES_PER_TICK=1)
+def test_a_batch_that_is_not_full_ends_the_chain(due, eager_celery):
+    """Four, then the last two: the short batch claims nothing more."""
+    from unittest import mock
+
+    with mock.patch.object(services, "reminders_claim", wraps=services.reminders_claim) as claim:
+        assert dispatch_due_reminders() == 4
+    assert claim.call_count == 2  # the tick's batch of 4, the chained batch of 2
+    assert Reminder.objects.filter(status=Reminder.Status.SENT).count() == 6
+
+
+def _lease_renewals(captured) -> int:
+    return sum(
+        1 for q in captured if q["sql"].startswith('UPDATE "followups_reminder" SET "lease_until"')
+    )
+
+
+def test_a_fresh_claim_is_sent_on_its_own_lease(due):
+    """A batch that starts right after its claim costs no renewal statement."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token, ids = services.reminders_claim()
+    with CaptureQueriesContext(connection) as captured:
+        result = services.reminder_batch_send(ids=ids, token=token)
+    assert len(result.sent) == 6
+    assert _lease_renewals(captured) == 0
+
+
+def test_a_claim_near_the_end_of_its_lease_is_renewed_before_sending(due):
+    """A batch that waited in the queue most of its lease renews it first (rows still
+    ours only), then sends everything."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    waited = dt.timedelta(seconds=settings.FOLLOWUPS_LEASE_SECONDS - 1)
+    token, ids = services.reminders_claim(now=timezone.now() - waited)
+    with CaptureQueriesContext(connection) as captured:
+        result = services.reminder_batch_send(ids=ids, token=token)
+    assert _lease_renewals(captured) == 1
+    assert len(result.sent) == 6 and len(mail.outbox) == 5
+
+
+def test_an_expired_claim_taken_by_another_dispatcher_is_left_to_it(due):
+    """The lease ran out before the batch started and a second dispatcher claimed the
+    rows: the first batch sends nothing."""
+    from django.conf import settings
+
+    expired = dt.timedelta(seconds=settings.FOLLOWUPS_LEASE_SECONDS + 1)
+    token, ids = services.reminders_claim(now=timezone.now() - expired)
+    token2, ids2 = services.reminders_claim()
+    assert sorted(ids2) == sorted(ids)
+    result = services.reminder_batch_send(ids=ids, token=token)
+    assert result.sent == [] and result.not_owned == 6 and mail.outbox == []
+    assert len(services.reminder_batch_send(ids=ids2, token=token2).sent) == 6
+
+
+@override_settings(FOLLOWUPS_BATCH_SIZE=2, FOLLOWUPS_MAX_BATCHES_PER_TICK=2)
+def test_a_tick_only_tops_up_the_batches_in_flight(due):
+    """Two batches allowed in flight, one claimed and not sent yet: the tick queues one
+    more batch, and none once both are in flight."""
+    from unittest import mock
+
+    services.reminders_claim()
+    assert services.reminder_claims_in_flight() == 1
+    with mock.patch("followups.tasks.send_reminder_batch.delay") as delay:
+        assert dispatch_due_reminders() == 2
+        assert dispatch_due_reminders() == 0
+    assert delay.call_count == 1
+    assert services.reminder_claims_in_flight() == 2

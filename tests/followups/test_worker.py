@@ -140,8 +140,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     }
     first = start(tmp_path, redis_url, queue, mailbox, "doomed", "SlowFileBackend", **extra)
     try:
+        # The first batch holds eight emails (40 ms each): killed after the third, the
+        # worker dies in the middle of it, not between two batches.
         wait_for(
-            lambda: len(send_attempts(mailbox)) >= 8, [first], what="the first emails to go out"
+            lambda: len(send_attempts(mailbox)) >= 3, [first], what="the first emails to go out"
         )
     finally:
         first.kill()
