@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET
 from closing_crm.replica import reads_from_replica
 from deals.csv_export import SafeCSVWriter
 from deals.models import OPEN_STATES, Currency, DealState
+from deals.pagination import DeferredJoinPaginator
 
 from . import charts
 from . import selectors as sel
@@ -277,7 +277,7 @@ def coaching(request):
 def drilldown(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals, said = sel.dashboard_drilldown(filters, request.GET)
-    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    page = DeferredJoinPaginator(deals, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
