@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html_join
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -21,7 +20,7 @@ from .models import (
 )
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
 from .templatetags.crm_format import day_text, money_text
-from .widgets import QuickSelect
+from .widgets import QuickSelect, options_html
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 #: The largest amount a deal can hold (12 digits before the point, 2 after).
@@ -328,11 +327,7 @@ class BulkActionForm(forms.Form):
         """The <option>s of the bulk bar's "New owner" menu: the field's choices (the empty
         label first), written from plain values rather than one user object each."""
         field = self.fields["new_owner"]
-        return format_html_join(
-            "",
-            '<option value="{}">{}</option>',
-            [("", field.empty_label), *_people(field.queryset)],
-        )
+        return options_html([("", field.empty_label), *_people(field.queryset)])
 
     def clean(self):
         data = super().clean()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape as escape
 from django.utils.safestring import mark_safe
 
 
@@ -18,20 +18,34 @@ class QuickSelect(forms.Select):
         widget = self.get_context(name, value, attrs)["widget"]
         parts = []
         for group_name, options, _index in widget["optgroups"]:
-            rendered = format_html_join(
-                "",
-                '<option value="{}"{}>{}</option>',
-                (
-                    (option["value"], flatatt(option["attrs"]), option["label"])
-                    for option in options
-                ),
+            if group_name:
+                parts.append(f'<optgroup label="{escape(group_name)}">')
+            parts.extend(
+                f'<option value="{escape(option["value"])}"{_option_attrs(option["attrs"])}>'
+                f"{escape(option['label'])}</option>"
+                for option in options
             )
             if group_name:
-                rendered = format_html('<optgroup label="{}">{}</optgroup>', group_name, rendered)
-            parts.append(rendered)
-        return format_html(
-            '<select name="{}"{}>{}</select>',
-            widget["name"],
-            flatatt(widget["attrs"]),
-            mark_safe("".join(parts)),  # noqa: S308 - every part went through format_html
+                parts.append("</optgroup>")
+        return mark_safe(  # noqa: S308 - every value and label above is escaped
+            f'<select name="{escape(widget["name"])}"{flatatt(widget["attrs"])}>'
+            f"{''.join(parts)}</select>"
         )
+
+
+def _option_attrs(attrs: dict) -> str:
+    """An option's attributes as `flatatt` writes them; almost always none or `selected`."""
+    if not attrs:
+        return ""
+    if attrs == {"selected": True}:
+        return " selected"
+    return flatatt(attrs)
+
+
+def options_html(choices) -> str:
+    """`<option>`s for (value, label) pairs, escaped, none selected (safe HTML)."""
+    return mark_safe(  # noqa: S308 - values and labels are escaped
+        "".join(
+            f'<option value="{escape(value)}">{escape(label)}</option>' for value, label in choices
+        )
+    )

@@ -64,17 +64,27 @@ def terms_money(terms) -> str:
     return money_text(terms.get("amount"), terms.get("currency", ""))
 
 
-def day_text(value: dt.date | dt.datetime | None) -> str:
-    if not value:
-        return ""
-    if isinstance(value, dt.datetime):
-        value = timezone.localtime(value) if timezone.is_aware(value) else value
-        value = value.date()
-    if value.year == timezone.localdate().year:
-        # Translators: a date in the current year (Django date format): "13 Dec", "13. Dez."
-        return date_format(value, pgettext("date format", "j M"))
+def day_formatter():
+    """`day_text` for a page of dates: this year and the two formats worked out once."""
+    this_year = timezone.localdate().year
+    # Translators: a date in the current year (Django date format): "13 Dec", "13. Dez."
+    short = pgettext("date format", "j M")
     # Translators: a date with its year (Django date format): "13 Dec 2027".
-    return date_format(value, pgettext("date format", "j M Y"))
+    full = pgettext("date format", "j M Y")
+
+    def text(value: dt.date | dt.datetime | None) -> str:
+        if not value:
+            return ""
+        if isinstance(value, dt.datetime):
+            value = timezone.localtime(value) if timezone.is_aware(value) else value
+            value = value.date()
+        return date_format(value, short if value.year == this_year else full)
+
+    return text
+
+
+def day_text(value: dt.date | dt.datetime | None) -> str:
+    return day_formatter()(value) if value else ""
 
 
 @register.filter

@@ -27,6 +27,7 @@ from ..forms_workspace import (
 )
 from ..models import OPEN_STATES, DealState, SavedView, Team, can_work_deal
 from ..pagination import DeferredJoinPaginator
+from ..presenters import deal_list_rows
 from ..selectors import (
     accounts_visible,
     board_columns,
@@ -157,6 +158,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "rows": deal_list_rows(page),
             "query": query.urlencode(),
             "sort_query": sort_query.urlencode(),
             "sort": request.GET.get("sort", "close"),
