@@ -72,13 +72,17 @@ def day_formatter():
     # Translators: a date with its year (Django date format): "13 Dec 2027".
     full = pgettext("date format", "j M Y")
 
+    made: dict[dt.date, str] = {}  # a page's dates repeat (activity today, month ends)
+
     def text(value: dt.date | dt.datetime | None) -> str:
         if not value:
             return ""
         if isinstance(value, dt.datetime):
             value = timezone.localtime(value) if timezone.is_aware(value) else value
             value = value.date()
-        return date_format(value, short if value.year == this_year else full)
+        if value not in made:
+            made[value] = date_format(value, short if value.year == this_year else full)
+        return made[value]
 
     return text
 
