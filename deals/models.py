@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext, gettext_lazy, pgettext
@@ -593,6 +594,26 @@ class Deal(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["expected_close_date", "id"],
                 name="deal_list_all",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            # The deal list's other usual orders for admins (all teams), read in either
+            # direction: a deep page walks the index for its ids instead of sorting every
+            # deal. Latest close first is the default order's reverse: nulls first here, so
+            # that read backwards the deals without a close date still come last.
+            models.Index(
+                F("expected_close_date").asc(nulls_first=True),
+                F("id").asc(),
+                name="deal_list_all_close_desc",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["amount", "id"],
+                name="deal_list_all_amount",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["last_activity_at", "id"],
+                name="deal_list_all_activity",
                 condition=models.Q(archived_at__isnull=True),
             ),
             # Dashboards (covering, so PostgreSQL answers from the index alone): deals
