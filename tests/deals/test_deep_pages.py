@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deals import services
-from deals.models import Deal, DealState, StageSetting
+from deals.models import Ask, Deal, DealState, StageSetting
 from deals.pagination import DeferredJoinPaginator
 from deals.selectors import DEAL_LIST_SORTS, deals_filtered
 from pipeline import selectors as sel
@@ -97,15 +97,27 @@ def test_the_page_reads_ids_by_offset_and_then_its_rows(many_deals, client, rep)
 
 
 def test_drilldown_pages_equal_the_offset_slices(many_deals, manager):
-    """The stalled drill-down (ordered by amount, many ties) pages like its OFFSET slices."""
+    """The drill-downs (ordered by amount, many ties; some distinct over a join) page like
+    their OFFSET slices."""
     StageSetting.objects.update(stall_after_days=10)
+    for deal in many_deals[::3]:  # two open objections each: the join repeats them (distinct)
+        for detail in ("Budget.", "Timing."):
+            services.deal_ask_record(
+                deal=deal,
+                by=deal.owner,
+                channel="call",
+                statement="Shall we start?",
+                answer=Ask.Answer.NOT_YET,
+                objection={"category": "price", "detail": detail},
+            )
     filters = sel.dashboard_filters(manager, {})
-    for params in ({"stalled": "1"}, {"open": "1"}, {"state": DealState.ASKED}, {}):
+    drilldowns = [{"stalled": "1"}, {"open": "1"}, {"state": DealState.ASKED}, {}]
+    for params in [*drilldowns, {"weak": "objections"}, {"weak": "signer"}]:
         deals, _said = sel.dashboard_drilldown(filters, params)
         expected = offset_pages(deals, 3)
-        assert all_pages(deals, 3) == expected
-    stalled, _said = sel.dashboard_drilldown(filters, {"stalled": "1"})
-    assert stalled.count() == len(many_deals)
+        assert all_pages(deals, 3) == expected, params
+    weak, _said = sel.dashboard_drilldown(filters, {"weak": "objections"})
+    assert weak.count() == len(many_deals[::3])
 
 
 def test_a_page_past_the_end_shows_the_last_one(many_deals, client, rep):
