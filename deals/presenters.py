@@ -34,6 +34,25 @@ def state_labels() -> dict[str, str]:
     return {value: str(label) for value, label in DealState.choices}
 
 
+#: The fields a deal list row reads (for `QuerySet.only`): a deal has some forty columns,
+#: long texts among them, and a page needs a dozen. Reading one more in `deal_list_rows`
+#: means adding it here, or each row would load it with a query of its own.
+DEAL_LIST_ROW_FIELDS = (
+    "title",
+    "account__name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+    "state",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "last_activity_at",
+    "next_step",
+    "next_step_due",
+)
+
+
 @dataclass(slots=True)
 class DealListRow:
     """One deal of the list, as its row prints it."""

@@ -27,7 +27,7 @@ from ..forms_workspace import (
 )
 from ..models import OPEN_STATES, DealState, SavedView, Team, can_work_deal
 from ..pagination import DeferredJoinPaginator
-from ..presenters import deal_list_rows
+from ..presenters import DEAL_LIST_ROW_FIELDS, deal_list_rows
 from ..selectors import (
     accounts_visible,
     board_columns,
@@ -145,7 +145,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     if views["open_default"]:
         return redirect(views["open_default"])
     form = DealFilterForm(request.GET or None, user=request.user)
-    deals = deals_filtered(request.user, request.GET)
+    deals = deals_filtered(request.user, request.GET).only(*DEAL_LIST_ROW_FIELDS)
     page = DeferredJoinPaginator(deals, DEAL_LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
