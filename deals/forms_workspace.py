@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -19,11 +20,28 @@ from .models import (
 )
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
 from .templatetags.crm_format import day_text, money_text
+from .widgets import options_html
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 #: The largest amount a deal can hold (12 digits before the point, 2 after).
 MAX_AMOUNT = 999_999_999_999.99
 MONTH = forms.DateInput(attrs={"type": "month"})
+
+
+def _people(users) -> list[tuple[int, str]]:
+    """(id, name as `User.__str__` gives it) for each user, read as plain values: the
+    filters and the bulk bar list every person in scope (hundreds for an admin) on every
+    page, and building a user object for each is most of their cost."""
+    rows = users.values_list("pk", "first_name", "last_name", "username")
+    return [(pk, f"{first} {last}".strip() or username) for pk, first, last, username in rows]
+
+
+def _owner_filter_choices(user, anyone: str) -> list[tuple[str, str]]:
+    return [
+        ("", anyone),
+        ("me", gettext("Only mine")),
+        *[(str(pk), name) for pk, name in _people(deal_filter_owners(user)) if pk != user.pk],
+    ]
 
 
 class UserChoiceField(forms.ModelChoiceField):
@@ -237,12 +255,7 @@ class DealFilterForm(forms.Form):
             ("closed", gettext("All closed")),
             *[(s, DealState(s).label) for s in DealState.values],
         ]
-        owners = deal_filter_owners(user)
-        self.fields["owner"].choices = [
-            ("", gettext("Anyone")),
-            ("me", gettext("Only mine")),
-            *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
-        ]
+        self.fields["owner"].choices = _owner_filter_choices(user, gettext("Anyone"))
 
 
 class BoardFilterForm(forms.Form):
@@ -252,12 +265,7 @@ class BoardFilterForm(forms.Form):
 
     def __init__(self, *args, user, teams=(), **kwargs):
         super().__init__(*args, **kwargs)
-        owners = deal_filter_owners(user)
-        self.fields["owner"].choices = [
-            ("", gettext("Everyone I can see")),
-            ("me", gettext("Only mine")),
-            *[(str(u.pk), u.get_full_name() or u.username) for u in owners if u.pk != user.pk],
-        ]
+        self.fields["owner"].choices = _owner_filter_choices(user, gettext("Everyone I can see"))
         if user.is_superuser:
             self.fields["team"].choices = [
                 ("", gettext("All teams")),
@@ -313,6 +321,13 @@ class BulkActionForm(forms.Form):
         if self.data:
             values = self.data.getlist("deal") if hasattr(self.data, "getlist") else []
             self.fields["deal"].choices = [(v, v) for v in values if str(v).isdigit()]
+
+    @cached_property
+    def new_owner_options(self) -> str:
+        """The <option>s of the bulk bar's "New owner" menu: the field's choices (the empty
+        label first), written from plain values rather than one user object each."""
+        field = self.fields["new_owner"]
+        return options_html([("", field.empty_label), *_people(field.queryset)])
 
     def clean(self):
         data = super().clean()

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext, gettext_lazy, pgettext
@@ -595,6 +596,27 @@ class Deal(ConcurrentTransitionMixin, models.Model):
                 name="deal_list_all",
                 condition=models.Q(archived_at__isnull=True),
             ),
+            # The deal list's other usual orders for admins (all teams), read in either
+            # direction: a deep page walks the index for its ids instead of sorting every
+            # deal. Latest close first is the default order's reverse: nulls first here, so
+            # that read backwards the deals without a close date still come last.
+            # PostgreSQL only (migration 0018): SQLite cannot build NULLS FIRST into an index.
+            models.Index(
+                F("expected_close_date").asc(nulls_first=True),
+                F("id").asc(),
+                name="deal_list_all_close_desc",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["amount", "id"],
+                name="deal_list_all_amount",
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            models.Index(
+                fields=["last_activity_at", "id"],
+                name="deal_list_all_activity",
+                condition=models.Q(archived_at__isnull=True),
+            ),
             # Dashboards (covering, so PostgreSQL answers from the index alone): deals
             # closed in a period, per team or all; open deals by expected close date (the
             # forecast); the few archived deals (left out of the all-teams scope); a deal's
@@ -639,6 +661,15 @@ class Deal(ConcurrentTransitionMixin, models.Model):
                 fields=["state", "last_activity_at"],
                 name="deal_activity",
                 include=["id", "team", "owner"],
+                condition=models.Q(archived_at__isnull=True),
+            ),
+            # A team's deals by state and last activity, with what the dashboard's drill-down
+            # sorts on (amount, id): its stalled list and count, on any page, read this index
+            # alone instead of every deal of the team.
+            models.Index(
+                fields=["team", "state", "last_activity_at"],
+                name="deal_stalled_team",
+                include=["id", "amount", "owner"],
                 condition=models.Q(archived_at__isnull=True),
             ),
         ]

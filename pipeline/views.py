@@ -6,23 +6,29 @@ CSV exports); charts are drawn server-side by pipeline.charts.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import date as date_filter
+from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET
 
 from closing_crm.replica import reads_from_replica
 from deals.csv_export import csv_lines
 from deals.models import OPEN_STATES, Currency, DealState
+from deals.pagination import DeferredJoinPaginator
+from deals.presenters import state_labels, url_for_pk
 
 from . import charts
 from . import selectors as sel
@@ -300,14 +306,68 @@ def coaching(request):
 def drilldown(request):
     filters = sel.dashboard_filters(request.user, request.GET)
     deals, said = sel.dashboard_drilldown(filters, request.GET)
-    page = Paginator(deals, 50).get_page(request.GET.get("page"))
+    deals = deals.only(*DRILLDOWN_ROW_FIELDS)
+    page = DeferredJoinPaginator(deals, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
         request,
         "pipeline/deals.html",
-        _context(request, filters, page=page, said=said, page_query=params.urlencode()),
+        _context(
+            request,
+            filters,
+            page=page,
+            rows=_drilldown_rows(page),
+            said=said,
+            page_query=params.urlencode(),
+        ),
     )
+
+
+#: What `_drilldown_rows` reads of each deal (for `QuerySet.only`; see DEAL_LIST_ROW_FIELDS).
+DRILLDOWN_ROW_FIELDS = (
+    "title",
+    "account__name",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+    "state",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "last_activity_at",
+    "closed_at",
+)
+
+
+def _drilldown_rows(deals) -> list[dict]:
+    """What each drill-down row prints, with the URL pattern, the state labels and the date
+    format looked up once for the page rather than in the template for every row."""
+    deal_url = url_for_pk("deals:deal_detail")
+    labels = state_labels()
+    day_format = gettext("j M Y")
+    ago = gettext("%(last_activity_at)s ago")
+
+    def day(value) -> str:
+        if not value:
+            return "—"
+        if isinstance(value, dt.datetime) and timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return date_filter(value, day_format) or "—"
+
+    return [
+        {
+            "deal": deal,
+            "url": deal_url(deal.pk),
+            "owner": str(deal.owner),
+            "state_label": labels.get(deal.state, deal.state),
+            "amount": floatformat(deal.amount, "0g"),
+            "close": day(deal.expected_close_date),
+            "activity_ago": ago % {"last_activity_at": timesince(deal.last_activity_at)},
+            "closed": day(deal.closed_at),
+        }
+        for deal in deals
+    ]
 
 
 # --- CSV ---------------------------------------------------------------------------

@@ -12,7 +12,9 @@ import shutil
 from decimal import Decimal
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import translation
 
 from deals import services
 from deals.models import Team, User
@@ -40,6 +42,15 @@ def _translations_compiled() -> None:
 def _media_in_tmp(settings, tmp_path):
     """Uploaded and generated files (contract PDFs) go to a temporary folder, not var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """Each test starts in the default language: a request by a German-speaking user leaves
+    German active in the thread (LocaleMiddleware activates per request, nothing resets),
+    which would change the messages of the next test's direct service calls."""
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -14,35 +14,25 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
-from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from deals.models import in_sentence
+from deals.presenters import url_for_pk
 
 from .crm_format import day_text, money_text
 
 register = template.Library()
-
-#: A number no deal id can be, reversed in place of the id and then replaced by it.
-_PK = 918273645
-
-
-def _url_pattern(name: str, *args) -> tuple[str, str]:
-    """The URL of `name` split around the deal id: reversed once per page, not per card."""
-    url = reverse(name, args=[_PK, *args])
-    head, _, tail = url.partition(str(_PK))
-    return head, tail
 
 
 class _CardText:
     """What every card of one page says the same way: translated once."""
 
     def __init__(self):
-        self.detail = _url_pattern("deals:deal_detail")
-        self.move = _url_pattern("deals:deal_transition", "ask")
-        self.moves = _url_pattern("deals:board_moves")
+        self.detail = url_for_pk("deals:deal_detail")
+        self.move = url_for_pk("deals:deal_transition", "ask")
+        self.moves = url_for_pk("deals:board_moves")
         self.move_to = escape(gettext("Move to…"))
         self.loading = escape(gettext("Loading…"))
         self.stalled = escape(gettext("Stalled"))
@@ -51,13 +41,10 @@ class _CardText:
         self.next = gettext("Next: %(next_step)s")
         self.close = escape(gettext("Close %(expected_close_date)s"))
         self.move_label = gettext("Move %(title)s to…")
-        self._days: dict = {}
 
-    def day(self, value: dt.date) -> str:
-        """`day_text` of a date, once per date on the page (cards share close dates)."""
-        if value not in self._days:
-            self._days[value] = escape(day_text(value))
-        return self._days[value]
+    @staticmethod
+    def day(value: dt.date) -> str:
+        return escape(day_text(value))
 
 
 def _card(deal, text: _CardText, *, user, today: dt.date, days_title: str) -> str:
@@ -69,9 +56,8 @@ def _card(deal, text: _CardText, *, user, today: dt.date, days_title: str) -> st
     parts = [
         f'<article class="deal-card{" stalled" if deal.is_stalled else ""}" id="card-{pk}" '
         f'aria-labelledby="card-title-{pk}"{drag} '
-        f'data-state="{escape(deal.state)}" data-move-url="{text.move[0]}{pk}{text.move[1]}">',
-        f'<a class="title" id="card-title-{pk}" href="{text.detail[0]}{pk}{text.detail[1]}">'
-        f"{escape(deal.title)}</a>",
+        f'data-state="{escape(deal.state)}" data-move-url="{text.move(pk)}">',
+        f'<a class="title" id="card-title-{pk}" href="{text.detail(pk)}">{escape(deal.title)}</a>',
         f'<span class="account">{escape(deal.account)}'
         + (f" · {escape(deal.owner)}" if deal.owner_id != user.pk else "")
         + "</span>",
@@ -100,7 +86,7 @@ def _card(deal, text: _CardText, *, user, today: dt.date, days_title: str) -> st
     parts.append(
         f'<div class="card-foot"><span>{pills}</span><details class="menu">'
         f'<summary class="btn small" aria-label="{move_label}" '
-        f'hx-get="{text.moves[0]}{pk}{text.moves[1]}" hx-target="#moves-{pk}" '
+        f'hx-get="{text.moves(pk)}" hx-target="#moves-{pk}" '
         f'hx-trigger="click once">{text.move_to}</summary>'
         f'<div class="menu-panel" id="moves-{pk}"><p class="menu-note">{text.loading}</p></div>'
         "</details></div>"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -27,6 +26,8 @@ from ..forms_workspace import (
     DealForm,
 )
 from ..models import OPEN_STATES, DealState, SavedView, Team, can_work_deal
+from ..pagination import DeferredJoinPaginator
+from ..presenters import DEAL_LIST_ROW_FIELDS, deal_list_rows
 from ..selectors import (
     accounts_visible,
     board_columns,
@@ -145,8 +146,8 @@ def deal_list(request: HttpRequest) -> HttpResponse:
     if views["open_default"]:
         return redirect(views["open_default"])
     form = DealFilterForm(request.GET or None, user=request.user)
-    deals = deals_filtered(request.user, request.GET)
-    page = Paginator(deals, DEAL_LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    deals = deals_filtered(request.user, request.GET).only(*DEAL_LIST_ROW_FIELDS)
+    page = DeferredJoinPaginator(deals, DEAL_LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -158,6 +159,7 @@ def deal_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "rows": deal_list_rows(page),
             "query": query.urlencode(),
             "sort_query": sort_query.urlencode(),
             "sort": request.GET.get("sort", "close"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html_join
+
+from deals.widgets import options_html
 
 from ..quotas import quota_attainment
 from ..selectors import DashboardFilters
@@ -37,9 +38,7 @@ def options(objects, selected=None) -> str:
     """`<option>`s for people or teams (value: id, text: the object), built in Python: an
     admin's filter lists some 200 reps, and a template loop over them cost more than the
     rest of a dashboard served from its snapshot."""
-    chosen = getattr(selected, "pk", None)
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        ((obj.pk, " selected" if obj.pk == chosen else "", str(obj)) for obj in objects),
+    return options_html(
+        ((obj.pk, str(obj)) for obj in objects),
+        selected=getattr(selected, "pk", None),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -610,3 +611,16 @@ def test_user_without_team_cannot_create_accounts(client, db):
     loner = make_user("lonely", None)
     response = login(client, loner).get(reverse("deals:account_create"))
     assert response.status_code == 403
+
+
+def test_deal_list_rows_show_overdue_next_steps_of_open_deals(client, rep, make_deal):
+    """An open deal whose next step is past due carries the Overdue pill; each row keeps its
+    selection label, links and last-activity time."""
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    late = make_deal(title="Late & open", next_step="Call Ann", next_step_due=yesterday)
+    html = login(client, rep).get(reverse("deals:deal_list")).content.decode()
+    assert '<span class="pill bad">Overdue</span>' in html
+    assert 'aria-label="Select “Late &amp; open”"' in html
+    assert f'href="{late.get_absolute_url()}"' in html
+    assert f'href="{late.account.get_absolute_url()}"' in html
+    assert re.search(r'<time datetime="[^"]+" title="\d+\xa0minutes? ago">', html)
