@@ -117,9 +117,13 @@ def test_shortcuts_move_through_lists_and_a_bulk_move_reports_each_deal(
     page.keyboard.press("j")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**{deals[2].get_absolute_url()}")
+    # The deal page is on screen (its scripts ran) before the next keys: pressed while the
+    # browser was still between the two pages, "g b" went to neither.
+    expect(page.locator("h1")).to_contain_text(deals[2].title)
     page.keyboard.press("g")
     page.keyboard.press("b")
     page.wait_for_url("**/board/")
+    expect(page.locator("h1")).to_have_text("Pipeline board")
     page.keyboard.press("g")
     page.keyboard.press("d")
     page.wait_for_url(f"{live_server.url}/")
