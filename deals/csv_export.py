@@ -14,7 +14,7 @@ import csv
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -96,15 +96,35 @@ class _Buffer:
         return text
 
 
+def _neutralise_columns(rows: list[list], columns: Sequence[int]) -> list[list]:
+    """Quote the formula-like texts of `columns` in place (the other cells are known to be
+    numbers, dates, times written as ISO text, None or fixed choice values)."""
+    for row in rows:
+        for i in columns:
+            value = row[i]
+            if value and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+                row[i] = "'" + value
+    return rows
+
+
 def csv_lines(
-    rows: Iterable[Iterable[Any]], *, bom: bool = False, chunk_rows: int = STREAM_CHUNK_ROWS
+    rows: Iterable[Iterable[Any]],
+    *,
+    bom: bool = False,
+    chunk_rows: int = STREAM_CHUNK_ROWS,
+    text_columns: Sequence[int] | None = None,
 ) -> Iterator[str]:
     """The rows as CSV text, `chunk_rows` lines per yielded string (a streamed response
     writes each yielded string to the client: one write per row would cost more than the
     row); with `bom` the text starts with a byte order mark, so that spreadsheet programs
-    read a file meant for people as UTF-8."""
+    read a file meant for people as UTF-8.
+
+    Every cell is checked for formulas, unless the rows (lists) say which of their columns
+    can hold text someone typed (`text_columns`): then only those are, and the others go to
+    `csv.writer` as they are (None written empty). That halves a 100,000-deal export."""
     buffer = _Buffer()
     writer = SafeCSVWriter(buffer)
+    raw = csv.writer(buffer)
     if bom:
         buffer.write("\ufeff")
     iterator = iter(rows)
@@ -112,7 +132,10 @@ def csv_lines(
         chunk = list(itertools.islice(iterator, chunk_rows))
         if not chunk:
             break
-        writer.writerows(chunk)
+        if text_columns is None:
+            writer.writerows(chunk)
+        else:
+            raw.writerows(_neutralise_columns(chunk, text_columns))
         yield buffer.take()
     if buffer.parts:  # only a BOM with no rows
         yield buffer.take()
@@ -136,10 +159,15 @@ def csv_response(
 
 
 def csv_streaming_response(
-    rows: Iterable[Iterable[Any]], *, filename: str, bom: bool = False
+    rows: Iterable[Iterable[Any]],
+    *,
+    filename: str,
+    bom: bool = False,
+    text_columns: Sequence[int] | None = None,
 ) -> StreamingHttpResponse:
-    """A CSV download streamed row by row (large lists never sit in memory)."""
+    """A CSV download streamed in chunks of rows (large lists never sit in memory)."""
     response = StreamingHttpResponse(
-        csv_lines(rows, bom=bom), content_type="text/csv; charset=utf-8"
+        csv_lines(rows, bom=bom, text_columns=text_columns),
+        content_type="text/csv; charset=utf-8",
     )
     return _attachment(response, filename)

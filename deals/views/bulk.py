@@ -31,7 +31,7 @@ from ..selectors import (
     saved_view_url,
     saved_views_for,
 )
-from .imports import _export_rows
+from .imports import EXPORT_TEXT_COLUMNS, _export_rows
 
 #: Results shown per page of a job.
 JOB_ITEMS_PAGE_SIZE = 100
@@ -65,7 +65,9 @@ def deals_bulk(request: HttpRequest) -> HttpResponse:
         if filters is None:
             deals = deals.filter(pk__in=data["deal"])
         filename = f"deals-selected-{timezone.localdate():%Y-%m-%d}.csv"
-        return csv_streaming_response(_export_rows(deals), filename=filename, bom=True)
+        return csv_streaming_response(
+            _export_rows(deals), filename=filename, bom=True, text_columns=EXPORT_TEXT_COLUMNS
+        )
     params = {
         "new_owner": data["new_owner"].pk if data.get("new_owner") else None,
         "reason": data["reason"],

@@ -203,6 +203,13 @@ EXPORT_COLUMNS = [
 
 #: The export's date-time columns (written as ISO 8601, not `str()`).
 _EXPORT_TIMES = {"last_activity_at", "created_at", "closed_at"}
+#: The columns that can hold text someone typed (checked for formulas); the others are
+#: numbers, dates, times or fixed choice values.
+EXPORT_TEXT_COLUMNS = [
+    i
+    for i, (_name, field) in enumerate(EXPORT_COLUMNS)
+    if field in {"title", "account__name", "owner__username", "next_step"}
+]
 
 
 def _export_rows(deals) -> Iterator[list]:
@@ -226,7 +233,9 @@ def deal_list_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The deal list the user sees (same filters and order), streamed as CSV."""
     deals = deals_filtered(request.user, request.GET)
     filename = f"deals-{timezone.localdate():%Y-%m-%d}.csv"
-    return csv_streaming_response(_export_rows(deals), filename=filename, bom=True)
+    return csv_streaming_response(
+        _export_rows(deals), filename=filename, bom=True, text_columns=EXPORT_TEXT_COLUMNS
+    )
 
 
 urlpatterns = [
