@@ -12,6 +12,9 @@ from django import forms
 from django.contrib.admin import site
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import connections
+from django.db.models import CharField, Func
+from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -203,6 +206,9 @@ EXPORT_COLUMNS = [
 
 #: The export's date-time columns (written as ISO 8601, not `str()`).
 _EXPORT_TIMES = {"last_activity_at", "created_at", "closed_at"}
+#: Columns PostgreSQL turns into text for the export (numeric and date: the same text as
+#: Python's `str()`).
+_EXPORT_AS_TEXT = {"amount", "expected_close_date", "next_step_due"}
 #: The columns that can hold text someone typed (checked for formulas); the others are
 #: numbers, dates, times or fixed choice values.
 EXPORT_TEXT_COLUMNS = [
@@ -212,11 +218,31 @@ EXPORT_TEXT_COLUMNS = [
 ]
 
 
+class _IsoUtc(Func):
+    """A date-time as ISO 8601 text in UTC, written by PostgreSQL (always with microseconds:
+    `2026-11-30T09:15:00.000000+00:00`): building 300,000 time-zone-aware datetimes in
+    psycopg2 and calling `isoformat()` on each was ~40% of a 100,000-deal export."""
+
+    template = (
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    )
+    output_field = CharField()
+
+
 def _export_rows(deals) -> Iterator[list]:
     """The header, then one row per deal: plain values read through a server-side cursor
     (no model instances: 100,000 deals stream in flat memory); times in ISO 8601."""
     yield [name for name, _ in EXPORT_COLUMNS]
     fields = [field for _, field in EXPORT_COLUMNS]
+    if connections[deals.db].vendor == "postgresql":
+        # PostgreSQL writes the times, amounts and dates as text (the same text Python
+        # would write): no datetime, Decimal or date objects are built for 100,000 rows.
+        text = {f"{f}_text": _IsoUtc(f) for f in fields if f in _EXPORT_TIMES}
+        text |= {f"{f}_text": Cast(f, CharField()) for f in fields if f in _EXPORT_AS_TEXT}
+        fields = [f"{f}_text" if f"{f}_text" in text else f for f in fields]
+        rows = deals.annotate(**text).values_list(*fields).iterator(chunk_size=2000)
+        yield from (list(row) for row in rows)
+        return
     times = [i for i, field in enumerate(fields) if field in _EXPORT_TIMES]
     for row in deals.values_list(*fields).iterator(chunk_size=2000):
         row = list(row)

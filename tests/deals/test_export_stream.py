@@ -45,3 +45,37 @@ def test_formula_text_is_neutralised_in_the_streamed_export(client, rep, make_de
     make_deal(title='=HYPERLINK("http://evil")')
     _, rows = export(client)
     assert rows[1][1] == '\'=HYPERLINK("http://evil")'
+
+
+def test_every_cell_says_what_the_deal_holds(client, rep, make_deal):
+    """Times in ISO 8601 (UTC) for the same instant, amounts with two decimals, dates as
+    YYYY-MM-DD, empty cells for what is not set: on PostgreSQL these are written by the
+    database, elsewhere by Python; the file says the same either way."""
+    import datetime as dt
+
+    from deals.models import Deal
+    from deals.views.imports import EXPORT_COLUMNS
+
+    deal = make_deal(
+        title="Cells",
+        amount=Decimal("1234.5"),
+        expected_close_date=dt.date(2031, 2, 3),
+        next_step="Call",
+        next_step_due=dt.date(2031, 1, 9),
+    )
+    deal = Deal.objects.get(pk=deal.pk)
+    client.force_login(rep)
+    _count, rows = export(client)
+    header, row = rows[0], rows[1]
+    assert header == [name for name, _ in EXPORT_COLUMNS]
+    cell = dict(zip(header, row, strict=True))
+    assert cell["id"] == str(deal.pk)
+    assert cell["amount"] == "1234.50"
+    assert cell["expected_close_date"] == "2031-02-03"
+    assert cell["next_step_due"] == "2031-01-09"
+    assert cell["closed_at"] == ""
+    assert cell["term_months"] == (str(deal.term_months) if deal.term_months else "")
+    for name in ("created_at", "last_activity_at"):
+        written = dt.datetime.fromisoformat(cell[name])
+        assert written.utcoffset() == dt.timedelta(0)
+        assert written == getattr(deal, name)
