@@ -24,9 +24,9 @@ from .models import (
 
 #: Transitions whose form asks for more than a confirmation.
 REASON_REQUIRED = {
-    "mark_lost": "Note for the record",
-    "override_won": "Why is this deal won without a completed signature?",
-    "reopen": "Why is the deal reopened?",
+    "mark_lost": gettext_lazy("Note for the record"),
+    "override_won": gettext_lazy("Why is this deal won without a completed signature?"),
+    "reopen": gettext_lazy("Why is the deal reopened?"),
 }
 
 
@@ -63,17 +63,19 @@ class TransitionForm(PanelForm):
         self.transition = transition
         if transition == "mark_lost":
             self.fields["loss_reason"].required = True
-            self.fields["loss_reason"].error_messages["required"] = (
+            self.fields["loss_reason"].error_messages["required"] = gettext(
                 "Choose a loss reason before closing the deal as lost."
             )
             self.fields["reason"].label = REASON_REQUIRED["mark_lost"]
-            self.fields["reason"].help_text = "What happened, in a sentence or two (optional)."
+            self.fields["reason"].help_text = gettext(
+                "What happened, in a sentence or two (optional)."
+            )
         else:
             del self.fields["loss_reason"]
         if transition in ("override_won", "reopen"):
             self.fields["reason"].required = True
             self.fields["reason"].label = REASON_REQUIRED[transition]
-            self.fields["reason"].error_messages["required"] = (
+            self.fields["reason"].error_messages["required"] = gettext(
                 "Write the reason: it is kept in the deal's history."
             )
 

@@ -242,3 +242,25 @@ def test_the_courteous_ending_thanks_the_decision_maker_first(rep_client, rep, d
         follow=True,
     )
     assert "Thank Dora D for their time" in unescape(response.content.decode())
+
+
+def test_the_move_forms_speak_german():
+    """The loss and reason fields of a move say their labels, help and errors in German."""
+    from django.utils import translation
+
+    from deals.forms import TransitionForm
+
+    with translation.override("de"):
+        lost = TransitionForm({"expected_state": "asked"}, transition="mark_lost")
+        assert not lost.is_valid()
+        assert lost.errors["loss_reason"] == [
+            "Wählen Sie einen Verlustgrund, bevor Sie den Deal als verloren abschließen."
+        ]
+        assert str(lost.fields["reason"].label) == "Notiz für die Akte"
+        assert "ein, zwei Sätzen" in str(lost.fields["reason"].help_text)
+        reopen = TransitionForm({"expected_state": "closed_lost"}, transition="reopen")
+        assert not reopen.is_valid()
+        assert str(reopen.fields["reason"].label) == "Warum wird der Deal wieder geöffnet?"
+        assert reopen.errors["reason"] == [
+            "Geben Sie den Grund an: Er wird in der Historie des Deals festgehalten."
+        ]
