@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -81,18 +82,14 @@ class SafeCSVWriter:
         self._writer.writerows(_safe_row(row) for row in rows)
 
 
-class _Buffer:
-    """A file-like object that keeps what is written until it is taken (for streaming)."""
-
-    def __init__(self):
-        self.parts: list[str] = []
-
-    def write(self, value: str) -> None:
-        self.parts.append(value)
+class _Buffer(io.StringIO):
+    """Keeps what is written until it is taken (for streaming); written by C code, as
+    `csv.writer` calls `write` once per row."""
 
     def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
+        text = self.getvalue()
+        self.seek(0)
+        self.truncate()
         return text
 
 
@@ -137,7 +134,7 @@ def csv_lines(
         else:
             raw.writerows(_neutralise_columns(chunk, text_columns))
         yield buffer.take()
-    if buffer.parts:  # only a BOM with no rows
+    if buffer.tell():  # only a BOM with no rows
         yield buffer.take()
 
 
