@@ -38,7 +38,7 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = value if value.__class__ is str else str(value)
-    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+    if is_live_formula(text):
         return "'" + text
     return text
 
@@ -52,7 +52,7 @@ def _safe_row(row: Iterable[Any]) -> list:
     for value in row:
         kind = value.__class__
         if kind is str:
-            if value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+            if is_live_formula(value):
                 value = "'" + value
         elif value is None:
             value = ""
@@ -99,7 +99,7 @@ def _neutralise_columns(rows: list[list], columns: Sequence[int]) -> list[list]:
     for row in rows:
         for i in columns:
             value = row[i]
-            if value and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+            if value and is_live_formula(value):
                 row[i] = "'" + value
     return rows
 

@@ -17,6 +17,7 @@ from .models import (
     DealState,
     User,
     single_line,
+    user_display_name,
 )
 from .selectors import DEAL_LIST_SORTS, accounts_visible, deal_filter_owners
 from .templatetags.crm_format import day_text, money_text
@@ -33,7 +34,7 @@ def _people(users) -> list[tuple[int, str]]:
     filters and the bulk bar list every person in scope (hundreds for an admin) on every
     page, and building a user object for each is most of their cost."""
     rows = users.values_list("pk", "first_name", "last_name", "username")
-    return [(pk, f"{first} {last}".strip() or username) for pk, first, last, username in rows]
+    return [(pk, user_display_name(*names)) for pk, *names in rows]
 
 
 def _owner_filter_choices(user, anyone: str) -> list[tuple[str, str]]:

@@ -76,6 +76,12 @@ class Team(models.Model):
         return self.name
 
 
+def user_display_name(first_name: str, last_name: str, username: str) -> str:
+    """How a person is named everywhere (`User.__str__`): full name, else the login. Also
+    for pages that read people as plain values instead of User objects."""
+    return f"{first_name} {last_name}".strip() or username
+
+
 class User(AbstractUser):
     class Role(models.TextChoices):
         REP = "rep", gettext_lazy("Sales rep")
@@ -112,7 +118,7 @@ class User(AbstractUser):
         ordering = ["username"]
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return user_display_name(self.first_name, self.last_name, self.username)
 
     @property
     def is_manager(self) -> bool:

@@ -16,7 +16,17 @@ from django.utils.translation import gettext, gettext_lazy
 
 from contracts.models import WITH_BUYER_STATUSES
 
-from ..models import OPEN_STATES, Account, Contact, Deal, DealState, DealTotal, StageSetting, User
+from ..models import (
+    OPEN_STATES,
+    Account,
+    Contact,
+    Deal,
+    DealState,
+    DealTotal,
+    StageSetting,
+    User,
+    user_display_name,
+)
 from .core import deal_totals_visible, deals_visible
 
 __all__ = [
@@ -69,6 +79,20 @@ def _month_range(value: str) -> tuple[dt.date, dt.date] | None:
     return start, end
 
 
+def _by_owner_and_team(queryset: QuerySet, user, params) -> QuerySet:
+    """The `owner` (a user id, or `me`) and `team` (a team id) filters, for deals or for
+    their running totals (both have `owner_id` and `team_id`)."""
+    owner = _param(params, "owner")
+    if owner == "me":
+        queryset = queryset.filter(owner_id=user.pk)
+    elif owner.isdigit():
+        queryset = queryset.filter(owner_id=int(owner))
+    team = _param(params, "team")
+    if team.isdigit():
+        queryset = queryset.filter(team_id=int(team))
+    return queryset
+
+
 def deals_filtered(user, params) -> QuerySet[Deal]:
     """The deals `user` may see, filtered and sorted by the deal list's parameters.
 
@@ -86,14 +110,7 @@ def deals_filtered(user, params) -> QuerySet[Deal]:
         deals = deals.exclude(state__in=OPEN_STATES)
     elif state in DealState.values:
         deals = deals.filter(state=state)
-    owner = _param(params, "owner")
-    if owner == "me":
-        deals = deals.filter(owner_id=user.pk)
-    elif owner.isdigit():
-        deals = deals.filter(owner_id=int(owner))
-    team = _param(params, "team")
-    if team.isdigit():
-        deals = deals.filter(team_id=int(team))
+    deals = _by_owner_and_team(deals, user, params)
     month = _month_range(_param(params, "close"))
     if month:
         deals = deals.filter(expected_close_date__gte=month[0], expected_close_date__lt=month[1])
@@ -308,7 +325,7 @@ def _board_cards(deals: QuerySet[Deal], state: str, *, now: dt.datetime, stall_d
                 currency=currency,
                 owner_id=owner_id,
                 account=account,
-                owner=f"{first} {last}".strip() or username,  # User.__str__
+                owner=user_display_name(first, last, username),
                 expected_close_date=close,
                 next_step=next_step,
                 next_step_due=next_due,
@@ -325,16 +342,7 @@ def board_totals(user, params) -> QuerySet[DealTotal] | None:
     expected close month): then the board aggregates its deals."""
     if _month_range(_param(params, "close")):
         return None
-    totals = deal_totals_visible(user)
-    owner = _param(params, "owner")
-    if owner == "me":
-        totals = totals.filter(owner_id=user.pk)
-    elif owner.isdigit():
-        totals = totals.filter(owner_id=int(owner))
-    team = _param(params, "team")
-    if team.isdigit():
-        totals = totals.filter(team_id=int(team))
-    return totals
+    return _by_owner_and_team(deal_totals_visible(user), user, params)
 
 
 def board_columns(
